@@ -1,0 +1,44 @@
+"""The ``smx`` command line: simulate, ingest, demo, rollback, explain.
+
+Each sub-command lives in its own module under ``smx_assets/commands/`` and registers itself
+through ``add_parser(subparsers)``; this file only assembles them, so adding a command never
+means editing someone else's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Modules under smx_assets.commands that expose add_parser(subparsers) -> None.
+# Each parser sets ``func`` (callable taking the parsed args, returning an exit code).
+COMMAND_MODULES = [
+    "simulate",
+    "migrate",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smx", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"smx_assets.commands.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

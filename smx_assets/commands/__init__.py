@@ -1,0 +1,1 @@
+"""Sub-commands of the ``smx`` CLI, one module each."""

@@ -1,0 +1,1 @@
+"""Time-series stores for bolus and climate readings (SQL and InfluxDB)."""

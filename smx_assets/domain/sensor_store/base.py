@@ -1,0 +1,116 @@
+"""The sensor-store interface every time-series backend implements.
+
+Two backends (SQL through SQLAlchemy, InfluxDB through its v1-compatible HTTP API) implement
+this one small protocol and pass one shared contract test suite, so features, scoring and the
+simulator never know which one they talk to.
+
+Frames crossing this interface (all timestamps tz-aware UTC, ``datetime64[ns, UTC]``):
+
+* bolus readings: ``animal_id`` int64, ``ts``, ``temp_c`` float64, ``activity`` float64,
+  ``ph`` float64 (NaN when the bolus has no pH sensor). On write, an optional ``received_at``
+  column says when each reading reached the platform (defaults to the write time); the
+  simulator uses it to model late delivery.
+* climate readings: ``sensor_id`` int64, ``ts``, ``air_temp_c`` float64, ``rh_pct`` float64.
+
+Writes are idempotent on (animal_id, ts) / (sensor_id, ts): writing the same reading twice
+leaves one reading. Reads are half-open ``[start, end)`` and sorted by (id, ts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol, Sequence, runtime_checkable
+
+import pandas as pd
+
+BUCKET = pd.Timedelta(minutes=10)
+
+BOLUS_COLUMNS = ["animal_id", "ts", "temp_c", "activity", "ph"]
+CLIMATE_COLUMNS = ["sensor_id", "ts", "air_temp_c", "rh_pct"]
+CHANGED_BUCKET_COLUMNS = ["bucket_start", "n_readings", "last_received_at"]
+
+
+class SensorStoreError(RuntimeError):
+    """The store could not be reached or refused a request; the message says which and why."""
+
+
+def empty_bolus_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "animal_id": pd.Series(dtype="int64"),
+            "ts": pd.Series(dtype="datetime64[ns, UTC]"),
+            "temp_c": pd.Series(dtype="float64"),
+            "activity": pd.Series(dtype="float64"),
+            "ph": pd.Series(dtype="float64"),
+        }
+    )
+
+
+def empty_climate_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sensor_id": pd.Series(dtype="int64"),
+            "ts": pd.Series(dtype="datetime64[ns, UTC]"),
+            "air_temp_c": pd.Series(dtype="float64"),
+            "rh_pct": pd.Series(dtype="float64"),
+        }
+    )
+
+
+def utc(value: dt.datetime | pd.Timestamp | str) -> pd.Timestamp:
+    """Normalise to an aware UTC timestamp; naive input is taken to be UTC."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def bucket_start(ts: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
+    """The 10-minute bucket a reading belongs to: 14:01:30 -> 14:00 (bucket 14:00-14:10)."""
+    return ts.dt.floor("10min") if isinstance(ts, pd.Series) else ts.floor("10min")
+
+
+@runtime_checkable
+class SensorStore(Protocol):
+    """What features, scoring, ingestion and the simulator need from a time-series store."""
+
+    url_for_display: str  # the store's URL with any credentials masked
+
+    def ensure_schema(self) -> None:
+        """Create tables / databases if missing. Idempotent."""
+
+    def write_bolus(self, frame: pd.DataFrame) -> int:
+        """Write validated bolus readings (see module doc); returns the number written."""
+
+    def write_climate(self, frame: pd.DataFrame) -> int:
+        """Write validated climate readings; returns the number written."""
+
+    def read_bolus(
+        self,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        animal_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """Bolus readings with ``start <= ts < end``, for all animals or the given ones."""
+
+    def read_climate(
+        self,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        sensor_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """Climate readings with ``start <= ts < end``."""
+
+    def buckets_received_since(
+        self,
+        since: dt.datetime | pd.Timestamp,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+    ) -> pd.DataFrame:
+        """10-minute buckets in ``[start, end)`` that received bolus readings after ``since``.
+
+        Columns ``bucket_start`` (UTC), ``n_readings`` (readings in the bucket now, all
+        arrivals), ``last_received_at``. Late-data re-scoring uses it to find buckets whose
+        data changed after they were scored.
+        """
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,75 @@
+"""Shared fixtures: real stores only.
+
+* ``pg_url``: a fresh database on the machine's PostgreSQL (``SMX_TEST_PG_URL`` to point
+  elsewhere), dropped afterwards.
+* ``influx_server``: one real InfluxDB 1.x server for the session, installed from Debian's
+  package if missing and started on free loopback ports in a temporary folder.
+* ``smx_home``: an isolated embedded-default folder with ``SMX_HOME`` pointing at it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("SMX_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def _new_pg_database() -> tuple[str, sa.Engine]:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"smx_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    return url, admin
+
+
+def _drop_pg_database(url: str, admin: sa.Engine) -> None:
+    name = sa.make_url(url).database
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    url, admin = _new_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(url, admin)
+
+
+@pytest.fixture(scope="session")
+def pg_url_session() -> Iterator[str]:
+    url, admin = _new_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(url, admin)
+
+
+@pytest.fixture(scope="session")
+def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["object"]:
+    from smx_assets.devtools.influx_server import InfluxServer
+
+    server = InfluxServer.start(tmp_path_factory.mktemp("influxdb"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def smx_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "smx_home"
+    home.mkdir()
+    monkeypatch.setenv("SMX_HOME", str(home))
+    for var in ("SMX_HERD_DB_URL", "SMX_SENSOR_STORE_URL", "MLFLOW_TRACKING_URI", "SMX_FEATURES_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    return home
