@@ -1,0 +1,13 @@
+"""The code location: one ``Definitions`` assembled from the domain folders under ``defs/``."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from smx_assets.defs import ingest
+from smx_assets.resources import default_resources
+
+defs = dg.Definitions.merge(
+    ingest.defs,
+    dg.Definitions(resources=default_resources()),
+)

@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+import dagster as dg
+
+from smx_assets.defs.ingest.sources import SOURCE_SPECS
+
+defs = dg.Definitions(assets=SOURCE_SPECS)

@@ -1,0 +1,107 @@
+"""Dagster resources: thin, configured from the environment, with embedded defaults.
+
+Each resource wraps one store of the domain layer. Values come from environment variables
+through ``EnvVar`` when they are set (so credentials inside URLs never show in the UI or run
+config), and fall back to the embedded default under ``SMX_HOME`` when they are not, so a
+fresh clone runs with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import Any
+
+import dagster as dg
+from sqlalchemy.engine import Engine
+
+from smx_assets import settings
+from smx_assets.domain.herd_db import make_engine
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+
+_engine_lock = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> Engine:
+    engine = make_engine(url)
+    upgrade_herd_db(engine)
+    return engine
+
+
+def env_or_default(var: str, default: str) -> Any:
+    """``EnvVar(var)`` when the variable is set (value hidden in the UI), else ``default``."""
+    return dg.EnvVar(var) if os.environ.get(var) else default
+
+
+class HerdDbResource(dg.ConfigurableResource):
+    """The herd database (farm records, predictions, alerts, rejections) via SQLAlchemy."""
+
+    url: str
+
+    def engine(self) -> Engine:
+        """One pooled engine per URL and process, schema upgraded on first use."""
+        with _engine_lock:
+            return _engine_for(self.url)
+
+
+class SensorStoreResource(dg.ConfigurableResource):
+    """The bolus/climate time-series store: embedded SQL by default, InfluxDB by URL."""
+
+    url: str
+
+    def open(self):  # type: ignore[no-untyped-def]
+        from smx_assets.domain.sensor_store.factory import open_sensor_store
+
+        return _store_for(self.url, open_sensor_store)
+
+
+_stores: dict[str, Any] = {}
+
+
+def _store_for(url: str, opener: Any) -> Any:
+    with _engine_lock:
+        store = _stores.get(url)
+        if store is None:
+            store = opener(url)
+            store.ensure_schema()
+            _stores[url] = store
+        return store
+
+
+class FeatureStoreResource(dg.ConfigurableResource):
+    """Where training feature Parquet files live: a local folder or any fsspec URL."""
+
+    base_path: str
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking and registry. One URI serves both (sqlite file or an MLflow server)."""
+
+    tracking_uri: str
+    registry_uri: str | None = None
+
+    def configure(self) -> None:
+        """Point the mlflow client at this store; called at the start of every step using it."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri or self.tracking_uri)
+
+
+def default_resources() -> dict[str, Any]:
+    """The resource set for the current environment (embedded defaults where nothing is set)."""
+    home = settings.smx_home()
+    return {
+        "herd_db": HerdDbResource(url=env_or_default("SMX_HERD_DB_URL", settings.default_herd_db_url(home))),
+        "sensor_store": SensorStoreResource(
+            url=env_or_default("SMX_SENSOR_STORE_URL", settings.default_sensor_store_url(home))
+        ),
+        "feature_store": FeatureStoreResource(
+            base_path=env_or_default("SMX_FEATURES_PATH", settings.default_features_path(home))
+        ),
+        "mlflow": MlflowResource(
+            tracking_uri=env_or_default("MLFLOW_TRACKING_URI", settings.default_mlflow_uri(home))
+        ),
+    }
