@@ -1,0 +1,23 @@
+"""Use cases (heat, calving, fever): declarations, alert policies and event-level evaluation.
+
+Pure pandas/numpy; importing this package must stay cheap (the 10-minute scoring path imports
+it), so MLflow lives in ``smx_assets.domain.model_registry`` instead.
+"""
+
+from smx_assets.domain.use_cases.base import (
+    USE_CASES,
+    AlertPolicy,
+    EventMatching,
+    HerdRecords,
+    RuleModel,
+    UseCase,
+    get_use_case,
+    model_name_for,
+    register_use_case,
+    rule_model_name_for,
+)
+
+__all__ = [
+    "USE_CASES", "AlertPolicy", "EventMatching", "HerdRecords", "RuleModel", "UseCase",
+    "get_use_case", "model_name_for", "register_use_case", "rule_model_name_for",
+]

@@ -1,0 +1,289 @@
+"""A use case (heat, calving, fever) as one declaration.
+
+Everything the platform does with a model — labelling training rows, fitting, raising alerts,
+comparing with a rule baseline, matching alerts to events — is driven by a :class:`UseCase`.
+Adding a model therefore means adding one declaration to :data:`USE_CASES`, never editing the
+training, scoring or monitoring code. The module is pure Python/pandas (no Dagster, no MLflow)
+so the same declaration serves training, the 10-minute scoring path and tests.
+
+Feature column names are owned by the feature module; this file only fixes the *shape* of a use
+case, so it does not depend on them. The registry is filled by the use-case modules once the
+features exist (``register_use_case``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
+
+
+def _td(value: Any, what: str) -> pd.Timedelta:
+    """Accept ``"12h"``, ``datetime.timedelta`` or ``pd.Timedelta``; reject NaT and garbage early."""
+    td = pd.Timedelta(value)
+    if pd.isna(td):
+        raise ValueError(f"{what} must be a duration, got {value!r}")
+    return td
+
+
+# ------------------------------------------------------------------------ farm records
+
+
+@dataclass(frozen=True)
+class HerdRecords:
+    """What the farm's management system knows: the only inputs a label rule may read.
+
+    Label rules never see ``gt_events`` (the simulator's ground truth): a model trained on farm
+    records faces the same label noise and delay as in production. Each frame carries
+    ``recorded_at`` so :meth:`as_of` can replay what had been entered by a given time (delayed
+    labels). Column names follow the herd DB tables ``lactations``, ``inseminations`` and
+    ``treatments``; timestamps are UTC.
+    """
+
+    lactations: pd.DataFrame
+    inseminations: pd.DataFrame
+    treatments: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> "HerdRecords":
+        return cls(
+            lactations=pd.DataFrame(
+                {"animal_id": pd.Series(dtype="int64"), "lactation_number": pd.Series(dtype="int64"),
+                 "calving_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                 "recorded_at": pd.Series(dtype="datetime64[ns, UTC]")}),
+            inseminations=pd.DataFrame(
+                {"animal_id": pd.Series(dtype="int64"), "at": pd.Series(dtype="datetime64[ns, UTC]"),
+                 "recorded_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                 "pregnant": pd.Series(dtype="object")}),
+            treatments=pd.DataFrame(
+                {"animal_id": pd.Series(dtype="int64"),
+                 "diagnosed_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                 "diagnosis": pd.Series(dtype="object"),
+                 "recorded_at": pd.Series(dtype="datetime64[ns, UTC]")}),
+        )
+
+    def as_of(self, when: Any) -> "HerdRecords":
+        """Only the records entered by ``when``: evaluation must not use labels from the future."""
+        cutoff = pd.Timestamp(when)
+        cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
+
+        def cut(df: pd.DataFrame) -> pd.DataFrame:
+            if "recorded_at" not in df.columns or df.empty:
+                return df
+            rec = pd.to_datetime(df["recorded_at"], utc=True)
+            return df.loc[rec <= cutoff]
+
+        return HerdRecords(cut(self.lactations), cut(self.inseminations), cut(self.treatments))
+
+
+# --------------------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """How scores become alerts: one alert per episode, not one per bucket.
+
+    * ``threshold``: a bucket is *above* when ``score >= threshold``.
+    * ``min_consecutive``: an episode is confirmed on its k-th consecutive above bucket (debounces
+      single noisy buckets); the alert is raised at that bucket.
+    * ``refractory``: after an alert, the same animal raises no new alert for this long, so a
+      flickering score around the threshold (e.g. a 12 h heat) still gives one alert.
+    * ``bucket``: the scoring cadence; buckets further apart than this break an episode.
+    """
+
+    threshold: float
+    refractory: pd.Timedelta = pd.Timedelta(hours=12)
+    min_consecutive: int = 1
+    bucket: pd.Timedelta = pd.Timedelta(minutes=10)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "refractory", _td(self.refractory, "refractory"))
+        object.__setattr__(self, "bucket", _td(self.bucket, "bucket"))
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if int(self.min_consecutive) < 1:
+            raise ValueError("min_consecutive must be >= 1")
+        if self.refractory < pd.Timedelta(0) or self.bucket <= pd.Timedelta(0):
+            raise ValueError("refractory must be >= 0 and bucket > 0")
+
+    @property
+    def lookback(self) -> pd.Timedelta:
+        """Score history an incremental call needs before its first new bucket.
+
+        With ``min_consecutive`` buckets of context the alerting code can tell an episode that
+        starts now from one already under way, so incremental and batch runs agree.
+        """
+        return self.bucket * self.min_consecutive
+
+    def as_params(self) -> dict[str, Any]:
+        return {"threshold": float(self.threshold), "refractory_h": self.refractory / pd.Timedelta(hours=1),
+                "min_consecutive": int(self.min_consecutive),
+                "bucket_min": self.bucket / pd.Timedelta(minutes=1)}
+
+
+@dataclass(frozen=True)
+class EventMatching:
+    """When an alert counts as detecting an event (ground truth or label event).
+
+    The window is ``[start + window_start, anchor + window_end]`` where ``anchor`` is the event
+    start, or its end when ``end_anchor="end"`` (and the event has one). Offsets are signed:
+
+    * calving, "alert 6–36 h before": ``window_start=-36h, window_end=-6h``;
+    * fever, "within 24 h of onset": ``window_start=-12h, window_end=+24h``;
+    * heat, "during the episode, a little early is fine": ``window_start=-6h, window_end=0h,
+      end_anchor="end"``.
+
+    Lead time is ``event start - alert time`` (positive = before the event).
+    """
+
+    window_start: pd.Timedelta
+    window_end: pd.Timedelta
+    end_anchor: Literal["start", "end"] = "start"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "window_start", _td(self.window_start, "window_start"))
+        object.__setattr__(self, "window_end", _td(self.window_end, "window_end"))
+        if self.end_anchor not in ("start", "end"):
+            raise ValueError("end_anchor must be 'start' or 'end'")
+        if self.end_anchor == "start" and self.window_end < self.window_start:
+            raise ValueError("window_end must not precede window_start")
+
+    def as_params(self) -> dict[str, Any]:
+        return {"window_start_h": self.window_start / pd.Timedelta(hours=1),
+                "window_end_h": self.window_end / pd.Timedelta(hours=1), "end_anchor": self.end_anchor}
+
+
+# ------------------------------------------------------------------------- rule models
+
+RuleFn = Callable[..., "pd.Series | np.ndarray"]
+
+
+@dataclass(frozen=True)
+class RuleModel:
+    """A non-ML baseline: a pure function of the feature frame plus its parameters.
+
+    ``fn(frame, **params)`` returns one score per row; :meth:`score` clips to [0, 1] and maps
+    missing values to 0 so a rule behaves like a classifier's probability everywhere (alert
+    policy, evaluation, MLflow pyfunc). ``fn`` must be a module-level function: the MLflow pyfunc
+    wrapper pickles it by reference, so the registered rule runs the code version recorded on
+    its run.
+    """
+
+    name: str
+    fn: RuleFn
+    params: Mapping[str, Any] = field(default_factory=dict)
+    feature_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", dict(self.params))
+        object.__setattr__(self, "feature_columns", tuple(self.feature_columns))
+        if not self.feature_columns:
+            raise ValueError(f"rule {self.name!r} must declare the feature columns it reads")
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"rule {self.name!r} needs columns {missing}")
+        raw = np.asarray(self.fn(frame[list(self.feature_columns)], **self.params), dtype="float64")
+        if raw.shape != (len(frame),):
+            raise ValueError(f"rule {self.name!r} returned shape {raw.shape}, expected ({len(frame)},)")
+        return np.clip(np.nan_to_num(raw, nan=0.0), 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------- use case
+
+LabelRule = Callable[[pd.DataFrame, HerdRecords], pd.Series]
+ModelFactory = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class UseCase:
+    """One model's complete declaration.
+
+    ``event_kind`` names the ``gt_events.kind`` the use case detects; only simulated-herd
+    evaluation reads it. Registered model names derive from ``name`` so every component agrees
+    on them without configuration: ``smx-<name>`` (ML, with aliases ``champion``/``challenger``)
+    and ``smx-<name>-rule`` (the baseline).
+    """
+
+    name: str
+    feature_columns: tuple[str, ...]
+    label_rule: LabelRule
+    model_factory: ModelFactory
+    alert_policy: AlertPolicy
+    rule_baseline: RuleModel
+    event_matching: EventMatching
+    event_kind: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"use case name {self.name!r} must match {_NAME_RE.pattern}")
+        object.__setattr__(self, "feature_columns", tuple(self.feature_columns))
+        if not self.feature_columns or len(set(self.feature_columns)) != len(self.feature_columns):
+            raise ValueError(f"use case {self.name!r}: feature_columns must be non-empty and unique")
+        if not self.event_kind:
+            object.__setattr__(self, "event_kind", self.name)
+
+    @property
+    def model_name(self) -> str:
+        return model_name_for(self.name)
+
+    @property
+    def rule_model_name(self) -> str:
+        return rule_model_name_for(self.name)
+
+    @property
+    def experiment_name(self) -> str:
+        return f"smx-{self.name}"
+
+    def labels(self, features: pd.DataFrame, records: HerdRecords) -> pd.Series:
+        """Run the label rule and check its contract (aligned index, only 0/1).
+
+        A rule that silently returned floats or a shuffled index would train a model on the
+        wrong rows; failing here is cheaper than a bad champion.
+        """
+        y = self.label_rule(features, records)
+        if not isinstance(y, pd.Series) or not y.index.equals(features.index):
+            raise ValueError(f"use case {self.name!r}: label rule must return a Series on the frame's index")
+        if y.isna().any() or not set(pd.unique(y)).issubset({0, 1}):
+            raise ValueError(f"use case {self.name!r}: labels must be 0/1 without missing values")
+        return y.astype("int8").rename("label")
+
+    def new_model(self) -> Any:
+        return self.model_factory()
+
+
+def model_name_for(use_case: str) -> str:
+    return f"smx-{use_case}"
+
+
+def rule_model_name_for(use_case: str) -> str:
+    return f"smx-{use_case}-rule"
+
+
+# ---------------------------------------------------------------------------- registry
+
+USE_CASES: dict[str, UseCase] = {}
+
+
+def register_use_case(use_case: UseCase, *, replace: bool = False) -> UseCase:
+    """Add a use case to :data:`USE_CASES`; a duplicate name is a bug unless ``replace``."""
+    if use_case.name in USE_CASES and not replace:
+        raise ValueError(f"use case {use_case.name!r} is already registered")
+    USE_CASES[use_case.name] = use_case
+    return use_case
+
+
+def get_use_case(name: str) -> UseCase:
+    try:
+        return USE_CASES[name]
+    except KeyError:
+        known = ", ".join(sorted(USE_CASES)) or "none registered yet"
+        raise KeyError(f"unknown use case {name!r} (known: {known})") from None
