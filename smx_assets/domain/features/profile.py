@@ -1,0 +1,212 @@
+"""The animal's static and slowly changing profile, as known at a bucket.
+
+Everything here is "as recorded": a calving entered into the farm software two days late only
+changes features from the moment it was entered (``recorded_at``), exactly as the scoring
+path would have seen it live. Using the event time instead would leak the future into
+training (a model would learn from days-in-milk values nobody knew yet).
+
+``FarmRecords`` is the in-memory copy of the herd tables the features and labels need. It is
+loaded from the herd DB (``load_herd_records``), stored by the ``animal_profiles`` asset as
+Parquet, and read back for training, so both paths see the same records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+
+DAY_NS = 86_400 * 10**9
+
+
+def _ts(values: pd.Series) -> pd.Series:
+    """Naive-UTC (DB) or aware values to ``datetime64[ns, UTC]``; None -> NaT."""
+    s = pd.to_datetime(values, utc=True)
+    return s.dt.as_unit("ns") if hasattr(s, "dt") else s
+
+
+@dataclass
+class FarmRecords:
+    """The herd tables used by features and labels (``animal_id`` int64, timestamps UTC)."""
+
+    animals: pd.DataFrame  # animal_id, farm_id, birth_date, bolus_type, bolus_inserted_at, exit_date
+    farms: pd.DataFrame  # farm_id, default_housing
+    sensors: pd.DataFrame  # sensor_id, farm_id, location
+    lactations: pd.DataFrame  # animal_id, lactation_number, calving_at, recorded_at
+    inseminations: pd.DataFrame  # animal_id, at, recorded_at, pregnancy_check_at, pregnant
+    treatments: pd.DataFrame  # animal_id, diagnosed_at, diagnosis, recorded_at
+    housing: pd.DataFrame  # animal_id, kind, start, end
+    heat_feedback: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {"animal_id": pd.Series(dtype="int64"), "heat_at": pd.Series(dtype="datetime64[ns, UTC]"),
+         "known_at": pd.Series(dtype="datetime64[ns, UTC]")}))  # confirmed heat alerts
+
+    TABLES = ("animals", "farms", "sensors", "lactations", "inseminations", "treatments", "housing", "heat_feedback")
+
+    def known_by(self, when: pd.Timestamp) -> "FarmRecords":
+        """The records as the farm software held them at ``when`` (later entries dropped, check results hidden)."""
+        ins = self.inseminations[self.inseminations["recorded_at"] < when].copy()
+        hidden = ~(ins["pregnancy_check_at"] < when)
+        ins.loc[hidden, "pregnant"] = np.nan
+        ins.loc[hidden, "pregnancy_check_at"] = pd.NaT
+        return FarmRecords(
+            animals=self.animals, farms=self.farms, sensors=self.sensors,
+            lactations=self.lactations[self.lactations["recorded_at"] < when],
+            inseminations=ins,
+            treatments=self.treatments[self.treatments["recorded_at"] < when],
+            housing=self.housing[self.housing["start"] < when],
+            heat_feedback=self.heat_feedback[self.heat_feedback["known_at"] < when],
+        )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def load_herd_records(engine) -> FarmRecords:  # type: ignore[no-untyped-def]
+    """Read the herd tables (small: a few rows per animal-year) into a ``FarmRecords``."""
+    q = lambda sql: pd.read_sql_query(sql, engine)  # noqa: E731
+    tables = {name: q(f"SELECT * FROM {name}") for name in
+              ("farms", "climate_sensors", "animals", "housing_periods", "lactations", "inseminations", "treatments")}
+    fb = q("SELECT a.animal_id, a.bucket_start AS heat_at, f.given_at AS known_at FROM feedback f "
+           "JOIN alerts a ON a.id = f.alert_id WHERE a.use_case = 'heat' AND f.verdict = 'confirmed'")
+    return records_from_tables(tables, heat_feedback=fb)
+
+
+def records_from_tables(tables: dict[str, pd.DataFrame], heat_feedback: pd.DataFrame | None = None) -> FarmRecords:
+    """Herd tables with the herd-DB column names (as SQL returns them, or the simulator's frames)."""
+    t = tables
+    rec = FarmRecords(
+        animals=t["animals"].rename(columns={"id": "animal_id"})[
+            ["animal_id", "farm_id", "birth_date", "bolus_type", "bolus_inserted_at", "exit_date"]],
+        farms=t["farms"].rename(columns={"id": "farm_id"})[["farm_id", "default_housing"]],
+        sensors=t["climate_sensors"].rename(columns={"id": "sensor_id"})[["sensor_id", "farm_id", "location"]],
+        lactations=t["lactations"][["animal_id", "lactation_number", "calving_at", "recorded_at"]],
+        inseminations=t["inseminations"][["animal_id", "at", "recorded_at", "pregnancy_check_at", "pregnant"]],
+        treatments=t["treatments"][["animal_id", "diagnosed_at", "diagnosis", "recorded_at"]],
+        housing=t["housing_periods"][["animal_id", "kind", "start", "end"]],
+    )
+    if heat_feedback is not None:
+        rec.heat_feedback = heat_feedback[["animal_id", "heat_at", "known_at"]]
+    return normalise_records(rec)
+
+
+def normalise_records(r: FarmRecords) -> FarmRecords:
+    """Fix dtypes (int64 ids, aware UTC timestamps, float 1/0/NaN pregnancy) after SQL or Parquet."""
+    ts_cols = {
+        "animals": ["birth_date", "bolus_inserted_at", "exit_date"],
+        "lactations": ["calving_at", "recorded_at"],
+        "inseminations": ["at", "recorded_at", "pregnancy_check_at"],
+        "treatments": ["diagnosed_at", "recorded_at"],
+        "housing": ["start", "end"],
+        "heat_feedback": ["heat_at", "known_at"],
+    }
+    out = {}
+    for name in FarmRecords.TABLES:
+        df = getattr(r, name).copy()
+        for c in ts_cols.get(name, []):
+            df[c] = _ts(df[c]) if len(df) else pd.Series(dtype="datetime64[ns, UTC]")
+        for c in ("animal_id", "farm_id", "sensor_id", "lactation_number"):
+            if c in df.columns:
+                df[c] = df[c].astype("int64")
+        if name == "inseminations":
+            df["pregnant"] = df["pregnant"].map(lambda v: np.nan if v is None or pd.isna(v) else float(bool(v))).astype("float64")
+        out[name] = df.reset_index(drop=True)
+    return FarmRecords(**out)
+
+
+PROFILE_COLUMNS = [
+    "farm_id", "age_days", "lactation_number", "days_in_milk", "days_since_insemination",
+    "days_since_heat", "pregnant", "days_pregnant", "on_pasture", "bolus_settling", "has_ph_sensor",
+    "calving_unknown", "insemination_unknown", "heat_unknown",
+]
+
+
+def _asof(rows: pd.DataFrame, events: pd.DataFrame, on: str, cols: list[str]) -> pd.DataFrame:
+    """Per row, ``cols`` of the animal's latest event with ``events[on] < rows.t`` (NaN if none)."""
+    if events.empty:
+        return pd.DataFrame({c: np.full(len(rows), np.nan) for c in cols}, index=rows.index)
+    ev = events[["animal_id", on, *cols]].dropna(subset=[on]).sort_values(on, kind="stable")
+    left = rows[["t", "animal_id"]].reset_index().sort_values("t", kind="stable")
+    merged = pd.merge_asof(left, ev, left_on="t", right_on=on,
+                           by="animal_id", direction="backward", allow_exact_matches=False)
+    return merged.set_index("index")[cols].reindex(rows.index)
+
+
+def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    """(later - earlier) in fractional days, NaN where ``earlier`` is missing."""
+    a = later.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+    e = pd.to_datetime(earlier, utc=True)
+    b = e.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+    out = (a - b.astype("int64").astype("float64")) / DAY_NS
+    out[np.isnat(b)] = np.nan
+    return out
+
+
+def profile_features(records: FarmRecords, rows: pd.DataFrame) -> pd.DataFrame:
+    """Profile features for ``rows`` (``animal_id``, ``t`` = the bucket's end, the as-of instant).
+
+    Returns a frame aligned with ``rows``; see ``PROFILE_COLUMNS``.
+    """
+    rows = rows[["animal_id", "t"]].copy()
+    t = rows["t"]
+    t_naive = t.dt.tz_convert(None)
+    animals = records.animals.set_index("animal_id")
+    out = pd.DataFrame(index=rows.index)
+    a = animals.reindex(rows["animal_id"].to_numpy())
+    out["farm_id"] = a["farm_id"].to_numpy(dtype="float64")
+    out["age_days"] = _days(t_naive, a["birth_date"].reset_index(drop=True).set_axis(rows.index))
+    out["has_ph_sensor"] = a["bolus_type"].fillna("").str.contains("ph").to_numpy().astype("float64")
+    since_insert = _days(t_naive, a["bolus_inserted_at"].reset_index(drop=True).set_axis(rows.index))
+    with np.errstate(invalid="ignore"):
+        out["bolus_settling"] = (since_insert < 1.0).astype("float64")
+
+    lact = records.lactations.assign(known_at=lambda d: d[["calving_at", "recorded_at"]].max(axis=1))
+    last_calv = _asof(rows, lact, "known_at", ["lactation_number", "calving_at"])
+    out["lactation_number"] = last_calv["lactation_number"].astype("float64").to_numpy()
+    out["days_in_milk"] = _days(t_naive, last_calv["calving_at"])
+    out["calving_unknown"] = last_calv["calving_at"].isna().to_numpy().astype("float64")
+
+    ins = records.inseminations.assign(known_at=lambda d: d[["at", "recorded_at"]].max(axis=1))
+    last_ins = _asof(rows, ins, "known_at", ["at"])
+    out["days_since_insemination"] = _days(t_naive, last_ins["at"])
+    out["insemination_unknown"] = last_ins["at"].isna().to_numpy().astype("float64")
+
+    # Recorded heats: every insemination (the farmer saw a heat) and every confirmed heat alert.
+    heats = pd.concat([
+        ins[["animal_id", "at", "known_at"]].rename(columns={"at": "heat_at"}),
+        records.heat_feedback[["animal_id", "heat_at", "known_at"]],
+    ], ignore_index=True).sort_values(["animal_id", "known_at"], kind="stable")
+    if not heats.empty:  # the latest heat among those known, whatever order they were entered in
+        heats["heat_at"] = heats.groupby("animal_id")["heat_at"].cummax()
+    last_heat = _asof(rows, heats, "known_at", ["heat_at"])
+    out["days_since_heat"] = _days(t_naive, last_heat["heat_at"])
+    out["heat_unknown"] = last_heat["heat_at"].isna().to_numpy().astype("float64")
+
+    # Pregnancy as known from checks: the latest positive check known by then, unless a calving
+    # after that insemination is known too.
+    checks = ins[ins["pregnant"] == 1.0].assign(
+        check_known=lambda d: d[["pregnancy_check_at", "recorded_at"]].max(axis=1))
+    conc = _asof(rows, checks, "check_known", ["at"])["at"]
+    conc_days = _days(t_naive, conc)
+    calv_days = out["days_in_milk"].to_numpy()
+    pregnant = ~np.isnan(conc_days) & (np.isnan(calv_days) | (conc_days < calv_days))
+    out["pregnant"] = pregnant.astype("float64")
+    out["days_pregnant"] = np.where(pregnant, conc_days, np.nan)
+
+    # Housing: the period containing t, else the farm's default.
+    hous = records.housing.assign(pasture=lambda d: (d["kind"] == "pasture").astype("float64"))
+    cur = _asof(rows, hous, "start", ["pasture", "end"])
+    in_period = cur["pasture"].notna() & (cur["end"].isna() | (cur["end"] > t))
+    farms = records.farms.set_index("farm_id")["default_housing"]
+    default = (a["farm_id"].map(farms) == "pasture").to_numpy().astype("float64")
+    out["on_pasture"] = np.where(in_period.to_numpy(), cur["pasture"].to_numpy(dtype="float64"), default)
+    return out[PROFILE_COLUMNS]
+
+
+def active_animals(records: FarmRecords, t_start: pd.Timestamp, t_end: pd.Timestamp) -> np.ndarray:
+    """Animals with a bolus inserted before ``t_end`` and no exit before ``t_start`` (sorted ids)."""
+    a = records.animals
+    ok = a["bolus_inserted_at"].notna() & (a["bolus_inserted_at"] < t_end)
+    ok &= a["exit_date"].isna() | (a["exit_date"] > t_start)
+    return np.sort(a.loc[ok, "animal_id"].to_numpy(dtype="int64"))
+

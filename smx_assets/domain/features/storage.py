@@ -1,0 +1,87 @@
+"""Parquet files of the feature layer under one base path: a local folder or any fsspec URL.
+
+Layout (one file per UTC day, so a daily partition is one object and a backfill of N days
+writes N independent files that can be re-run one by one)::
+
+    <base>/training_features/2024-05-01.parquet
+    <base>/sensor_baselines/2024-05-01.parquet
+    <base>/animal_profiles/2024-05-01/<table>.parquet   (the FarmRecords snapshot)
+    <base>/animal_profiles/2024-05-01/snapshot.parquet (one row per animal, for people)
+
+Files are written to a temporary name and moved into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+
+import fsspec
+import pandas as pd
+
+from smx_assets.domain.features.profile import FarmRecords, normalise_records
+
+TRAINING = "training_features"
+BASELINES = "sensor_baselines"
+PROFILES = "animal_profiles"
+
+
+def day_key(day: pd.Timestamp | str) -> str:
+    return pd.Timestamp(day).strftime("%Y-%m-%d")
+
+
+class FeatureFiles:
+    """Read and write the feature layer's Parquet files under ``base_path``."""
+
+    def __init__(self, base_path: str, **storage_options: object) -> None:
+        self.base_path = base_path.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.base_path, **storage_options)
+
+    def path(self, kind: str, day: pd.Timestamp | str, table: str | None = None) -> str:
+        if table is None:
+            return posixpath.join(self.root, kind, f"{day_key(day)}.parquet")
+        return posixpath.join(self.root, kind, day_key(day), f"{table}.parquet")
+
+    def url(self, kind: str, day: pd.Timestamp | str, table: str | None = None) -> str:
+        """The location as the user configured it (for metadata and logs)."""
+        rel = posixpath.relpath(self.path(kind, day, table), self.root)
+        return f"{self.base_path}/{rel}"
+
+    def write(self, frame: pd.DataFrame, kind: str, day: pd.Timestamp | str, table: str | None = None) -> str:
+        target = self.path(kind, day, table)
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+        with self.fs.open(tmp, "wb") as fh:
+            frame.to_parquet(fh, index=False)
+        self.fs.mv(tmp, target)
+        return self.url(kind, day, table)
+
+    def exists(self, kind: str, day: pd.Timestamp | str, table: str | None = None) -> bool:
+        return self.fs.exists(self.path(kind, day, table))
+
+    def read(self, kind: str, day: pd.Timestamp | str, table: str | None = None) -> pd.DataFrame | None:
+        """The stored frame, or None when that day was never materialised."""
+        p = self.path(kind, day, table)
+        if not self.fs.exists(p):
+            return None
+        with self.fs.open(p, "rb") as fh:
+            return pd.read_parquet(fh)
+
+    # -- typed helpers ---------------------------------------------------------------------
+
+    def read_baselines(self, days: list[pd.Timestamp]) -> pd.DataFrame | None:
+        frames = [f for f in (self.read(BASELINES, d) for d in days) if f is not None]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    def write_records(self, records: FarmRecords, day: pd.Timestamp | str) -> None:
+        for name, frame in records.tables().items():
+            self.write(frame, PROFILES, day, name)
+
+    def read_records(self, day: pd.Timestamp | str) -> FarmRecords | None:
+        tables = {}
+        for name in FarmRecords.TABLES:
+            frame = self.read(PROFILES, day, name)
+            if frame is None:
+                return None
+            tables[name] = frame
+        return normalise_records(FarmRecords(**tables))
