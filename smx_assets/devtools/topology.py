@@ -20,9 +20,10 @@ end-to-end test and a developer see what production sees.
 
 Command line::
 
-    python -m smx_assets.devtools.topology up [--state-dir .smx/topology] [--webserver-port 3000]
-    python -m smx_assets.devtools.topology status
-    python -m smx_assets.devtools.topology down
+    infra/local/up [--state-dir .smx/topology] [--webserver-port 3000] [--db-suffix _dev]
+    infra/local/status
+    infra/local/down [--drop-databases]
+    (= python -m smx_assets.devtools.topology up|status|down|env)
 """
 
 from __future__ import annotations
@@ -590,22 +591,25 @@ def _influxd_pids(log_path: str) -> list[int]:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
+    # --state-dir on every sub-command, so `infra/local/up --state-dir D` works.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", type=Path,
+                        default=Path(os.environ.get("SMX_TOPOLOGY_DIR", DEFAULT_STATE_DIR)),
+                        help="where pids, logs and data live (default .smx/topology)")
     parser = argparse.ArgumentParser(prog="smx-topology", description=__doc__.splitlines()[0])
-    parser.add_argument("--state-dir", type=Path,
-                        default=Path(os.environ.get("SMX_TOPOLOGY_DIR", DEFAULT_STATE_DIR)))
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start the topology and wait until it is healthy")
+    up = sub.add_parser("up", parents=[common], help="start the topology and wait until it is healthy")
     up.add_argument("--pg-admin-url", default=os.environ.get("SMX_PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL))
     up.add_argument("--db-suffix", default="")
     for name, port in DEFAULT_PORTS.items():
         up.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=port,
                         help=f"default {port}; 0 picks a free port")
     up.add_argument("--timeout", type=float, default=120.0)
-    down = sub.add_parser("down", help="stop every recorded process by its pid")
+    down = sub.add_parser("down", parents=[common], help="stop every recorded process by its pid")
     down.add_argument("--drop-databases", action="store_true",
                       help="also drop this topology's PostgreSQL databases (destroys data)")
-    sub.add_parser("status", help="pid, port and health of each service")
-    sub.add_parser("env", help="print the environment (export lines) to use the topology from a shell")
+    sub.add_parser("status", parents=[common], help="pid, port and health of each service")
+    sub.add_parser("env", parents=[common], help="print the environment (export lines) to use the topology from a shell")
     return parser.parse_args(argv)
 
 
