@@ -57,7 +57,7 @@ def clean_temperature_grid(readings: pd.DataFrame, animal_ids: np.ndarray, start
 def daily_hourly_stats(readings: pd.DataFrame, day: pd.Timestamp | str) -> pd.DataFrame:
     """Sums and counts of clean temperature and activity per (animal, hour) for one UTC day.
 
-    ``readings`` must cover ``[day - 3 h, day + 1 d)`` (the 3 h are drinking-detection context).
+    ``readings`` must cover ``[day - 2 h, day + 1 d)`` (the 2 h are drinking-detection context).
     """
     d0 = day_start(day)
     if readings.empty:
@@ -120,7 +120,7 @@ def baselines_from_stats(stats: pd.DataFrame, target_day: pd.Timestamp | str, n_
 
 def compute_baselines(readings: pd.DataFrame, target_day: pd.Timestamp | str, n_days: int = N_DAYS,
                       min_days: int = MIN_DAYS) -> pd.DataFrame:
-    """Baselines for one day from raw readings covering ``[target_day - n_days - 3 h, target_day)``.
+    """Baselines for one day from raw readings covering ``[target_day - n_days - 2 h, target_day)``.
 
     Later readings, if passed, are ignored: the baseline must not see the day it is used on.
     """

@@ -8,9 +8,10 @@ Rule (trailing only, so it is identical in training and serving): a bucket is "d
 its temperature is more than ``DROP_C`` below a robust reference level of the previous
 ``CONTEXT`` buckets (the ~90th percentile of valid values, i.e. the undisturbed level even
 when several drinks fall in the context), or below ``ABSOLUTE_C`` (a reticulum never reads that
-low from physiology). Three hours of context is longer than one recovery, and a 0.4 °C margin
-is above the ~0.25 °C the daily rhythm can fall in three hours, so the rhythm is not mistaken
-for drinking.
+low from physiology). Two hours of context cover one recovery (tau 20–35 min: a 2.3 °C drop is
+within 0.3 °C after an hour), and the daily rhythm (about 0.15 °C/h at its steepest) falls
+~0.25 °C in that time, below the 0.5 °C margin even with 0.05 °C noise; a three-hour context flagged the steepest
+stretches of the rhythm as drinking.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-CONTEXT = 18  # buckets (3 h) of history the reference level looks at
-DROP_C = 0.4  # °C below the reference that counts as a drinking drop or its recovery tail
+CONTEXT = 12  # buckets (2 h) of history the reference level looks at
+DROP_C = 0.5  # °C below the reference that counts as a drinking drop or its recovery tail
 ABSOLUTE_C = 37.0  # °C: below this the reticulum is cooled by water, whatever the context
 REF_QUANTILE = 0.9
 

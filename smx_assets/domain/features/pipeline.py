@@ -2,7 +2,7 @@
 
 ``compute_features`` is called by the ``training_features`` asset with a whole day of target
 buckets and by ``serving.latest_features`` with one bucket. Each target bucket's vector only
-reads cells of the trailing ``LOOKBACK`` (27 h: the 24 h window plus 3 h of drinking-detection
+reads cells of the trailing ``LOOKBACK`` (26 h: the 24 h window plus 2 h of drinking-detection
 context) and the stored baselines of its own day, so both calls produce the same numbers
 (proved by tests and by the asset check on ``training_features``).
 
@@ -26,10 +26,10 @@ from smx_assets.domain.features.profile import PROFILE_COLUMNS, FarmRecords, act
 from smx_assets.domain.features.windows import WINDOWS, trailing_count, trailing_max, trailing_mean, trailing_min, trailing_std, trailing_sum
 from smx_assets.domain.sensor_store.base import BUCKET, utc
 
-# Cells of history a target bucket needs: 143 for the 24 h window, 18 of drinking context for its
+# Cells of history a target bucket needs: 143 for the 24 h window, 12 of drinking context for its
 # oldest cell, 1 more for the "bout onset" comparison with the previous cell.
 LOOKBACK_BUCKETS = WINDOWS["24h"] - 1 + drinking.CONTEXT + 1
-LOOKBACK = LOOKBACK_BUCKETS * BUCKET  # 27 h
+LOOKBACK = LOOKBACK_BUCKETS * BUCKET  # 26 h
 ANIMAL_CHUNK = 400  # animals per vectorised block: bounds the (A, T, 144) window arrays to ~70 MB
 PH_SARA = 5.8
 

@@ -123,8 +123,9 @@ PROFILE_COLUMNS = [
 
 def _asof(rows: pd.DataFrame, events: pd.DataFrame, on: str, cols: list[str]) -> pd.DataFrame:
     """Per row, ``cols`` of the animal's latest event with ``events[on] < rows.t`` (NaN if none)."""
-    if events.empty:
-        return pd.DataFrame({c: np.full(len(rows), np.nan) for c in cols}, index=rows.index)
+    if events.empty:  # keep the events' dtypes (NaT for timestamps) so callers compare cleanly
+        return pd.DataFrame({c: pd.Series(index=rows.index, dtype=events[c].dtype if c in events else "float64")
+                             for c in cols}, index=rows.index)
     ev = events[["animal_id", on, *cols]].dropna(subset=[on]).sort_values(on, kind="stable")
     left = rows[["t", "animal_id"]].reset_index().sort_values("t", kind="stable")
     merged = pd.merge_asof(left, ev, left_on="t", right_on=on,

@@ -1,6 +1,6 @@
 """Serving: the feature vectors of one bucket (normally the latest) for all animals, from the stores.
 
-It reads only what the bucket needs — the trailing ``LOOKBACK`` (27 h) of bolus and climate
+It reads only what the bucket needs — the trailing ``LOOKBACK`` (26 h) of bolus and climate
 readings — plus the stored baselines of the bucket's day, and runs the very same
 ``compute_features`` as training. Ten days of history are never rescanned: that is what the
 daily ``sensor_baselines`` asset is for.
