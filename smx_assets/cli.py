@@ -17,6 +17,7 @@ import sys
 COMMAND_MODULES = [
     "simulate",
     "migrate",
+    "rollback",
 ]
 
 
