@@ -1,0 +1,204 @@
+"""Frame normalisation shared by the sensor-store backends.
+
+Both backends store time at one-second resolution (InfluxDB writes with ``precision=s``; the
+SQL store keeps integer epoch seconds), so both must agree on how a frame is reduced to that
+resolution and on which row wins when one batch carries the same key twice. Doing it once here
+keeps the contract identical across backends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from smx_assets.domain.sensor_store.base import (
+    BOLUS_COLUMNS,
+    CHANGED_BUCKET_COLUMNS,
+    CLIMATE_COLUMNS,
+    SensorStoreError,
+    utc,
+)
+
+MAX_ID = 2**63 - 1
+
+
+def epoch_s(value: dt.datetime | pd.Timestamp | str) -> int:
+    """A timestamp as integer epoch seconds (UTC), floored to the second."""
+    return int(utc(value).floor("s").value // 1_000_000_000)
+
+
+def ts_to_epoch_s(ts: pd.Series) -> np.ndarray:
+    """A timestamp column (aware or naive = UTC) as int64 epoch seconds, floored."""
+    if not pd.api.types.is_datetime64_any_dtype(ts):
+        ts = pd.to_datetime(ts, utc=True)
+    if ts.isna().any():
+        raise SensorStoreError(f"{int(ts.isna().sum())} timestamps are missing (NaT)")
+    if getattr(ts.dt, "tz", None) is None:
+        ts = ts.dt.tz_localize("UTC")
+    # as_unit: pandas 2 keeps the source resolution (datetime64[s] from numpy, [us] from
+    # Arrow); astype(int64) on those would give seconds or microseconds, not nanoseconds.
+    ns = ts.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+    return np.floor_divide(ns, 1_000_000_000)
+
+
+def epoch_s_to_ts(values: np.ndarray | Sequence[int]) -> pd.Series:
+    """int64 epoch seconds back to the interface's ``datetime64[ns, UTC]``."""
+    arr = np.asarray(values, dtype="int64")
+    return pd.Series(pd.to_datetime(arr * 1_000_000_000, utc=True), dtype="datetime64[ns, UTC]")
+
+
+def check_ids(ids: Sequence[int] | None, what: str = "animal_id") -> list[int] | None:
+    """Validate an id filter: integers only, so no crafted string can reach a query.
+
+    ``bool`` is rejected too (``True`` is an ``int`` in Python but never an animal).
+    """
+    if ids is None:
+        return None
+    if isinstance(ids, (str, bytes)):
+        raise SensorStoreError(f"{what} filter must be a sequence of integers, got a string")
+    out: list[int] = []
+    for value in ids:
+        if isinstance(value, (bool, np.bool_)):
+            raise SensorStoreError(f"{what} must be an integer, got {value!r}")
+        try:
+            ivalue = operator.index(value)
+        except TypeError:
+            raise SensorStoreError(f"{what} must be an integer, got {value!r}") from None
+        if not 0 <= ivalue <= MAX_ID:
+            raise SensorStoreError(f"{what} out of range: {ivalue}")
+        out.append(int(ivalue))
+    return sorted(set(out))
+
+
+def check_range(start: object, end: object) -> tuple[int, int]:
+    """Both bounds are required: an open range on InfluxDB fills buckets up to now()."""
+    if start is None or end is None:
+        raise SensorStoreError("a read needs both start and end (half-open [start, end))")
+    s, e = epoch_s(start), epoch_s(end)  # type: ignore[arg-type]
+    return s, e
+
+
+def _require(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SensorStoreError(f"{what} frame lacks columns {missing}")
+
+
+def _ids(col: pd.Series, what: str) -> np.ndarray:
+    if not pd.api.types.is_integer_dtype(col):
+        raise SensorStoreError(f"{what} must be an integer column, got {col.dtype}")
+    arr = col.to_numpy(dtype="int64")
+    if len(arr) and arr.min() < 0:
+        raise SensorStoreError(f"{what} must be non-negative")
+    return arr
+
+
+def _floats(frame: pd.DataFrame, name: str, *, required: bool) -> np.ndarray:
+    arr = pd.to_numeric(frame[name], errors="raise").to_numpy(dtype="float64", na_value=np.nan)
+    if required and np.isnan(arr).any():
+        raise SensorStoreError(
+            f"{name} has {int(np.isnan(arr).sum())} missing values; validate readings before "
+            "writing (smx_assets.domain.ingest_validation)"
+        )
+    if np.isinf(arr).any():
+        raise SensorStoreError(f"{name} has infinite values")
+    return arr
+
+
+def prepare_bolus(frame: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Normalise a bolus frame for writing.
+
+    Returns columns animal_id (int64), ts (int64 epoch s), temp_c, activity, ph (float64, NaN
+    allowed only for ph), received_at (int64 epoch s; the write time when absent). Rows that
+    share (animal_id, ts) after flooring to the second are reduced to the *last* one, which is
+    what a later correction in the same batch should mean and what InfluxDB does anyway.
+    """
+    _require(frame, BOLUS_COLUMNS, "bolus")
+    out = pd.DataFrame(
+        {
+            "animal_id": _ids(frame["animal_id"], "animal_id"),
+            "ts": ts_to_epoch_s(frame["ts"]),
+            "temp_c": _floats(frame, "temp_c", required=True),
+            "activity": _floats(frame, "activity", required=True),
+            "ph": _floats(frame, "ph", required=False),
+        }
+    )
+    out["received_at"] = _received_at(frame, now)
+    return out.drop_duplicates(["animal_id", "ts"], keep="last", ignore_index=True)
+
+
+def prepare_climate(frame: pd.DataFrame) -> pd.DataFrame:
+    """Normalise a climate frame for writing (see :func:`prepare_bolus`)."""
+    _require(frame, CLIMATE_COLUMNS, "climate")
+    out = pd.DataFrame(
+        {
+            "sensor_id": _ids(frame["sensor_id"], "sensor_id"),
+            "ts": ts_to_epoch_s(frame["ts"]),
+            "air_temp_c": _floats(frame, "air_temp_c", required=True),
+            "rh_pct": _floats(frame, "rh_pct", required=True),
+        }
+    )
+    return out.drop_duplicates(["sensor_id", "ts"], keep="last", ignore_index=True)
+
+
+def _received_at(frame: pd.DataFrame, now: pd.Timestamp | None) -> np.ndarray:
+    default = epoch_s(now if now is not None else pd.Timestamp.now(tz="UTC"))
+    if "received_at" not in frame.columns:
+        return np.full(len(frame), default, dtype="int64")
+    col = frame["received_at"]
+    if not pd.api.types.is_datetime64_any_dtype(col):
+        col = pd.to_datetime(col, utc=True)
+    na = col.isna().to_numpy()
+    if na.any():
+        col = col.copy()
+        col[na] = pd.Timestamp(default, unit="s", tz="UTC")
+    return ts_to_epoch_s(col)
+
+
+def bolus_frame_from_arrays(
+    animal_id: np.ndarray, ts_s: np.ndarray, temp_c: np.ndarray, activity: np.ndarray, ph: np.ndarray
+) -> pd.DataFrame:
+    """The interface's bolus frame, sorted by (animal_id, ts)."""
+    frame = pd.DataFrame(
+        {
+            "animal_id": np.asarray(animal_id, dtype="int64"),
+            "ts": np.asarray(ts_s, dtype="int64"),
+            "temp_c": np.asarray(temp_c, dtype="float64"),
+            "activity": np.asarray(activity, dtype="float64"),
+            "ph": np.asarray(ph, dtype="float64"),
+        }
+    )
+    frame = frame.sort_values(["animal_id", "ts"], kind="stable", ignore_index=True)
+    frame["ts"] = epoch_s_to_ts(frame["ts"].to_numpy())
+    return frame[BOLUS_COLUMNS]
+
+
+def climate_frame_from_arrays(
+    sensor_id: np.ndarray, ts_s: np.ndarray, air_temp_c: np.ndarray, rh_pct: np.ndarray
+) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "sensor_id": np.asarray(sensor_id, dtype="int64"),
+            "ts": np.asarray(ts_s, dtype="int64"),
+            "air_temp_c": np.asarray(air_temp_c, dtype="float64"),
+            "rh_pct": np.asarray(rh_pct, dtype="float64"),
+        }
+    )
+    frame = frame.sort_values(["sensor_id", "ts"], kind="stable", ignore_index=True)
+    frame["ts"] = epoch_s_to_ts(frame["ts"].to_numpy())
+    return frame[CLIMATE_COLUMNS]
+
+
+def changed_buckets_frame(bucket_s: np.ndarray, n: np.ndarray, last_s: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "bucket_start": epoch_s_to_ts(np.asarray(bucket_s, dtype="int64")),
+            "n_readings": np.asarray(n, dtype="int64"),
+            "last_received_at": epoch_s_to_ts(np.asarray(last_s, dtype="int64")),
+        }
+    )
+    return frame.sort_values("bucket_start", ignore_index=True)[CHANGED_BUCKET_COLUMNS]

@@ -1,0 +1,110 @@
+"""Pick the sensor-store backend from ``SMX_SENSOR_STORE_URL``.
+
+* ``sqlite:///path/sensors.db`` or ``postgresql+psycopg2://user:pw@host/db`` -> :class:`SqlSensorStore`
+* ``influxdb://[user:password@]host:port/database[?ssl=true&token=...&timeout=30]`` and
+  ``influxdbs://...`` (HTTPS) -> :class:`InfluxSensorStore` (v1-compatible HTTP API; a token
+  is sent as ``Authorization: Token ...`` as InfluxDB 2.x/3.x v1 compatibility expects)
+
+One URL per deployment keeps configuration a single environment variable (injected as a
+secret through Dagster's ``EnvVar``); :func:`mask_url` is what may be logged or shown.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
+
+import sqlalchemy as sa
+
+from smx_assets.domain.sensor_store.base import SensorStore
+
+INFLUX_SCHEMES = ("influxdb", "influxdbs")
+_SECRET_PARAMS = {"token", "password", "p", "u_token"}
+
+
+def mask_url(url: str) -> str:
+    """The URL with password and token values replaced by ``***`` (safe for logs and the UI)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = parts.query
+    if query:
+        pairs = []
+        for item in query.split("&"):
+            key, sep, _value = item.partition("=")
+            pairs.append(f"{key}=***" if key.lower() in _SECRET_PARAMS and sep else item)
+        query = "&".join(pairs)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def parse_influx_url(url: str) -> dict[str, object]:
+    """Split an ``influxdb://`` URL into the keyword arguments of :class:`InfluxSensorStore`."""
+    parts = urlsplit(url)
+    if parts.scheme not in INFLUX_SCHEMES:
+        raise ValueError(f"not an InfluxDB URL: {mask_url(url)}")
+    if not parts.hostname:
+        raise ValueError(f"InfluxDB URL lacks a host: {mask_url(url)}")
+    database = unquote(parts.path.lstrip("/"))
+    if not database or "/" in database:
+        raise ValueError(f"InfluxDB URL must name exactly one database: {mask_url(url)}")
+    params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = set(params) - {"ssl", "token", "timeout", "verify_ssl", "retries"}
+    if unknown:
+        raise ValueError(f"unknown InfluxDB URL parameters {sorted(unknown)}: {mask_url(url)}")
+    ssl = parts.scheme == "influxdbs" or params.get("ssl", "false").lower() in ("1", "true", "yes")
+    try:
+        port = parts.port or 8086
+    except ValueError as exc:
+        raise ValueError(f"bad port in InfluxDB URL: {mask_url(url)}") from exc
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    kwargs: dict[str, object] = {
+        "base_url": f"{'https' if ssl else 'http'}://{host}:{port}",
+        "database": database,
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password is not None else None,
+        "token": params.get("token") or None,
+        "verify_ssl": params.get("verify_ssl", "true").lower() not in ("0", "false", "no"),
+        "url_for_display": mask_url(url),
+    }
+    if "timeout" in params:
+        kwargs["timeout_s"] = float(params["timeout"])
+    if "retries" in params:
+        kwargs["retries"] = int(params["retries"])
+    return kwargs
+
+
+def influx_url(host: str, port: int, database: str, *, user: str | None = None,
+               password: str | None = None, ssl: bool = False) -> str:
+    """Build an ``influxdb://`` URL, percent-encoding credentials (passwords contain '@', ':')."""
+    cred = ""
+    if user is not None:
+        cred = quote(user, safe="")
+        if password is not None:
+            cred += ":" + quote(password, safe="")
+        cred += "@"
+    return f"{'influxdbs' if ssl else 'influxdb'}://{cred}{host}:{port}/{quote(database, safe='')}"
+
+
+def open_sensor_store(url: str) -> SensorStore:
+    """The backend for ``url``; raises ``ValueError`` naming the supported schemes otherwise."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in INFLUX_SCHEMES:
+        from smx_assets.domain.sensor_store.influx_store import InfluxSensorStore
+
+        return InfluxSensorStore(**parse_influx_url(url))  # type: ignore[arg-type]
+    if scheme.split("+", 1)[0] in ("sqlite", "postgresql"):
+        from smx_assets.domain.sensor_store.sql_store import SqlSensorStore
+
+        try:
+            sa.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise ValueError(f"bad SQLAlchemy URL for the sensor store: {mask_url(url)}") from exc
+        return SqlSensorStore(url)
+    raise ValueError(
+        f"unsupported sensor store URL {mask_url(url)!r}: expected sqlite:///..., "
+        "postgresql+psycopg2://..., influxdb://[user:password@]host:port/database or influxdbs://..."
+    )

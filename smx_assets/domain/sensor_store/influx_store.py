@@ -1,0 +1,446 @@
+"""The InfluxDB sensor store, spoken through the v1-compatible HTTP API.
+
+``POST /write`` (line protocol) and ``/query`` (InfluxQL) are served by InfluxDB 1.x, by 2.x
+(v1 compatibility, token auth) and by 3.x, so one client covers every deployment; the only
+server this project can install (Debian's 1.6.7) has no ``/api/v2`` at all.
+
+Schema::
+
+    bolus,animal_id=<int>    temp_c=<f>,activity=<f>[,ph=<f>],received_at=<int>i  <epoch s>
+    climate,sensor_id=<int>  air_temp_c=<f>,rh_pct=<f>,received_at=<int>i          <epoch s>
+    bolus_arrivals           bucket=<bucket start epoch s>i   <arrival minute + bucket index, ns>
+
+Decisions and the traps they avoid (see STACK.md, InfluxDB section):
+
+* Line protocol comes from influxdb-client's ``DataframeSerializer`` (escaping is its job, not
+  ours). It was 4x faster than building ``Point`` objects (about 5 vs 33 µs a row) and is
+  fastest when no column holds NaN, so readings with and without pH are serialised as two
+  frames. Serialisation of chunk n+1 overlaps the HTTP post of chunk n (influxd is another
+  process, so the two cores both work).
+* ``precision=s`` always: the default is nanoseconds and a wrong precision silently writes
+  1970 timestamps. ``received_at`` is an integer field (``i`` suffix), fixed at first write;
+  a type conflict returns 400 while other points may be stored: raised, never ignored.
+* Batches of 10,000 lines (about 0.6 MB, far below the 25 MB body limit); a 413 from a server
+  with a smaller limit halves the batch and retries.
+* Same tags + timestamp overwrite the *fields given*: this is what makes writes idempotent on
+  (animal_id, ts). A rewrite without pH keeps the stored pH (the SQL store mirrors this).
+* Every query has both time bounds (an open range makes ``GROUP BY time()`` fill up to now()),
+  ids are validated as integers before they reach a query, and every literal/identifier is
+  escaped anyway. Queries are chunked JSON: 1.6.7's CSV output silently returns an empty body
+  on query errors, and query errors arrive as HTTP 200 with ``"error"`` inside the result —
+  both are turned into :class:`SensorStoreError`.
+* Connection errors and 502/503/504 are retried a bounded number of times with exponential
+  backoff (writes are idempotent, reads have no side effects); everything else fails fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import requests
+from influxdb_client import WritePrecision
+from influxdb_client.client.write.dataframe_serializer import DataframeSerializer
+from influxdb_client.client.write_api import PointSettings
+
+from smx_assets.domain.sensor_store import _frames as F
+from smx_assets.domain.sensor_store.base import (
+    SensorStoreError,
+    empty_bolus_frame,
+    empty_climate_frame,
+)
+
+log = logging.getLogger(__name__)
+
+BOLUS = "bolus"
+CLIMATE = "climate"
+ARRIVALS = "bolus_arrivals"  # arrival markers for buckets_received_since (see there)
+ARRIVALS_UNTIL_S = 7_258_118_400  # 2200-01-01: the upper bound of the arrival-marker scan
+BUCKET_S = 600
+WRITE_CHUNK = 10_000
+QUERY_CHUNK = 10_000
+IDS_PER_QUERY = 200  # longer OR-lists slow InfluxQL's planner down more than they save
+READ_ALL_ABOVE_IDS = 2_000  # past this, read every series and filter client-side
+_RETRY_STATUS = {502, 503, 504}
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL identifier in double quotes with backslash and quote escaped."""
+    return '"' + str(name).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """An InfluxQL string literal in single quotes with backslash and quote escaped."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _time_bounds(s: int, e: int) -> str:
+    return f"time >= {int(s)}s AND time < {int(e)}s"
+
+
+def _id_filter(tag: str, ids: Sequence[int]) -> str:
+    return "(" + " OR ".join(f"{quote_ident(tag)} = {quote_literal(str(int(i)))}" for i in ids) + ")"
+
+
+class InfluxSensorStore:
+    """Sensor store on one InfluxDB database via ``/write`` and ``/query``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        database: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        verify_ssl: bool = True,
+        timeout_s: float = 60.0,
+        retries: int = 3,
+        backoff_s: float = 0.25,
+        url_for_display: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.database = database
+        self.timeout_s = timeout_s
+        self.retries = max(0, retries)
+        self.backoff_s = backoff_s
+        self.url_for_display = url_for_display or f"influxdb {self.base_url}/{database}"
+        self.session = requests.Session()
+        self.session.verify = verify_ssl
+        if token:
+            # InfluxDB 2.x/3.x v1 compatibility; never put secrets in query strings (access logs).
+            self.session.headers["Authorization"] = f"Token {token}"
+        elif username is not None:
+            self.session.auth = (username, password or "")
+
+    def __repr__(self) -> str:
+        return f"InfluxSensorStore({self.url_for_display!r})"
+
+    # ------------------------------------------------------------------- HTTP
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One HTTP call with bounded retries on transport errors; auth errors made explicit."""
+        url = f"{self.base_url}{path}"
+        attempt = 0
+        while True:
+            try:
+                resp = self.session.request(method, url, timeout=self.timeout_s, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt >= self.retries:
+                    raise SensorStoreError(
+                        f"{self.url_for_display}: cannot reach InfluxDB after {attempt + 1} "
+                        f"attempts: {type(exc).__name__}: {exc}"
+                    ) from exc
+            else:
+                if resp.status_code not in _RETRY_STATUS or attempt >= self.retries:
+                    break
+            delay = min(self.backoff_s * 2**attempt, 5.0)
+            log.warning("%s %s failed (attempt %d), retrying in %.2f s", method, path, attempt + 1, delay)
+            time.sleep(delay)
+            attempt += 1
+        if resp.status_code in (401, 403):
+            raise SensorStoreError(
+                f"{self.url_for_display}: InfluxDB refused the credentials "
+                f"(HTTP {resp.status_code}: {_error_text(resp)})"
+            )
+        return resp
+
+    def _query(self, q: str, *, write: bool = False) -> Iterator[dict[str, Any]]:
+        """Run InfluxQL; yield every result object, raising on any error inside HTTP 200."""
+        params = {"db": self.database, "epoch": "s"}
+        if not write:
+            params.update(chunked="true", chunk_size=str(QUERY_CHUNK))
+        resp = self._request("POST", "/query", params=params, data={"q": q})
+        if resp.status_code != 200:
+            raise SensorStoreError(
+                f"{self.url_for_display}: query failed (HTTP {resp.status_code}: "
+                f"{_error_text(resp)}): {q[:200]}"
+            )
+        for line in resp.text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                body = json.loads(line)
+            except ValueError as exc:
+                raise SensorStoreError(f"{self.url_for_display}: unreadable query response: {line[:200]}") from exc
+            if "error" in body:
+                raise SensorStoreError(f"{self.url_for_display}: query failed: {body['error']}")
+            for result in body.get("results", []):
+                if "error" in result:
+                    raise SensorStoreError(
+                        f"{self.url_for_display}: query failed: {result['error']} (query: {q[:200]})"
+                    )
+                yield result
+
+    def _post_lines(self, lines: list[str], depth: int = 0, precision: str = "s") -> None:
+        body = "\n".join(lines).encode()
+        resp = self._request(
+            "POST", "/write",
+            params={"db": self.database, "precision": precision},
+            data=body,
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+        if resp.status_code == 204:
+            return
+        if resp.status_code == 413 and len(lines) > 1 and depth < 12:
+            half = len(lines) // 2
+            log.info("InfluxDB body limit hit at %d lines (%d bytes); halving", len(lines), len(body))
+            self._post_lines(lines[:half], depth + 1, precision)
+            self._post_lines(lines[half:], depth + 1, precision)
+            return
+        error = _error_text(resp)
+        if resp.status_code == 404:
+            raise SensorStoreError(
+                f"{self.url_for_display}: {error} (call ensure_schema() to create the database)"
+            )
+        if resp.status_code == 400 and "partial write" in error:
+            raise SensorStoreError(
+                f"{self.url_for_display}: partial write, some of {len(lines)} points were NOT "
+                f"stored: {error}"
+            )
+        raise SensorStoreError(
+            f"{self.url_for_display}: write of {len(lines)} points failed "
+            f"(HTTP {resp.status_code}): {error}"
+        )
+
+    def _write_frames(self, frames: list[pd.DataFrame], measurement: str, tag: str | None,
+                      precision: str = "s") -> None:
+        """Serialise with influxdb-client and post in chunks; serialising overlaps posting."""
+        write_precision = WritePrecision.S if precision == "s" else WritePrecision.NS
+        pending: list[Future[None]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write") as pool:
+            try:
+                for frame in frames:
+                    if frame.empty:
+                        continue
+                    serializer = DataframeSerializer(
+                        frame, PointSettings(), write_precision, chunk_size=WRITE_CHUNK,
+                        data_frame_measurement_name=measurement,
+                        data_frame_tag_columns=[tag] if tag else [],
+                    )
+                    for idx in range(serializer.number_of_chunks):
+                        lines = serializer.serialize(idx)
+                        pending.append(pool.submit(self._post_lines, lines, 0, precision))
+                        if len(pending) >= 2:  # bounded memory: at most two bodies in flight
+                            pending.pop(0).result()
+                for fut in pending:
+                    fut.result()
+            finally:
+                for fut in pending:
+                    fut.cancel()
+
+    # ------------------------------------------------------------------ schema
+
+    def ensure_schema(self) -> None:
+        """``CREATE DATABASE`` (idempotent on 1.x). 2.x/3.x map databases to buckets instead:
+        there the statement is refused and the bucket must already exist, so that refusal is
+        only logged and the first write reports a missing database clearly."""
+        try:
+            list(self._query(f"CREATE DATABASE {quote_ident(self.database)}", write=True))
+        except SensorStoreError as exc:
+            if "refused the credentials" in str(exc) or "cannot reach" in str(exc):
+                raise
+            log.warning("CREATE DATABASE not accepted (%s); assuming the bucket exists", exc)
+
+    # ------------------------------------------------------------------ writes
+
+    def write_bolus(self, frame: pd.DataFrame) -> int:
+        if len(frame) == 0:
+            return 0
+        prepared = F.prepare_bolus(frame)
+        index = pd.DatetimeIndex(pd.to_datetime(prepared["ts"].to_numpy() * 1_000_000_000, utc=True))
+        data = prepared.drop(columns="ts").set_index(index)
+        has_ph = data["ph"].notna().to_numpy()
+        frames = [data[~has_ph].drop(columns="ph"), data[has_ph]]
+        # Arrival markers first: if the process dies between the two writes, a marker without
+        # readings is only a false candidate (the exact check drops it), never a missed bucket.
+        self._write_frames([_arrival_markers(prepared)], ARRIVALS, None, precision="ns")
+        self._write_frames(frames, BOLUS, "animal_id")
+        return len(prepared)
+
+    def write_climate(self, frame: pd.DataFrame) -> int:
+        if len(frame) == 0:
+            return 0
+        prepared = F.prepare_climate(frame)
+        index = pd.DatetimeIndex(pd.to_datetime(prepared["ts"].to_numpy() * 1_000_000_000, utc=True))
+        data = prepared.drop(columns="ts").set_index(index)
+        data["received_at"] = F.epoch_s(pd.Timestamp.now(tz="UTC"))
+        self._write_frames([data], CLIMATE, "sensor_id")
+        return len(prepared)
+
+    # ------------------------------------------------------------------- reads
+
+    def _read_series(self, measurement: str, tag: str, fields: Sequence[str], start: object,
+                     end: object, ids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, values[time, *fields]) for a bounded range, grouped by the id tag."""
+        s, e = F.check_range(start, end)
+        checked = F.check_ids(ids, tag)
+        if e <= s or checked == []:
+            return np.empty(0, dtype="int64"), np.empty((0, 1 + len(fields)))
+        select = (
+            f"SELECT {', '.join(quote_ident(f) for f in fields)} FROM {quote_ident(measurement)} "
+            f"WHERE {_time_bounds(s, e)}"
+        )
+        group = f" GROUP BY {quote_ident(tag)}"
+        if checked is None or len(checked) > READ_ALL_ABOVE_IDS:
+            queries = [select + group]
+        else:
+            queries = [
+                f"{select} AND {_id_filter(tag, checked[lo:lo + IDS_PER_QUERY])}{group}"
+                for lo in range(0, len(checked), IDS_PER_QUERY)
+            ]
+        id_parts: list[np.ndarray] = []
+        value_parts: list[np.ndarray] = []
+        for q in queries:
+            for result in self._query(q):
+                for series in result.get("series", []):
+                    values = np.array(series["values"], dtype="float64")  # null -> NaN
+                    if values.size == 0:
+                        continue
+                    cols = series["columns"]
+                    order = [cols.index("time")] + [cols.index(f) if f in cols else -1 for f in fields]
+                    picked = np.column_stack(
+                        [values[:, i] if i >= 0 else np.full(len(values), np.nan) for i in order]
+                    )
+                    value_parts.append(picked)
+                    id_parts.append(np.full(len(values), int(series["tags"][tag]), dtype="int64"))
+        if not value_parts:
+            return np.empty(0, dtype="int64"), np.empty((0, 1 + len(fields)))
+        id_arr = np.concatenate(id_parts)
+        val_arr = np.concatenate(value_parts)
+        if checked is not None and len(checked) > READ_ALL_ABOVE_IDS:
+            keep = np.isin(id_arr, np.asarray(checked, dtype="int64"))
+            id_arr, val_arr = id_arr[keep], val_arr[keep]
+        return id_arr, val_arr
+
+    def read_bolus(
+        self,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        animal_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        ids, vals = self._read_series(BOLUS, "animal_id", ("temp_c", "activity", "ph"), start, end,
+                                      animal_ids)
+        if len(ids) == 0:
+            return empty_bolus_frame()
+        return F.bolus_frame_from_arrays(ids, vals[:, 0].astype("int64"), vals[:, 1], vals[:, 2], vals[:, 3])
+
+    def read_climate(
+        self,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        sensor_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        ids, vals = self._read_series(CLIMATE, "sensor_id", ("air_temp_c", "rh_pct"), start, end,
+                                      sensor_ids)
+        if len(ids) == 0:
+            return empty_climate_frame()
+        return F.climate_frame_from_arrays(ids, vals[:, 0].astype("int64"), vals[:, 1], vals[:, 2])
+
+    def buckets_received_since(
+        self,
+        since: dt.datetime | pd.Timestamp,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+    ) -> pd.DataFrame:
+        """See the interface; bounds are snapped outwards to whole buckets like the SQL store.
+
+        Two steps, so the cost follows what *arrived* rather than the window's size:
+
+        1. candidates: the ``bolus_arrivals`` markers with arrival time at or after the minute of
+           ``since`` name the buckets touched since then (markers are keyed by time, so their
+           field values being overwritten can never hide one);
+        2. exact: ``count`` and ``max(received_at)`` per bucket over the bolus points of the
+           candidate span, keeping candidate buckets whose latest arrival is after ``since``.
+
+        Step 2 reads only the candidate buckets (see :func:`_runs`), so the cost follows the
+        number of changed buckets, not the window: with nothing late it is one tiny query.
+        """
+        s, e = F.check_range(start, end)
+        s, e = s - s % BUCKET_S, -(-e // BUCKET_S) * BUCKET_S
+        since_s = F.epoch_s(since)
+        empty = F.changed_buckets_frame(np.array([]), np.array([]), np.array([]))
+        if e <= s:
+            return empty
+        arrived_from = since_s - since_s % 60
+        q = (
+            f"SELECT \"bucket\" FROM {quote_ident(ARRIVALS)} "
+            f"WHERE {_time_bounds(arrived_from, ARRIVALS_UNTIL_S)} "
+            f"AND \"bucket\" >= {s} AND \"bucket\" < {e}"
+        )
+        candidates: set[int] = set()
+        for result in self._query(q):
+            for series in result.get("series", []):
+                candidates.update(int(v[1]) for v in series["values"])
+        if not candidates:
+            return empty
+        rows: list[list[Any]] = []
+        statements = [
+            f"SELECT count(\"received_at\"), max(\"received_at\") FROM {quote_ident(BOLUS)} "
+            f"WHERE {_time_bounds(lo, hi)} GROUP BY time(10m) fill(none)"
+            for lo, hi in _runs(sorted(candidates))
+        ]
+        for i in range(0, len(statements), 50):  # several statements per request, bounded size
+            for result in self._query("; ".join(statements[i:i + 50])):
+                for series in result.get("series", []):
+                    rows.extend(series["values"])
+        if not rows:
+            return empty
+        arr = np.array(rows, dtype="float64")
+        keep = (
+            ~np.isnan(arr[:, 2]) & (arr[:, 2] > since_s) & (arr[:, 1] > 0)
+            & np.isin(arr[:, 0].astype("int64"), np.fromiter(candidates, dtype="int64"))
+        )
+        arr = arr[keep].astype("int64")
+        return F.changed_buckets_frame(arr[:, 0], arr[:, 1], arr[:, 2])
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _runs(buckets: list[int], max_gap: int = 12) -> list[tuple[int, int]]:
+    """Sorted bucket starts merged into half-open second ranges, bridging short gaps.
+
+    Measured on 1.6.7 with 1000 series: each statement costs about 50 ms however short (a
+    cursor per series), each extra 10-minute bucket in a range about 4 ms; so gaps of up to
+    ``max_gap`` buckets are cheaper read through than split into another statement.
+    """
+    runs: list[tuple[int, int]] = []
+    for b in buckets:
+        if runs and b - runs[-1][1] <= max_gap * BUCKET_S:
+            runs[-1] = (runs[-1][0], b + BUCKET_S)
+        else:
+            runs.append((b, b + BUCKET_S))
+    return runs
+
+
+def _arrival_markers(prepared: pd.DataFrame) -> pd.DataFrame:
+    """One marker per (bucket touched, minute of arrival) in this write.
+
+    Time = arrival minute plus the bucket's index in nanoseconds (under 4 ms in this century),
+    so markers for different buckets never share a timestamp and never overwrite each other.
+    """
+    bucket = prepared["ts"].to_numpy() // BUCKET_S * BUCKET_S
+    minute = prepared["received_at"].to_numpy() // 60 * 60
+    pairs = np.unique(np.column_stack([minute, bucket]), axis=0)
+    time_ns = pairs[:, 0] * 1_000_000_000 + pairs[:, 1] // BUCKET_S
+    return pd.DataFrame(
+        {"bucket": pairs[:, 1].astype("int64")},
+        index=pd.DatetimeIndex(pd.to_datetime(time_ns, utc=True)),
+    )
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+        if isinstance(body, dict) and "error" in body:
+            return str(body["error"])
+    except ValueError:
+        pass
+    return resp.text[:500] or resp.reason or ""
