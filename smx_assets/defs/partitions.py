@@ -8,6 +8,7 @@ deployment moves the start forward when it archives old scores. Simulated demo h
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 import dagster as dg
@@ -18,7 +19,8 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, tim
 
 ten_minute_partitions = dg.TimeWindowPartitionsDefinition(
     cron_schedule="*/10 * * * *",
-    start=PARTITIONS_START,
+    # A datetime, not the string: a string start must match ``fmt`` (Dagster 1.13 rejects "2026-09-01").
+    start=dt.datetime.fromisoformat(PARTITIONS_START).replace(tzinfo=dt.timezone.utc),
     fmt="%Y-%m-%d-%H:%M",
     timezone="UTC",
 )
