@@ -1,0 +1,260 @@
+"""The feature layer as daily assets: ``animal_profiles``, ``sensor_baselines``, ``training_features``.
+
+All three are partitioned by UTC day (the shared ``daily_partitions``) and use a single-run
+backfill policy: a backfill over a date range is one run that loops over the days inside, so
+the per-run overhead is paid once and history is read once per day instead of once per
+partition launch. Each writes its Parquet files itself (one per day, via fsspec under
+``FeatureStoreResource.base_path``) and returns ``MaterializeResult``: the default IO manager
+cannot store a multi-partition output.
+
+The feature computation itself lives in ``smx_assets.domain.features`` (no Dagster there);
+this module only moves data between the stores and records metadata for the UI.
+"""
+
+
+import time
+from collections.abc import Iterator
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from smx_assets.defs.partitions import daily_partitions
+from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS, LOOKBACK
+from smx_assets.domain.features.baselines import CONTEXT as BASELINE_CONTEXT
+from smx_assets.domain.features.baselines import N_DAYS, baselines_from_stats, daily_hourly_stats
+from smx_assets.domain.features.labels import attach_labels
+from smx_assets.domain.features.pipeline import compute_features
+from smx_assets.domain.features.profile import FarmRecords, active_animals, load_herd_records, profile_features
+from smx_assets.domain.features.serving import bucket_features
+from smx_assets.domain.features.storage import BASELINES, PROFILES, TRAINING, FeatureFiles
+from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorStoreResource
+
+GROUP = "features"
+OWNERS = ["team:ml-platform"]
+DAY = pd.Timedelta(days=1)
+PARITY_SAMPLE_BUCKETS = 4
+PARITY_TOLERANCE = 1e-9
+
+
+def _days(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
+    """The UTC days of the run's partition range (one for a normal run, N for a single-run backfill)."""
+    window = context.partition_time_window
+    start = pd.Timestamp(window.start).tz_convert("UTC")
+    end = pd.Timestamp(window.end).tz_convert("UTC")
+    return list(pd.date_range(start, end, freq="D", inclusive="left"))
+
+
+def _markdown(frame: pd.DataFrame, columns: list[str], n: int = 8) -> str:
+    cols = [c for c in columns if c in frame.columns]
+    return frame[cols].head(n).to_markdown(index=False, floatfmt=".3f")
+
+
+def _schema(frame: pd.DataFrame, docs: dict[str, str] | None = None) -> dg.TableSchema:
+    docs = docs or {}
+    return dg.TableSchema(columns=[dg.TableColumn(name=c, type=str(frame[c].dtype), description=docs.get(c))
+                                   for c in frame.columns])
+
+
+# ------------------------------------------------------------------------- animal_profiles
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["herd_records"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pandas", "parquet"},
+    description=(
+        "The farm records as the farm software held them at the end of each day (calvings, "
+        "inseminations with pregnancy checks, treatments, housing, confirmed heat alerts), stored "
+        "so training features are reproducible; plus one profile row per animal at day end."
+    ),
+)
+def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
+                    feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+    files = FeatureFiles(feature_store.base_path)
+    records = load_herd_records(herd_db.engine())
+    per_day: dict[str, int] = {}
+    snapshot = pd.DataFrame()
+    for day in _days(context):
+        end = day + DAY
+        known = records.known_by(end)
+        files.write_records(known, day)
+        ids = active_animals(known, day, end)
+        snapshot = profile_features(known, pd.DataFrame({"animal_id": ids, "t": end}))
+        snapshot.insert(0, "animal_id", ids)
+        files.write(snapshot, PROFILES, day, "snapshot")
+        per_day[str(day.date())] = len(ids)
+        context.log.info("animal_profiles %s: %d active animals", day.date(), len(ids))
+    return dg.MaterializeResult(metadata={
+        "animals_per_day": per_day,
+        "dagster/row_count": int(len(snapshot)),
+        "missing_share": dg.MetadataValue.float(float(snapshot.isna().to_numpy().mean()) if len(snapshot) else 0.0),
+        "preview": dg.MetadataValue.md(_markdown(snapshot, list(snapshot.columns))),
+        "dagster/column_schema": _schema(snapshot, FEATURE_DOC),
+        "path": files.url(PROFILES, _days(context)[-1], "snapshot"),
+    })
+
+
+# ------------------------------------------------------------------------ sensor_baselines
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["bolus_readings"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pandas", "parquet"},
+    description=(
+        f"Per-animal baselines for each day from the previous {N_DAYS} days only (never the day "
+        "itself): drinking-free temperature and activity per hour of day, and the 10-day "
+        "temperature mean the fever rule uses. Stored so the 10-minute scoring path never "
+        "rescans ten days of readings."
+    ),
+)
+def sensor_baselines(context: dg.AssetExecutionContext, sensor_store: SensorStoreResource,
+                     feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+    files = FeatureFiles(feature_store.base_path)
+    store = sensor_store.open()
+    days = _days(context)
+    stats_days = pd.date_range(days[0] - N_DAYS * DAY, days[-1], freq="D", inclusive="left")
+    stats = []
+    for s in stats_days:  # one read per history day, shared by every target day of the range
+        stats.append(daily_hourly_stats(store.read_bolus(s - BASELINE_CONTEXT, s + DAY), s))
+    all_stats = pd.concat(stats, ignore_index=True) if stats else pd.DataFrame()
+    per_day: dict[str, int] = {}
+    baselines = pd.DataFrame()
+    for day in days:
+        baselines = baselines_from_stats(all_stats, day) if len(all_stats) else baselines_from_stats(
+            pd.DataFrame(columns=["animal_id", "day", "hour", "temp_sum", "temp_n", "act_sum", "act_n"]), day)
+        files.write(baselines, BASELINES, day)
+        per_day[str(day.date())] = int(baselines["animal_id"].nunique())
+    missing = float(baselines["temp_hod"].isna().mean()) if len(baselines) else 1.0
+    return dg.MaterializeResult(metadata={
+        "animals_per_day": per_day,
+        "dagster/row_count": int(len(baselines)),
+        "missing_share": dg.MetadataValue.float(float(baselines.isna().to_numpy().mean()) if len(baselines) else 1.0),
+        "hod_baseline_missing_share": dg.MetadataValue.float(missing),
+        "preview": dg.MetadataValue.md(_markdown(baselines, list(baselines.columns))),
+        "dagster/column_schema": _schema(baselines),
+        "history_days": N_DAYS,
+        "path": files.url(BASELINES, days[-1]),
+    })
+
+
+# ----------------------------------------------------------------------- training_features
+
+
+def _parity(store, live_records: FarmRecords, baselines: pd.DataFrame | None, training: pd.DataFrame,
+            day: pd.Timestamp, seed: int) -> tuple[bool, dict[str, object]]:
+    """Recompute a sample of the day's buckets through the serving path and compare."""
+    rng = np.random.default_rng(seed)
+    n_buckets = 144
+    picks = sorted({0, n_buckets - 1, *rng.choice(n_buckets, PARITY_SAMPLE_BUCKETS - 2, replace=False).tolist()})
+    buckets = [day + k * pd.Timedelta(minutes=10) for k in picks]
+    worst, bad_cols, compared = 0.0, set(), 0
+    problems: list[str] = []
+    for b in buckets:
+        serving = bucket_features(store, live_records, baselines, b).reset_index(drop=True)
+        train = training.loc[training["bucket_start"] == b, KEY_COLUMNS + FEATURE_COLUMNS].reset_index(drop=True)
+        if list(serving.columns) != list(train.columns) or len(serving) != len(train) or \
+                not (serving["animal_id"].to_numpy() == train["animal_id"].to_numpy()).all():
+            problems.append(f"{b}: serving {len(serving)} rows vs training {len(train)}")
+            continue
+        s = serving[FEATURE_COLUMNS].to_numpy(dtype="float64")
+        t = train[FEATURE_COLUMNS].to_numpy(dtype="float64")
+        nan_mismatch = np.isnan(s) != np.isnan(t)
+        diff = np.where(np.isnan(s) | np.isnan(t), 0.0, np.abs(s - t))
+        worst = max(worst, float(diff.max()) if diff.size else 0.0)
+        bad = (diff > PARITY_TOLERANCE) | nan_mismatch
+        bad_cols |= {FEATURE_COLUMNS[i] for i in np.flatnonzero(bad.any(axis=0))}
+        compared += len(serving)
+    passed = not problems and not bad_cols and compared > 0
+    return passed, {
+        "buckets": [str(b) for b in buckets],
+        "rows_compared": compared,
+        "max_abs_diff": worst,
+        "mismatched_columns": sorted(bad_cols),
+        "problems": problems,
+        "tolerance": PARITY_TOLERANCE,
+    }
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[animal_profiles, sensor_baselines, "bolus_readings", "climate_readings", "herd_records"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pandas", "parquet"},
+    check_specs=[dg.AssetCheckSpec(
+        "serving_parity", asset="training_features", blocking=True,
+        description="A sample of the day's buckets recomputed through the serving path (trailing-window "
+                    "reads from the sensor store, live herd DB) equals the training rows within 1e-9.")],
+    description=(
+        "Every 10-minute bucket of the day for every animal with a bolus: one feature vector "
+        "(bucket statistics, drinking-free temperature, 2/6/24 h windows, hour-of-day and 10-day "
+        "baselines, THI, as-recorded profile, explicit missing indicators) plus label_heat, "
+        "label_calving and label_fever from the farm records (1, 0, or NaN = unknown). One "
+        "Parquet file per day."
+    ),
+)
+def training_features(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
+                      sensor_store: SensorStoreResource, feature_store: FeatureStoreResource
+                      ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    files = FeatureFiles(feature_store.base_path)
+    store = sensor_store.open()
+    live = load_herd_records(herd_db.engine())  # labels may look ahead: they use all records entered so far
+    labels_as_of = pd.Timestamp.now(tz="UTC")
+    days = _days(context)
+    per_day: dict[str, int] = {}
+    label_counts = {c: 0 for c in LABEL_COLUMNS}
+    frame = pd.DataFrame()
+    missing_sum, cells = 0.0, 0
+    timings: dict[str, float] = {}
+    for day in days:
+        t0 = time.perf_counter()
+        records = files.read_records(day)
+        if records is None:
+            raise dg.Failure(f"animal_profiles for {day.date()} is not materialised: run it first (same partition)")
+        baselines = files.read_baselines([day])
+        if baselines is None:
+            raise dg.Failure(f"sensor_baselines for {day.date()} is not materialised: run it first (same partition)")
+        readings = store.read_bolus(day - LOOKBACK, day + DAY)
+        climate = store.read_climate(day - LOOKBACK, day + DAY)
+        frame = compute_features(readings, climate, records, baselines, (day, day + DAY))
+        frame = attach_labels(frame, live)
+        files.write(frame, TRAINING, day)
+        per_day[str(day.date())] = len(frame)
+        for c in LABEL_COLUMNS:
+            label_counts[c] += int((frame[c] == 1).sum())
+        missing_sum += float(frame[FEATURE_COLUMNS].isna().to_numpy().sum())
+        cells += frame[FEATURE_COLUMNS].size
+        timings[str(day.date())] = round(time.perf_counter() - t0, 2)
+        context.log.info("training_features %s: %d rows in %.1f s", day.date(), len(frame), timings[str(day.date())])
+
+    last = days[-1]
+    passed, parity_meta = _parity(store, live, files.read_baselines([last]), frame, last,
+                                  seed=int(last.value // 10**9))
+    col_missing = frame[FEATURE_COLUMNS].isna().mean().sort_values(ascending=False)
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": int(sum(per_day.values())),
+        "rows_per_day": per_day,
+        "missing_share": dg.MetadataValue.float(missing_sum / cells if cells else 0.0),
+        "most_missing_columns": {k: round(float(v), 4) for k, v in col_missing.head(8).items()},
+        "label_positive_rows": label_counts,
+        "labels_as_of": str(labels_as_of),
+        "preview": dg.MetadataValue.md(_markdown(frame, KEY_COLUMNS + [
+            "temp_clean", "temp_clean_mean_2h", "temp_dev_hod_2h", "activity_ratio_hod_2h", "temp_dev_10d_2h",
+            "thi", "days_in_milk", "drinking", *LABEL_COLUMNS])),
+        "dagster/column_schema": _schema(frame, {**FEATURE_DOC, "animal_id": "animal", "bucket_start":
+                                                 "start of the 10-minute bucket (UTC)",
+                                                 **{c: "1 event, 0 none, NaN unknown" for c in LABEL_COLUMNS}}),
+        "seconds_per_day": timings,
+        "path": files.url(TRAINING, last),
+    })
+    yield dg.AssetCheckResult(check_name="serving_parity", passed=passed,
+                              severity=dg.AssetCheckSeverity.ERROR, metadata=parity_meta)
