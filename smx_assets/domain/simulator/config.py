@@ -36,7 +36,7 @@ class SimConfig:
     late_share: float = 0.03  # share of barn readings arriving hours late (pasture: x factor)
     pasture_late_factor: float = 4.0
     pasture_farm_share: float = 0.5  # farms whose cows graze mid-April to mid-October
-    new_bolus_share: float = 0.03  # boluses inserted during the window (24 h settling visible)
+    new_bolus_share: float = 0.03  # boluses inserted in the 30 days from start (24 h settling)
     # events
     silent_heat_share: float = 0.15
     heat_detection_rate: float = 0.7  # farmer sees a non-silent heat (silent: 5%)

@@ -34,6 +34,7 @@ GT_OFFSET = {"heat": 1000, "ovulation": 2000, "calving": 3000, "metritis": 4000,
 TREATMENT_OFFSET = {"metritis": 0, "mastitis": 300, "milk_fever": 600}
 _PROC_REPRO, _PROC_MASTITIS, _PROC_STATIC = 1, 2, 3
 MIN_PER_DAY = 1440.0
+NEW_BOLUS_SPAN_DAYS = 30.0
 
 
 def _ts(minutes: np.ndarray | pd.Series | float) -> pd.Series | pd.Timestamp:
@@ -124,7 +125,9 @@ def _static_params(cfg: SimConfig, farms: pd.DataFrame) -> dict[str, np.ndarray]
     offsets = np.array([p["offset_c"] for p in farms["climate_profile"]])[farm_row]
     start_min = cfg.start_day * MIN_PER_DAY
     new_bolus = u(10) < cfg.new_bolus_share
-    inserted = np.where(new_bolus, start_min + u(11) * max(cfg.days - 1, 0) * MIN_PER_DAY,
+    # new boluses go in over the 30 days from ``start`` whatever the window, so a longer window
+    # extends a shorter one instead of reshuffling insertions
+    inserted = np.where(new_bolus, start_min + u(11) * NEW_BOLUS_SPAN_DAYS * MIN_PER_DAY,
                         start_min - (20.0 + u(11) * 680.0) * MIN_PER_DAY)
     has_ph = u(12) < cfg.ph_share
     return {
@@ -170,7 +173,7 @@ def _reproduction(cfg: SimConfig, animal_id: int, start_d: float, horizon_d: flo
         out["calving"].append({
             "t": c, "number": lact, "ease": int(rng.choice(4, p=[0.7, 0.2, 0.08, 0.02])) + 1,
             "calf_sex": "F" if rng.random() < 0.5 else "M", "record_delay": rng.uniform(0.05, 2.0),
-            "rise": rng.uniform(0.2, 0.4), "drop_start_h": rng.uniform(12.0, 48.0),
+            "rise": rng.uniform(0.2, 0.4), "drop_start_h": 48.0 - 36.0 * rng.uniform() ** 2,  # most start >24 h before
             "drop": rng.uniform(0.3, 0.6), "act_rise": rng.uniform(0.2, 0.3)})
         if rng.random() < cfg.metritis_share:
             out["fever"].append({"cause": "metritis", "t": c + rng.uniform(3.0, 10.0), **_fever_shape(rng)})
@@ -400,7 +403,7 @@ def _gt_table(heats: pd.DataFrame, cal: pd.DataFrame, fev: pd.DataFrame, preg: p
     if not cal.empty:
         parts.append(pd.DataFrame({
             "id": cal["animal_id"] * 10_000 + GT_OFFSET["calving"] + cal["k"], "animal_id": cal["animal_id"],
-            "kind": "calving", "start": _ts(cal["t_min"]), "end": pd.NaT,
+            "kind": "calving", "start": _ts(cal["t_min"]), "end": pd.Series(pd.NaT, index=cal.index, dtype="datetime64[ns, UTC]"),
             "attrs": [{"lactation_number": int(r.number), "ease": int(r.ease),
                        "temp_rise_c": round(r.rise, 3), "drop_start_h": round(r.drop_start_h, 2),
                        "temp_drop_c": round(r.drop, 3), "activity_rise": round(r.act_rise, 3)}
@@ -424,4 +427,5 @@ def _gt_table(heats: pd.DataFrame, cal: pd.DataFrame, fev: pd.DataFrame, preg: p
     if not parts:
         return pd.DataFrame(columns=cols)
     gt = pd.concat(parts, ignore_index=True)[cols]
+    gt["end"] = pd.to_datetime(gt["end"], utc=True)  # calvings have none: keep the dtype, not object
     return gt.sort_values(["animal_id", "start", "id"]).reset_index(drop=True)

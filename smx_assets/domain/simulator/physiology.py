@@ -126,7 +126,8 @@ def _drinking(herd: Herd, day: int, phase_min: np.ndarray, water_factor: dict[in
         idx_parts.append((rows * SLOTS_PER_DAY + slot)[ok])
         val_parts.append(val[ok])
     flat = np.bincount(np.concatenate(idx_parts), np.concatenate(val_parts), minlength=n * SLOTS_PER_DAY)
-    return flat.reshape(n, SLOTS_PER_DAY)
+    # overlapping bouts add up, but the reticulum cannot get colder than ~8 °C below normal
+    return np.maximum(flat.reshape(n, SLOTS_PER_DAY), -8.0)
 
 
 def _active(events: pd.DataFrame, lo_min: float, hi_min: float, before_h: float, after_h: np.ndarray | float
@@ -159,7 +160,7 @@ def _event_effects(herd: Herd, day: int, t_min: np.ndarray, temp: np.ndarray, lo
         rise = c["rise"].to_numpy()[:, None]
         drop = c["drop"].to_numpy()[:, None]
         before = (rise * np.clip((rel + 168.0) / 120.0, 0.0, 1.0)
-                  - drop * np.clip((rel + c["drop_start_h"].to_numpy()[:, None]) / 6.0, 0.0, 1.0))
+                  - drop * np.clip((rel + c["drop_start_h"].to_numpy()[:, None]) / 4.0, 0.0, 1.0))
         after = (rise - drop) * np.exp(-np.maximum(rel, 0.0) / 6.0)
         np.add.at(temp, a, np.where(rel < 0, before, after))
         act = np.where((rel >= -8.0) & (rel < 0.0), np.clip((rel + 8.0) / 1.0, 0.0, 1.0), 0.0)
