@@ -18,6 +18,9 @@ Conventions
 * Scoring resolves ``champion`` to a version once and loads ``models:/NAME/VERSION``: loading by
   alias and then reading the alias again would race with a promotion and record the wrong
   lineage on predictions.
+* MLflow gates *every* sklearn load (skops included) and every cloudpickled pyfunc load behind
+  ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` (default true in 3.17): a hardened deployment that sets
+  it to false can no longer load any of our models.
 * Promotion history lives in the registered-model tag ``smx.champion_history`` (JSON list of
   versions, newest last), which is what ``rollback`` walks back.
 
@@ -404,6 +407,14 @@ def load_version(mv: ModelVersion, *, alias: str | None, fallback: bool = False,
                        load_seconds=seconds)
 
 
+def load_alias(name: str, alias: str, client: MlflowClient | None = None) -> LoadedModel | None:
+    """``name@alias`` loaded once, or None: for shadow (``challenger``) scoring, which must not
+    fall back to anything — a missing challenger simply means no shadow scores."""
+    client = _client(client)
+    mv = get_alias_version(name, alias, client)
+    return None if mv is None else load_version(mv, alias=alias, client=client)
+
+
 def load_champion(name: str, *, fallback_name: str | None = None, alias: str = CHAMPION,
                   client: MlflowClient | None = None) -> LoadedModel:
     """Load ``name@alias`` once; without it, the rule baseline (``<name>-rule``) stands in.
@@ -460,6 +471,9 @@ def _metric(metrics: Mapping[str, Any] | None, key: str) -> float:
         return math.nan
 
 
+_CONTEXT_METRICS = ("sensitivity", "precision", "lead_time_median_h", "false_alerts_per_100_cow_days")
+
+
 def decide_promotion(
     challenger_metrics: Mapping[str, Any],
     champion_metrics: Mapping[str, Any] | None,
@@ -480,6 +494,11 @@ def decide_promotion(
     c = _metric(challenger_metrics, primary)
     b = _metric(baseline_metrics, primary)
     numbers = {f"challenger_{primary}": c, f"baseline_{primary}": b, "margin": float(margin)}
+    # Context for the recorded decision (not used to decide): the event-level companions.
+    for who, m in (("challenger", challenger_metrics), ("champion", champion_metrics), ("baseline", baseline_metrics)):
+        for key in _CONTEXT_METRICS:
+            if m is not None and key in m and key != primary:
+                numbers[f"{who}_{key}"] = _metric(m, key)
     if champion_metrics is None:
         if not math.isnan(c) and (math.isnan(b) or c > b):
             return PromotionDecision(True, "challenger", f"first champion: challenger {primary} {c:.4f} "

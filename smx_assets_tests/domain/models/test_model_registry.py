@@ -117,6 +117,7 @@ def test_rule_and_sklearn_models_load_from_champion_alias_in_fresh_process(mlflo
 def test_no_champion_falls_back_to_rule_baseline(mlflow_store: Path, rule_run: str) -> None:
     with pytest.raises(reg.NoModelError):
         reg.load_champion("smx-orphan")
+    assert reg.load_alias("smx-orphan", reg.CHALLENGER) is None  # shadow scoring never falls back
     v = reg.register(rule_run, "smx-orphan-rule")  # no alias at all: newest version is used
     loaded = reg.load_champion("smx-orphan")
     assert (loaded.name, loaded.version, loaded.fallback, loaded.kind, loaded.alias) == (
@@ -196,7 +197,8 @@ def test_leftover_active_run_is_killed_not_reused(mlflow_store: Path) -> None:
 def test_decide_promotion(chal: float, champ: float | None, base: float, promote: bool, winner: str) -> None:
     d = reg.decide_promotion({"f1": chal}, None if champ is None else {"f1": champ}, {"f1": base}, margin=0.02)
     assert (d.promote, d.winner, d.first_time) == (promote, winner, champ is None)
-    assert d.numbers["baseline_f1"] == base and d.reason
+    assert d.numbers["baseline_f1"] == base or math.isnan(base)
+    assert d.reason
 
 
 def test_promotion_moves_alias_only_on_real_improvement_and_rollback(mlflow_store: Path, rule_run: str,
@@ -235,6 +237,7 @@ def test_promotion_moves_alias_only_on_real_improvement_and_rollback(mlflow_stor
     tags = client.get_model_version(name, v4).tags
     assert tags["smx.promotion.decision"] == "promoted" and tags["smx.promotion.previous_champion"] == "2"
     assert json.loads(tags["smx.promotion.numbers"])["challenger_f1"] == 0.70
+    assert reg.load_alias(name, reg.CHAMPION).version == v4
     assert client.get_run(prun.info.run_id).data.tags["smx.promotion.new_champion"] == v4
     assert reg.champion_history(name) == ["2", v4]
 
@@ -265,7 +268,8 @@ def test_promotion_moves_alias_only_on_real_improvement_and_rollback(mlflow_stor
 def test_first_time_challenger_wins(mlflow_store: Path, rule_run: str) -> None:
     name = "smx-first"
     v1 = reg.register(rule_run, name)
-    d = reg.decide_promotion({"f1": 0.8}, None, {"f1": 0.6})
+    d = reg.decide_promotion({"f1": 0.8, "sensitivity": 0.9}, None, {"f1": 0.6, "precision": 0.5})
+    assert d.numbers["challenger_sensitivity"] == 0.9 and d.numbers["baseline_precision"] == 0.5
     assert reg.apply_promotion(d, model_name=name, challenger_version=v1) == v1
     assert str(reg.get_alias_version(name, reg.CHAMPION).version) == v1
     assert reg.champion_history(name) == [v1]

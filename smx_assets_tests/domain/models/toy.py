@@ -6,11 +6,10 @@ reference and must be importable again in a fresh process.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from smx_assets.domain.use_cases.base import AlertPolicy, EventMatching, HerdRecords, RuleModel, UseCase
 
@@ -33,7 +32,13 @@ def label_within_insemination(features: pd.DataFrame, records: HerdRecords) -> p
     return y
 
 
-def logistic_factory() -> Pipeline:
+def logistic_factory() -> Any:
+    # sklearn imported here: unpickling the rule imports this module, and a rule model should
+    # not pay sklearn's import time in the scoring process.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())])
 
 
