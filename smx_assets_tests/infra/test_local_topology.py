@@ -156,7 +156,7 @@ def test_smoke_run_launched_through_the_queue_succeeds(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     outcome = launch_and_wait(client, "topology_smoke")
-    assert outcome.status == "SUCCESS", _run_failure_detail(topology, outcome)
+    assert outcome.status == "SUCCESS", _run_failure_detail(topology, outcome, dagster_db)
 
     with dagster_db.connect() as conn:
         row = conn.execute(
@@ -202,9 +202,16 @@ def test_scoring_run_for_a_partition(client: DagsterGraphQLClient) -> None:  # p
     """
 
 
-def _run_failure_detail(topology: Topology, outcome: RunOutcome) -> str:
+def _run_failure_detail(topology: Topology, outcome: RunOutcome, dagster_db: sa.Engine) -> str:
+    """The run's failure events (error and stack) plus the service log tails."""
+    with dagster_db.connect() as conn:
+        events = conn.execute(
+            sa.text("SELECT event FROM event_logs WHERE run_id = :r AND dagster_event_type IN "
+                    "('STEP_FAILURE', 'RUN_FAILURE', 'ENGINE_EVENT') ORDER BY id"),
+            {"r": outcome.run_id},
+        ).scalars().all()
     logs = topology.config.state_dir / "logs"
-    tails = []
+    tails = [e[-3000:] for e in events if "error" in e.lower()]
     for name in ("code_server", "daemon"):
         lines = (logs / f"{name}.log").read_text(errors="replace").splitlines()[-30:]
         tails.append(f"--- {name}.log ---\n" + "\n".join(lines))
