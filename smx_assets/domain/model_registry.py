@@ -135,6 +135,11 @@ def ensure_experiment(name: str, client: MlflowClient | None = None) -> str:
                 raise exc
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
+    wanted = artifact_location_for(name, client.tracking_uri)
+    if wanted is not None and exp.artifact_location.rstrip("/") != wanted.rstrip("/"):
+        # Created by something else (e.g. dagster-mlflow's set_experiment): MLflow cannot move
+        # it, so say where the artifacts really go.
+        log.warning("experiment %s stores artifacts at %s, not %s", name, exp.artifact_location, wanted)
     return exp.experiment_id
 
 
