@@ -24,6 +24,7 @@ from smx_assets.domain.simulator.config import HORIZON_MARGIN_DAYS, SimConfig
 from smx_assets.domain.simulator.herd import build_herd
 from smx_assets.domain.simulator.loader import (
     ReadingWriter,
+    batch_prefix,
     default_bolus_writer,
     default_climate_writer,
     write_herd_delta,
@@ -74,9 +75,10 @@ def live_step(engine: Engine, store: SensorStore, steps: int = 1, *,
 
     records = write_herd_delta(herd, engine, since, until)
     if not clim.empty:
-        write_readings(clim, store, engine, until, writer=climate_writer or default_climate_writer(),
-                       what="climate")
-    write_readings(bolus, store, engine, until, writer=bolus_writer or default_bolus_writer())
+        write_readings(clim, store, engine, until, what="climate", writer=climate_writer
+                       or default_climate_writer(engine, batch_prefix(config, "climate", since)))
+    write_readings(bolus, store, engine, until, writer=bolus_writer
+                   or default_bolus_writer(engine, batch_prefix(config, "bolus", since)))
     save_state(engine, config, until)
     late = int((bolus["ts"] < since).sum())
     log.info("live: %s -> %s: %d bolus readings (%d late), %d climate, records %s",

@@ -16,6 +16,7 @@ they are written in chunks (10,000 lines is a good InfluxDB batch) with progress
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -199,25 +200,40 @@ def write_herd_delta(herd: SimulatedHerd | Herd, engine: Engine, since: pd.Times
     return counts
 
 
-def default_bolus_writer() -> ReadingWriter:
-    """Ingestion validation's writer; imported late because it lives in another module."""
-    try:
-        from smx_assets.domain.ingest_validation import validate_and_write_bolus
-    except ImportError as exc:  # pragma: no cover - depends on the ingest module being present
-        raise RuntimeError("smx_assets.domain.ingest_validation.validate_and_write_bolus is not "
-                           "available: readings must be validated before they are stored") from exc
-    return validate_and_write_bolus
+def _ids_in(engine: Engine, model: type[db.Base]) -> set[int]:
+    with engine.connect() as conn:
+        return {int(v) for v in conn.execute(sa.select(model.__table__.c.id)).scalars()}
 
 
-def default_climate_writer() -> ReadingWriter:
-    """Validation's climate writer when it has one; climate sensors need no cleaning otherwise."""
-    try:
-        from smx_assets.domain.ingest_validation import validate_and_write_climate  # type: ignore[attr-defined]
-    except ImportError:
-        def validate_and_write_climate(frame: pd.DataFrame, store: SensorStore, engine: Engine,
-                                       now: pd.Timestamp) -> int:
-            return store.write_climate(frame)
-    return validate_and_write_climate
+def default_bolus_writer(engine: Engine, batch_prefix: str) -> ReadingWriter:
+    """Ingestion validation's bolus writer, with the herd's animal ids looked up once and
+    deterministic batch ids (a rerun replaces its rejected-readings rows instead of adding)."""
+    from smx_assets.domain.ingest_validation import validate_and_write_bolus
+
+    known = _ids_in(engine, db.Animal)
+    counter = itertools.count()
+
+    def write(frame: pd.DataFrame, store: SensorStore, engine: Engine, now: pd.Timestamp) -> Any:
+        return validate_and_write_bolus(frame, store, engine, now, batch_id=f"{batch_prefix}-{next(counter)}",
+                                        known_animal_ids=known)
+    return write
+
+
+def default_climate_writer(engine: Engine, batch_prefix: str) -> ReadingWriter:
+    """Ingestion validation's climate writer (see :func:`default_bolus_writer`)."""
+    from smx_assets.domain.ingest_validation import validate_and_write_climate
+
+    known = _ids_in(engine, db.ClimateSensor)
+    counter = itertools.count()
+
+    def write(frame: pd.DataFrame, store: SensorStore, engine: Engine, now: pd.Timestamp) -> Any:
+        return validate_and_write_climate(frame, store, engine, now, batch_id=f"{batch_prefix}-{next(counter)}",
+                                          known_sensor_ids=known)
+    return write
+
+
+def batch_prefix(config: Any, what: str, since: pd.Timestamp) -> str:
+    return f"sim-s{config.seed}-f{config.first_farm_id}-{what}-{_utc(since):%Y%m%dT%H%M}"
 
 
 def write_readings(frame: pd.DataFrame, store: SensorStore, engine: Engine, now: pd.Timestamp, *,
@@ -250,9 +266,11 @@ def load(herd: SimulatedHerd, engine: Engine, store: SensorStore, as_of: pd.Time
     """Batch load: herd DB rows as of ``as_of`` (default window end) and the readings arrived by then."""
     as_of = _utc(as_of if as_of is not None else herd.config.end_ts)
     counts: dict[str, Any] = dict(write_herd(herd, engine, as_of))
-    write_readings(herd.climate, store, engine, as_of, writer=climate_writer or default_climate_writer(),
-                   what="climate")
-    write_readings(herd.bolus, store, engine, as_of, writer=bolus_writer or default_bolus_writer())
+    cfg = herd.config
+    write_readings(herd.climate, store, engine, as_of, what="climate", writer=climate_writer
+                   or default_climate_writer(engine, batch_prefix(cfg, "climate", cfg.start_ts)))
+    write_readings(herd.bolus, store, engine, as_of, writer=bolus_writer
+                   or default_bolus_writer(engine, batch_prefix(cfg, "bolus", cfg.start_ts)))
     counts["bolus_readings_sent"] = int((herd.bolus["received_at"] < as_of).sum())
     counts["climate_readings_sent"] = int((herd.climate["received_at"] < as_of).sum())
     return counts

@@ -18,7 +18,7 @@ import pandas as pd
 from smx_assets.domain.simulator.climate import HEAT_STRESS_LAGS_MIN, air, thi
 from smx_assets.domain.simulator.config import SLOT_MIN, SLOTS_PER_DAY
 from smx_assets.domain.simulator.herd import MIN_PER_DAY, Herd
-from smx_assets.domain.simulator.rng import Stream, normal, uniform
+from smx_assets.domain.simulator.rng import Stream, normal, pack, uniform, uniforms3
 
 MAX_BOUTS = 20
 BOUT_EFFECT_SLOTS = 24  # a drinking drop is followed for 4 h (it has recovered by then)
@@ -106,24 +106,27 @@ def _drinking(herd: Herd, day: int, phase_min: np.ndarray, water_factor: dict[in
     aid = p["animal_id"][:, None]
     n = len(phase_min)
     j = np.arange(MAX_BOUTS)[None, :]
+    decay = herd.cache.get("drink_decay")
+    if decay is None:  # (n_animals, 24): the recovery curve of each cow
+        decay = np.exp(-np.arange(BOUT_EFFECT_SLOTS)[None, :] * SLOT_MIN / p["drink_tau_min"][:, None])
+        herd.cache["drink_decay"] = decay
     idx_parts, val_parts = [], []
-    lags = np.arange(BOUT_EFFECT_SLOTS)
+    lags = np.arange(BOUT_EFFECT_SLOTS)[None, :]
     for dd in (day - 1, day):
         wf = water_factor[dd][:, None]
         n_bouts = np.minimum(np.round((6 + np.floor(7 * uniform(seed, Stream.DRINK, 0, aid, dd))) * wf), MAX_BOUTS)
-        valid = j < n_bouts
-        clustered = uniform(seed, Stream.DRINK, 1, aid, dd, j) < 0.6
-        anchor = DRINK_ANCHORS_H[np.minimum((4 * uniform(seed, Stream.DRINK, 2, aid, dd, j)).astype(int), 3)]
-        u3 = uniform(seed, Stream.DRINK, 3, aid, dd, j)
-        tb_min = np.where(clustered, anchor + 0.25 + 2.5 * u3, 5.0 + 18.5 * u3) * 60.0
-        drop = np.minimum(2.0 + 0.236 * (-np.log(uniform(seed, Stream.DRINK, 4, aid, dd, j))) ** (1 / 0.7), 8.0)
-        drop = drop * (1.0 + 0.15 * (wf - 1.0))
-        first = np.ceil((tb_min - phase_min[:, None]) / SLOT_MIN).astype(np.int64) + (dd - day) * SLOTS_PER_DAY
-        slot = first[:, :, None] + lags[None, None, :]
-        val = -drop[:, :, None] * np.exp(-lags[None, None, :] * SLOT_MIN / p["drink_tau_min"][:, None, None])
-        ok = valid[:, :, None] & (slot >= 0) & (slot < SLOTS_PER_DAY)
-        rows = np.broadcast_to(np.arange(n)[:, None, None], slot.shape)
-        idx_parts.append((rows * SLOTS_PER_DAY + slot)[ok])
+        rows, jj = np.nonzero(j < n_bouts)
+        key = pack(p["animal_id"][rows], jj)
+        u_cluster, u_anchor, u_time = uniforms3(seed, Stream.DRINK, 1, dd, key)
+        anchor = DRINK_ANCHORS_H[np.minimum((4 * u_anchor).astype(int), 3)]
+        tb_min = np.where(u_cluster < 0.6, anchor + 0.25 + 2.5 * u_time, 5.0 + 18.5 * u_time) * 60.0
+        drop = np.minimum(2.0 + 0.236 * (-np.log(uniform(seed, Stream.DRINK, 4, dd, key))) ** (1 / 0.7), 8.0)
+        drop = drop * (1.0 + 0.15 * (wf[rows, 0] - 1.0))
+        first = np.ceil((tb_min - phase_min[rows]) / SLOT_MIN).astype(np.int64) + (dd - day) * SLOTS_PER_DAY
+        slot = first[:, None] + lags
+        val = -drop[:, None] * decay[rows]
+        ok = (slot >= 0) & (slot < SLOTS_PER_DAY)
+        idx_parts.append((rows[:, None] * SLOTS_PER_DAY + slot)[ok])
         val_parts.append(val[ok])
     flat = np.bincount(np.concatenate(idx_parts), np.concatenate(val_parts), minlength=n * SLOTS_PER_DAY)
     # overlapping bouts add up, but the reticulum cannot get colder than ~8 °C below normal
@@ -197,7 +200,9 @@ def day_signal(herd: Herd, day: int) -> DaySignal:
     slot = (day * SLOTS_PER_DAY + k)[None, :]
     ts_s = slot * SLOT_MIN * 60 + p["phase_s"].astype(np.int64)[:, None]
     t_min = ts_s / 60.0
-    h = t_min / 60.0 - day * 24.0
+    key = pack(aid, slot)  # (animal, slot): the per-reading random key
+    # hour of day on the slot grid (mid-slot): the bolus phase (< 10 min) is irrelevant to rhythms
+    h = ((k * SLOT_MIN + SLOT_MIN / 2) / 60.0)[None, :]
     pasture = herd.on_pasture(rows, day)
 
     thi_lag, peak = _climate_grid(herd, day, pasture)
@@ -206,13 +211,13 @@ def day_signal(herd: Herd, day: int) -> DaySignal:
     excess = np.maximum(thi_lag - p["hs_threshold"][:, None], 0.0)
 
     temp = (p["temp_mean"][:, None] + temperature_rhythm(h)
-            + 0.05 * normal(seed, Stream.TEMP_NOISE, aid, slot)
+            + 0.05 * normal(seed, Stream.TEMP_NOISE, key)
             + HEAT_STRESS_TEMP_PER_THI * excess
             + _drinking(herd, day, p["phase_s"] / 60.0, wf))
     log_act = (np.log(activity_profile(h)) + np.log(p["act_base"])[:, None]
                + np.where(pasture, np.log(p["pasture_act"]), 0.0)[:, None]
                + np.log(np.maximum(1.0 - 0.02 * excess, 0.8))
-               + 0.25 * normal(seed, Stream.ACT_NOISE, aid, slot) - 0.03125)
+               + 0.25 * normal(seed, Stream.ACT_NOISE, key) - 0.03125)
     _event_effects(herd, day, t_min, temp, log_act)
 
     since_insert_h = (t_min - p["inserted_min"][:, None]) / 60.0
@@ -221,7 +226,7 @@ def day_signal(herd: Herd, day: int) -> DaySignal:
     if settling.any():
         frac = np.clip(since_insert_h / SETTLE_H, 0.0, 1.0)
         temp = temp + np.where(settling, -2.5 * np.exp(-since_insert_h.clip(0) / 4.0)
-                               + 0.3 * (1.0 - frac) * normal(seed, Stream.TEMP_NOISE, 7, aid, slot), 0.0)
+                               + 0.3 * (1.0 - frac) * normal(seed, Stream.TEMP_NOISE, 7, key), 0.0)
     if cfg.temp_offset_from is not None and cfg.temp_offset_c:
         from_s = (pd.Timestamp(cfg.temp_offset_from) - pd.Timestamp(0)).total_seconds()
         temp = temp + np.where(ts_s >= from_s, cfg.temp_offset_c, 0.0)
@@ -229,10 +234,9 @@ def day_signal(herd: Herd, day: int) -> DaySignal:
     ph = np.full((n, SLOTS_PER_DAY), np.nan)
     ph_rows = np.flatnonzero(p["has_ph"])
     if len(ph_rows):
-        hh = h[ph_rows]
         ph[ph_rows] = np.round(
-            p["ph_mean"][ph_rows, None] - 0.25 * _gauss(hh, 9.5, 1.5) - 0.25 * _gauss(hh, 21.5, 1.5)
-            + 0.04 * normal(seed, Stream.PH_NOISE, aid[ph_rows], slot), 2)
+            p["ph_mean"][ph_rows, None] - 0.25 * _gauss(h, 9.5, 1.5) - 0.25 * _gauss(h, 21.5, 1.5)
+            + 0.04 * normal(seed, Stream.PH_NOISE, key[ph_rows]), 2)
 
     return DaySignal(day=day, ts_s=ts_s, temp=np.round(temp, 2), activity=np.round(np.exp(log_act), 1),
                      ph=ph, present=present, on_pasture=pasture)

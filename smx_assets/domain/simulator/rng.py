@@ -45,27 +45,57 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _S31)
 
 
+def _u64(key: np.ndarray | int) -> np.ndarray:
+    if np.ndim(key):
+        return np.asarray(key).astype(np.int64).view(np.uint64)
+    return np.asarray([int(key) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
+
+
 def hash_u64(seed: int, stream: int, *keys: np.ndarray | int) -> np.ndarray:
-    """A 64-bit hash of the seed, the stream and any number of integer key arrays (broadcast)."""
+    """A 64-bit hash of the seed, the stream and any number of integer key arrays (broadcast).
+
+    One splitmix64 finaliser per key; scalar keys are folded into the (scalar) base first, so
+    ``hash_u64(seed, s, 3, animal, slot)`` costs two array passes, not three.
+    """
     with np.errstate(over="ignore"):
-        h = _mix(np.asarray([(seed * 1_000_003 + stream) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+        h = _mix(_u64((seed * 1_000_003 + stream) & 0xFFFFFFFFFFFFFFFF))
+        arrays = []
         for key in keys:
-            k = np.asarray(key).astype(np.int64).view(np.uint64) if np.ndim(key) else np.asarray(
-                [int(key) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
-            h = _mix((h ^ k) + _GOLDEN)
+            if np.ndim(key):
+                arrays.append(key)
+            else:
+                h = _mix(h ^ (_u64(key) * _GOLDEN))
+        for key in arrays:
+            h = _mix(h ^ (_u64(key) * _GOLDEN))
     return h
 
 
+def pack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two non-negative int keys (< 2**31, < 2**32) as one, halving the hashing work."""
+    return (np.asarray(a, dtype=np.int64) << np.int64(32)) | (np.asarray(b, dtype=np.int64) & np.int64(0xFFFFFFFF))
+
+
 def uniform(seed: int, stream: int, *keys: np.ndarray | int) -> np.ndarray:
-    """Uniform floats in the open interval (0, 1)."""
+    """Uniform floats in the open interval (0, 1), 53-bit resolution."""
     h = hash_u64(seed, stream, *keys)
     return ((h >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
+def uniforms3(seed: int, stream: int, *keys: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three independent uniforms (21-bit resolution, fine for rates >= 1e-5) from one hash."""
+    h = hash_u64(seed, stream, *keys)
+    mask = np.uint64((1 << 21) - 1)
+    scale = 1.0 / float(1 << 21)
+    return tuple(((((h >> np.uint64(shift)) & mask).astype(np.float64) + 0.5) * scale)  # type: ignore[return-value]
+                 for shift in (0, 21, 42))
+
+
 def normal(seed: int, stream: int, *keys: np.ndarray | int) -> np.ndarray:
-    """Standard normal floats (Box-Muller on two sub-streams of the same keys)."""
-    u1 = uniform(seed, stream, 0, *keys)
-    u2 = uniform(seed, stream, 1, *keys)
+    """Standard normal floats: Box-Muller on the two 32-bit halves of one hash."""
+    h = hash_u64(seed, stream, *keys)
+    scale = 1.0 / 4294967296.0
+    u1 = ((h >> np.uint64(32)).astype(np.float64) + 0.5) * scale
+    u2 = ((h & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * scale
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 

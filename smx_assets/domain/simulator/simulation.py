@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from smx_assets.domain.simulator import climate as climate_mod
-from smx_assets.domain.simulator.artefacts import day_frame, to_frame
+from smx_assets.domain.simulator.artefacts import day_matrices, flatten, to_frame
 from smx_assets.domain.simulator.config import SimConfig
 from smx_assets.domain.simulator.herd import Herd, build_herd
 from smx_assets.domain.simulator.physiology import day_signal
@@ -86,15 +86,15 @@ def bolus_readings(herd: Herd, start: pd.Timestamp, end: pd.Timestamp) -> pd.Dat
     """
     first, last = _day_range(start, end)
     ids = herd.params["animal_id"]
-    parts = [day_frame(herd.config, ids, day_signal(herd, d)) for d in range(first, last)]
-    if not parts:
-        return to_frame({k: np.array([], dtype=np.int64 if k != "temp_c" else float) for k in
-                         ("animal_id", "ts_ns", "temp_c", "activity", "ph", "received_ns")})
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    lo, hi = start.value, end.value
-    sel = (cols["ts_ns"] >= lo) & (cols["ts_ns"] < hi)
-    order = np.argsort(cols["animal_id"][sel], kind="stable")  # days are concatenated in time order
-    return to_frame({k: v[sel][order] for k, v in cols.items()})
+    days = [day_matrices(herd.config, ids, day_signal(herd, d)) for d in range(first, last)]
+    if days:
+        matrices = {k: np.concatenate([d[k] for d in days], axis=1) for k in days[0]}
+    else:
+        dtypes = {"ts_s": np.int64, "temp_c": np.float64, "activity": np.float64, "ph": np.float64,
+                  "received_s": np.int64, "copies": np.int8}
+        matrices = {k: np.zeros((len(ids), 0), dtype=t) for k, t in dtypes.items()}
+    matrices["animal_id"] = ids
+    return to_frame(flatten(matrices, start.value / 1e9, end.value / 1e9))
 
 
 def climate_readings(herd: Herd, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -1,0 +1,170 @@
+"""Writing a simulated herd into a real SQLite herd DB and sensor store; live mode."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from smx_assets.domain.herd_db import make_engine
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+from smx_assets.domain.sensor_store.base import SensorStore
+from smx_assets.domain.simulator import SimConfig, simulate
+from smx_assets.domain.simulator.live import live_step, load_state, save_state
+from smx_assets.domain.simulator.loader import load, write_herd, write_readings
+
+CFG = SimConfig(n_animals=20, days=3, seed=3, start=dt.date(2024, 5, 20))
+TABLES = ["farms", "climate_sensors", "animals", "housing_periods", "lactations", "inseminations",
+          "treatments", "gt_events"]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    url = f"sqlite:///{tmp_path / 'herd.db'}"
+    upgrade_herd_db(url)
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in TABLES}
+
+
+class RecordingStore:
+    """Collects what is written, so tests see exactly what a writer passed on."""
+
+    url_for_display = "memory://"
+
+    def __init__(self) -> None:
+        self.bolus: list[pd.DataFrame] = []
+        self.climate: list[pd.DataFrame] = []
+
+    def write_bolus(self, frame: pd.DataFrame) -> int:
+        self.bolus.append(frame)
+        return len(frame)
+
+    def write_climate(self, frame: pd.DataFrame) -> int:
+        self.climate.append(frame)
+        return len(frame)
+
+
+def passthrough(frame: pd.DataFrame, store: Any, engine: Engine, now: pd.Timestamp) -> int:
+    """Stand-in for ingestion validation that keeps every raw row (artefacts included)."""
+    return store.write_bolus(frame)
+
+
+def passthrough_climate(frame: pd.DataFrame, store: Any, engine: Engine, now: pd.Timestamp) -> int:
+    return store.write_climate(frame)
+
+
+def test_write_herd_twice_leaves_no_duplicates(engine: Engine) -> None:
+    herd = simulate(CFG, readings=False)
+    first = write_herd(herd, engine)
+    assert _counts(engine) == first
+    assert first["animals"] == CFG.n_animals and first["gt_events"] > 0 and first["lactations"] > 0
+    write_herd(herd, engine)
+    assert _counts(engine) == first
+    # a smaller herd on the same farms replaces the bigger one entirely
+    smaller = simulate(dataclasses.replace(CFG, n_animals=10, seed=4), readings=False)
+    write_herd(smaller, engine)
+    assert _counts(engine)["animals"] == 10
+    with engine.connect() as conn:
+        orphans = conn.execute(sa.text(
+            "SELECT COUNT(*) FROM gt_events WHERE animal_id NOT IN (SELECT id FROM animals)")).scalar_one()
+    assert orphans == 0
+
+
+def test_write_herd_only_records_known_by_as_of(engine: Engine) -> None:
+    herd = simulate(CFG, readings=False)
+    as_of = CFG.end_ts
+    write_herd(herd, engine, as_of=as_of)
+    naive = as_of.tz_localize(None).to_pydatetime()
+    with engine.connect() as conn:
+        late_lact = conn.execute(sa.text("SELECT COUNT(*) FROM lactations WHERE recorded_at > :t"), {"t": naive})
+        assert late_lact.scalar_one() == 0
+        checks = conn.execute(sa.text(
+            "SELECT COUNT(*) FROM inseminations WHERE pregnancy_check_at > :t"), {"t": naive}).scalar_one()
+        assert checks == 0
+        unknown = conn.execute(sa.text("SELECT COUNT(*) FROM inseminations WHERE pregnant IS NULL")).scalar_one()
+        known = conn.execute(sa.text("SELECT COUNT(*) FROM inseminations WHERE pregnant IS NOT NULL")).scalar_one()
+        future_gt = conn.execute(sa.text("SELECT COUNT(*) FROM gt_events WHERE start > :t"), {"t": naive}).scalar_one()
+    assert unknown > 0 and known > 0  # recent inseminations await their pregnancy check
+    assert future_gt == 0
+    assert (herd.gt_events["start"] > as_of).any()  # the frames do hold the future
+
+
+def test_readings_written_in_chunks_in_arrival_order(engine: Engine) -> None:
+    herd = simulate(CFG)
+    store = RecordingStore()
+    write_readings(herd.bolus, store, engine, CFG.end_ts, writer=passthrough, chunk_rows=1000)  # type: ignore[arg-type]
+    assert store.bolus and max(len(f) for f in store.bolus) == 1000
+    written = pd.concat(store.bolus)
+    assert len(written) == (herd.bolus["received_at"] < CFG.end_ts).sum()
+    assert written["received_at"].is_monotonic_increasing
+    assert written.duplicated().any() and (written["temp_c"] == 0.0).any()  # raw artefacts go to validation
+
+
+def test_live_mode_delivers_what_batch_would_have(engine: Engine) -> None:
+    """One hour live (6 steps) == the batch herd's readings arriving in that hour."""
+    longer = simulate(dataclasses.replace(CFG, days=CFG.days + 1))
+    write_herd(longer, engine, as_of=CFG.end_ts)
+    save_state(engine, CFG, CFG.end_ts)
+    store = RecordingStore()
+    outs = [live_step(engine, store, bolus_writer=passthrough, climate_writer=passthrough_climate)  # type: ignore[arg-type]
+            for _ in range(6)]
+    until = CFG.end_ts + pd.Timedelta(hours=1)
+    assert load_state(engine)[1] == until
+    assert outs[-1]["until"] == until and sum(o["late_bolus"] for o in outs) > 0
+    got = pd.concat(store.bolus).sort_values(["animal_id", "ts", "received_at"], kind="stable").reset_index(drop=True)
+    b = longer.bolus
+    want = b[(b["received_at"] >= CFG.end_ts) & (b["received_at"] < until)]
+    want = want.sort_values(["animal_id", "ts", "received_at"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert (got["ts"] < CFG.end_ts).any()  # late readings from the batch window arrive now
+    assert len(pd.concat(store.climate)) > 0
+
+
+def test_live_mode_records_new_farm_events(engine: Engine) -> None:
+    """Records entered during live steps appear in the herd DB without duplicates."""
+    herd = simulate(CFG, readings=False)
+    before = write_herd(herd, engine, as_of=CFG.end_ts)
+    save_state(engine, CFG, CFG.end_ts)
+    live_step(engine, RecordingStore(), steps=6 * 24 * 5, bolus_writer=passthrough,  # type: ignore[arg-type]
+              climate_writer=passthrough_climate)
+    counts = _counts(engine)
+    assert counts["gt_events"] > before["gt_events"] and counts["inseminations"] >= before["inseminations"]
+    with engine.connect() as conn:
+        live_rows = {t: conn.execute(sa.text(f"SELECT * FROM {t} ORDER BY id")).all() for t in TABLES}
+    write_herd(herd.herd, engine, as_of=CFG.end_ts + pd.Timedelta(days=5))  # batch view of that moment
+    assert _counts(engine) == counts
+    with engine.connect() as conn:
+        for t in TABLES:
+            assert conn.execute(sa.text(f"SELECT * FROM {t} ORDER BY id")).all() == live_rows[t], t
+
+
+def test_load_with_real_validation_and_sql_store(engine: Engine, tmp_path: Path) -> None:
+    from smx_assets.domain.sensor_store.factory import open_sensor_store
+
+    store: SensorStore = open_sensor_store(f"sqlite:///{tmp_path / 'sensors.db'}")
+    store.ensure_schema()
+    herd = simulate(CFG)
+    load(herd, engine, store)
+    load(herd, engine, store)  # rerun: same rows, rejections replaced (deterministic batch ids)
+    stored = store.read_bolus(CFG.start_ts, CFG.end_ts)
+    arrived = herd.bolus[herd.bolus["received_at"] < CFG.end_ts]
+    with engine.connect() as conn:
+        reasons = dict(conn.execute(sa.text(
+            "SELECT reason, COUNT(*) FROM rejected_readings WHERE source = 'bolus' GROUP BY reason")).all())
+    assert reasons.get("out_of_range", 0) == (arrived["temp_c"].isin([0.0, 98.98]) | (arrived["ph"] > 14)).sum()
+    assert reasons.get("duplicate", 0) == arrived.duplicated().sum()
+    assert len(stored) + sum(reasons.values()) == len(arrived)
+    assert stored["temp_c"].between(28, 44).all()
+    store.close()
