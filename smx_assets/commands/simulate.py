@@ -20,7 +20,7 @@ from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.sensor_store.factory import mask_url, open_sensor_store
 from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.live import live_step, save_state
-from smx_assets.domain.simulator.loader import load
+from smx_assets.domain.simulator.loader import CHUNK_ROWS, SQL_CHUNK_ROWS, load
 from smx_assets.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         herd = simulate(config)
         t_sim = time.monotonic() - t0
-        counts = load(herd, engine, store)
+        influx = store_url.split(":", 1)[0].lower().startswith("influxdb")
+        counts = load(herd, engine, store, chunk_rows=CHUNK_ROWS if influx else SQL_CHUNK_ROWS)
         save_state(engine, config, config.end_ts)
         print(f"simulated {args.animals} animals x {args.days} days from {start} (seed {args.seed}) in "
               f"{t_sim:.1f} s, loaded in {time.monotonic() - t0 - t_sim:.1f} s into "

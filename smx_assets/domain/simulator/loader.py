@@ -34,7 +34,8 @@ from smx_assets.domain.simulator.simulation import SimulatedHerd
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 10_000  # InfluxDB's sweet spot (~0.6 MB of line protocol)
+SQL_CHUNK_ROWS = 100_000  # the SQL store amortises its statements over bigger batches
 _ID_CHUNK = 500
 # herd-DB model per simulator table, in insert order (parents first)
 MODELS: dict[str, type[db.Base]] = {
@@ -261,15 +262,15 @@ def write_readings(frame: pd.DataFrame, store: SensorStore, engine: Engine, now:
 
 
 def load(herd: SimulatedHerd, engine: Engine, store: SensorStore, as_of: pd.Timestamp | None = None, *,
-         bolus_writer: ReadingWriter | None = None, climate_writer: ReadingWriter | None = None
-         ) -> dict[str, Any]:
+         bolus_writer: ReadingWriter | None = None, climate_writer: ReadingWriter | None = None,
+         chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
     """Batch load: herd DB rows as of ``as_of`` (default window end) and the readings arrived by then."""
     as_of = _utc(as_of if as_of is not None else herd.config.end_ts)
     counts: dict[str, Any] = dict(write_herd(herd, engine, as_of))
     cfg = herd.config
-    write_readings(herd.climate, store, engine, as_of, what="climate", writer=climate_writer
+    write_readings(herd.climate, store, engine, as_of, what="climate", chunk_rows=chunk_rows, writer=climate_writer
                    or default_climate_writer(engine, batch_prefix(cfg, "climate", cfg.start_ts)))
-    write_readings(herd.bolus, store, engine, as_of, writer=bolus_writer
+    write_readings(herd.bolus, store, engine, as_of, chunk_rows=chunk_rows, writer=bolus_writer
                    or default_bolus_writer(engine, batch_prefix(cfg, "bolus", cfg.start_ts)))
     counts["bolus_readings_sent"] = int((herd.bolus["received_at"] < as_of).sum())
     counts["climate_readings_sent"] = int((herd.climate["received_at"] < as_of).sum())

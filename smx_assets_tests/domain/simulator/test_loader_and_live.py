@@ -168,3 +168,23 @@ def test_load_with_real_validation_and_sql_store(engine: Engine, tmp_path: Path)
     assert len(stored) + sum(reasons.values()) == len(arrived)
     assert stored["temp_c"].between(28, 44).all()
     store.close()
+
+
+def test_cli_batch_then_live(smx_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from smx_assets.cli import main
+    from smx_assets.domain.sensor_store.factory import open_sensor_store
+    from smx_assets.settings import Settings
+
+    assert main(["simulate", "--animals", "6", "--days", "2", "--seed", "9", "--start", "2024-06-01"]) == 0
+    assert main(["simulate", "--live", "--steps", "3"]) == 0
+    assert "live: 2024-06-03 00:00:00+00:00 -> 2024-06-03 00:30:00+00:00" in capsys.readouterr().out
+    settings = Settings.from_env()
+    engine = make_engine(settings.herd_db_url)
+    assert _counts(engine)["animals"] == 6
+    assert load_state(engine)[1] == pd.Timestamp("2024-06-03 00:30", tz="UTC")
+    engine.dispose()
+    store = open_sensor_store(settings.sensor_store_url)
+    stored = store.read_bolus(pd.Timestamp("2024-06-01", tz="UTC"), pd.Timestamp("2024-06-04", tz="UTC"))
+    store.close()
+    assert stored["ts"].max() >= pd.Timestamp("2024-06-03 00:10", tz="UTC")
+    assert 0.9 * 6 * 2 * 144 < len(stored) < 6 * (2 * 144 + 4)
