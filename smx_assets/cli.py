@@ -17,6 +17,9 @@ import sys
 COMMAND_MODULES = [
     "simulate",
     "migrate",
+    "demo",
+    "summary",
+    "explain",
     "rollback",
 ]
 

@@ -1,0 +1,122 @@
+"""``smx explain ALERT_ID``: an alert traced back to its data, model and code.
+
+Prints the alert, the feature vector it was raised on (from the alert row and the stored
+Parquet it references), the model version and its MLflow run (training data range, metrics),
+the promotion decision that made it champion, the Dagster run and the code version.
+``--json`` gives the same as one JSON document for tooling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from smx_assets.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("explain", help="explain an alert: features, model version, MLflow run, code version")
+    p.add_argument("alert_id", type=int)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=run)
+
+
+def _feature_row(feature_ref: str | None) -> dict[str, Any] | None:
+    """The full stored feature vector behind ``<parquet url>#animal_id=<id>``."""
+    if not feature_ref or "#" not in feature_ref:
+        return None
+    url, _, frag = feature_ref.partition("#")
+    key, _, value = frag.partition("=")
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "rb") as fh:
+        frame = pd.read_parquet(fh)
+    rows = frame[frame[key].astype(str) == value]
+    if rows.empty:
+        return None
+    row = rows.iloc[0].to_dict()
+    return {k: (v.isoformat() if isinstance(v, pd.Timestamp) else (None if pd.isna(v) else v)) for k, v in row.items()}
+
+
+def explain(alert_id: int, settings: Settings) -> dict[str, Any]:
+    from smx_assets.domain import model_registry
+    from smx_assets.domain.herd_db import make_engine
+
+    engine = make_engine(settings.herd_db_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT * FROM alerts WHERE id = :id"), {"id": alert_id}).mappings().first()
+            if row is None:
+                raise LookupError(f"no alert with id {alert_id} in {engine.url.render_as_string(hide_password=True)}")
+            alert = dict(row)
+            feedback = [dict(r) for r in conn.execute(
+                sa.text("SELECT verdict, diagnosis, given_at FROM feedback WHERE alert_id = :id ORDER BY given_at"),
+                {"id": alert_id}).mappings()]
+    finally:
+        engine.dispose()
+
+    client = model_registry.configure(settings.mlflow_tracking_uri)
+    out: dict[str, Any] = {
+        "alert": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in alert.items() if k != "features"},
+        "features_on_alert": alert.get("features"),
+        "feature_vector": _feature_row(alert.get("feature_ref")),
+        "feedback": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in f.items()} for f in feedback],
+        "code_version": alert["code_version"],
+        "dagster_run_id": alert.get("dagster_run_id"),
+    }
+    try:
+        mv = client.get_model_version(alert["model_name"], str(alert["model_version"]))
+        out["model_version"] = {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
+                                "aliases": list(getattr(mv, "aliases", []) or []), "tags": dict(mv.tags or {})}
+        out["promotion_decision"] = {k: v for k, v in (mv.tags or {}).items() if k.startswith("smx.promotion.")}
+    except Exception as exc:  # noqa: BLE001 - the alert stays explainable without the registry
+        out["model_version"] = {"error": f"{type(exc).__name__}: {exc}"}
+    run_id = alert.get("mlflow_run_id")
+    if run_id:
+        try:
+            run = client.get_run(run_id)
+            out["mlflow_run"] = {
+                "run_id": run_id, "status": run.info.status, "experiment_id": run.info.experiment_id,
+                "params": dict(run.data.params), "metrics": dict(run.data.metrics),
+                "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+            }
+        except Exception as exc:  # noqa: BLE001
+            out["mlflow_run"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        doc = explain(args.alert_id, Settings.from_env())
+    except LookupError as exc:
+        print(str(exc))
+        return 1
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+        return 0
+    a = doc["alert"]
+    print(f"alert {a['id']}: {a['use_case']} for animal {a['animal_id']} at bucket {a['bucket_start']} "
+          f"(score {a['score']:.3f} >= threshold {a['threshold']:.3f}), raised {a['created_at']}")
+    print(f"  model: {a['model_name']} v{a['model_version']}  MLflow run {a['mlflow_run_id']}")
+    print(f"  code version: {doc['code_version']}   Dagster run: {doc['dagster_run_id']}   partition: {a['partition_key']}")
+    mlrun = doc.get("mlflow_run") or {}
+    if "params" in mlrun:
+        data = {k: v for k, v in mlrun["params"].items() if any(s in k for s in ("partition", "day", "rows", "range", "feature"))}
+        print(f"  training data: {json.dumps(data, default=str)}")
+        print(f"  training metrics: {json.dumps({k: round(v, 4) for k, v in mlrun['metrics'].items()})}")
+    if doc.get("promotion_decision"):
+        print(f"  promotion decision: {json.dumps(doc['promotion_decision'])}")
+    feats = doc.get("features_on_alert") or {}
+    print(f"  features ({len(feats)} used by the model; full vector at {a['feature_ref']}):")
+    for k, v in feats.items():
+        print(f"    {k:32s} {v}")
+    if doc["feedback"]:
+        print(f"  farmer feedback: {doc['feedback']}")
+    return 0

@@ -1,0 +1,46 @@
+"""``smx summary``: what the platform holds now (alerts, champions, rejections)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+import sqlalchemy as sa
+
+from smx_assets.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="alerts per use case, champion versions, rejected readings")
+    p.add_argument("--since", help="only alerts from this UTC time on (default: all)")
+    p.set_defaults(func=lambda a: print_summary(Settings.from_env(), pd.Timestamp(a.since, tz="UTC") if a.since else None) or 0)
+
+
+def print_summary(settings: Settings, since: pd.Timestamp | None = None) -> None:
+    from smx_assets.domain import model_registry
+    from smx_assets.domain.herd_db import make_engine, to_db_ts
+    from smx_assets.domain.use_cases.catalog import all_use_cases
+
+    engine = make_engine(settings.herd_db_url)
+    try:
+        with engine.connect() as conn:
+            where = "WHERE bucket_start >= :since" if since is not None else ""
+            params = {"since": to_db_ts(since)} if since is not None else {}
+            alerts = dict(conn.execute(sa.text(
+                f"SELECT use_case, COUNT(*) FROM alerts {where} GROUP BY use_case"), params).all())
+            preds = conn.execute(sa.text(f"SELECT COUNT(*) FROM predictions {where}"), params).scalar_one()
+            animals = conn.execute(sa.text("SELECT COUNT(*) FROM animals")).scalar_one()
+            rejected = dict(conn.execute(sa.text(
+                "SELECT reason, COUNT(*) FROM rejected_readings GROUP BY reason")).all())
+    finally:
+        engine.dispose()
+    model_registry.configure(settings.mlflow_tracking_uri)
+    print("\n== summary ==")
+    print(f"herd: {animals} animals; predictions{' since ' + str(since) if since is not None else ''}: {preds}")
+    print(f"rejected readings by reason: {rejected or 'none'}")
+    for uc in all_use_cases():
+        champ = model_registry.get_alias_version(uc.model_name, model_registry.CHAMPION)
+        chall = model_registry.get_alias_version(uc.model_name, model_registry.CHALLENGER)
+        champ_s = f"{uc.model_name} v{champ.version}" if champ else f"none (rule baseline {uc.rule_model_name} scores)"
+        chall_s = f"v{chall.version}" if chall else "none"
+        print(f"  {uc.name:8s} alerts: {alerts.get(uc.name, 0):5d}   champion: {champ_s}   challenger: {chall_s}")

@@ -1,0 +1,21 @@
+"""The scoring job: in-process executor, one run per bucket (or one per backfilled range)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from smx_assets.defs.scoring.assets import scores
+
+scoring_job = dg.define_asset_job(
+    "scoring_job",
+    selection=[scores],
+    executor_def=dg.in_process_executor,
+    tags={"smx/run_kind": "scoring"},
+    description="Score one ten-minute bucket (or a backfilled range in one run) with every use case.",
+)
+
+# The alternative to the sensor for teams that prefer a plain schedule: each tick scores the
+# last completed bucket. It cannot see late data; the sensor re-scores those buckets.
+scoring_schedule = dg.build_schedule_from_partitioned_job(
+    scoring_job, name="scoring_schedule", default_status=dg.DefaultScheduleStatus.STOPPED
+)

@@ -1,0 +1,83 @@
+"""The scoring sensor: new buckets after a grace period, late-data re-scores, bounded catch-up.
+
+All decisions are made by ``smx_assets.domain.scoring.planning.plan_scoring``; this shell reads
+the clock and the store, and turns the plan into run requests and an observation of any
+skipped range (so a gap after long downtime is visible in the UI, never silent).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import pandas as pd
+
+from smx_assets.defs.partitions import ten_minute_partitions
+from smx_assets.defs.scoring.jobs import scoring_job
+from smx_assets.domain.scoring.planning import ScoringCursor, ScoringPolicy, latest_due_bucket, plan_scoring
+from smx_assets.resources import SensorStoreResource
+
+PARTITION_FMT = "%Y-%m-%d-%H:%M"
+
+
+def policy_from_env() -> ScoringPolicy:
+    env = os.environ.get
+    return ScoringPolicy(
+        grace=pd.Timedelta(minutes=float(env("SMX_SCORING_GRACE_MINUTES", "5"))),
+        max_new_per_tick=int(env("SMX_SCORING_MAX_NEW_PER_TICK", "6")),
+        max_catchup=pd.Timedelta(hours=float(env("SMX_SCORING_MAX_CATCHUP_HOURS", "24"))),
+        rescore_horizon=pd.Timedelta(hours=float(env("SMX_SCORING_RESCORE_HOURS", "24"))),
+        max_rescores_per_tick=int(env("SMX_SCORING_MAX_RESCORES_PER_TICK", "12")),
+    )
+
+
+def utc_now() -> pd.Timestamp:
+    """The sensor's clock (tests replace it to replay downtime and late arrivals)."""
+    return pd.Timestamp.now(tz="UTC")
+
+
+def partition_key(bucket: pd.Timestamp) -> str:
+    return bucket.tz_convert("UTC").strftime(PARTITION_FMT)
+
+
+@dg.sensor(
+    job=scoring_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches `scores` for each completed bucket after the grace period, and re-scores "
+    "buckets of the last 24 h whose readings changed (run keys from the bucket's data).",
+)
+def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStoreResource) -> dg.SensorResult:
+    policy = policy_from_env()
+    cursor = ScoringCursor.from_json(context.cursor)
+    now = utc_now()
+    due = latest_due_bucket(now, policy.grace)
+    earliest = pd.Timestamp(ten_minute_partitions.start).tz_convert("UTC")
+    changed = None
+    if cursor.last_bucket is not None:
+        since = cursor.last_late_check or (now - policy.rescore_horizon)
+        changed = sensor_store.open().buckets_received_since(
+            since, due - policy.rescore_horizon, due + pd.Timedelta(minutes=10)
+        )
+    plan = plan_scoring(cursor, now, policy, earliest, changed)
+    requests = [
+        dg.RunRequest(
+            run_key=r.run_key,
+            partition_key=partition_key(r.bucket_start),
+            tags={"smx/reason": r.reason},
+        )
+        for r in plan.requests
+    ]
+    events = []
+    for start, end in plan.skipped:
+        n = int((end - start) / pd.Timedelta(minutes=10))
+        context.log.warning("skipping %d buckets %s .. %s (older than the catch-up limit): "
+                            "backfill `scores` over that range to score them", n, start, end)
+        events.append(dg.AssetObservation(
+            asset_key="scores",
+            metadata={"skipped_from": partition_key(start), "skipped_to": partition_key(end),
+                      "skipped_buckets": n, "reason": "older than SMX_SCORING_MAX_CATCHUP_HOURS"},
+        ))
+    if requests:
+        context.log.info("requesting %s", ", ".join(f"{r.partition_key} ({r.tags['smx/reason']})" for r in requests))
+    return dg.SensorResult(run_requests=requests, asset_events=events, cursor=plan.cursor.to_json())

@@ -1,0 +1,304 @@
+"""Score a window of buckets: champion and shadow models, alerts with lineage.
+
+The Dagster ``scores`` asset is a thin shell around :func:`score_window`; the CLI, tests and
+the benchmark call it directly to measure what Dagster adds.
+
+* Models are loaded once per run (:func:`load_model_sets`): each use case's ``champion`` (the
+  rule baseline stands in when none is registered, and the run says so) and its
+  ``challenger`` for shadow scores.
+* One bucket (the 10-minute path) reads the trailing window through the serving entry point;
+  a range (retro-scoring) computes every bucket in one vectorised call of the same
+  ``compute_features``. Both give the same vectors (the parity the feature layer proves), so
+  both give the same scores and alerts.
+* Predictions of the window are replaced; alerts are insert-or-ignore and respect the
+  refractory period against alerts already raised before *and after* the window (late-data
+  re-scores of an older bucket must not open a second alert for a known episode).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from smx_assets.domain.features.baselines import day_start
+from smx_assets.domain.features.buckets import floor_bucket
+from smx_assets.domain.features.pipeline import FEATURE_COLUMNS, LOOKBACK, compute_features
+from smx_assets.domain.features.profile import FarmRecords
+from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.herd_db import Prediction, to_db_ts
+from smx_assets.domain.model_registry import CHALLENGER, LoadedModel, load_alias, load_champion
+from smx_assets.domain.scoring.outputs import alerts_near, insert_alerts, replace_predictions
+from smx_assets.domain.sensor_store.base import BUCKET, SensorStore, utc
+from smx_assets.domain.use_cases.alerting import apply_alert_policy
+from smx_assets.domain.use_cases.base import UseCase
+
+log = logging.getLogger(__name__)
+SCORED = "scored_features"
+
+
+@dataclass
+class ModelSet:
+    """The models one use case scores with in a run."""
+
+    use_case: UseCase
+    champion: LoadedModel
+    challenger: LoadedModel | None
+
+    @property
+    def fallback(self) -> bool:
+        return self.champion.fallback
+
+
+def load_model_sets(use_cases: Sequence[UseCase]) -> dict[str, ModelSet]:
+    """Each use case's champion (rule baseline when none) and challenger, loaded once."""
+    sets: dict[str, ModelSet] = {}
+    for uc in use_cases:
+        champion = load_champion(uc.model_name, fallback_name=uc.rule_model_name)
+        challenger = load_alias(uc.model_name, CHALLENGER)
+        if challenger is not None and challenger.version == champion.version and not champion.fallback:
+            challenger = None  # the challenger was promoted: no separate shadow to score
+        sets[uc.name] = ModelSet(uc, champion, challenger)
+    return sets
+
+
+@dataclass
+class ScoringLineage:
+    code_version: str
+    partition_key: str
+    dagster_run_id: str | None = None
+
+
+@dataclass
+class ScoringResult:
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+    n_buckets: int
+    n_animals: int
+    n_predictions: int
+    alerts_new: dict[str, int]
+    alerts_candidates: dict[str, int]
+    fallback_use_cases: list[str]
+    models: dict[str, dict[str, Any]]
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    feature_missing_share: float = 0.0
+    max_alert_lag_minutes: float | None = None
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def stage(self, name: str) -> "_Stage":
+        return _Stage(self, name)
+
+
+class _Stage:
+    def __init__(self, timer: _Timer, name: str) -> None:
+        self.timer, self.name = timer, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.seconds[self.name] = round(
+            self.timer.seconds.get(self.name, 0.0) + time.perf_counter() - self.t0, 4
+        )
+
+
+def window_features(
+    store: SensorStore,
+    records: FarmRecords,
+    files: FeatureFiles,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
+    """Feature vectors of every bucket in ``[start, end)`` from the trailing window + baselines."""
+    days = list(pd.date_range(day_start(start), day_start(end - BUCKET), freq="D"))
+    baselines = files.read_baselines(days)
+    if baselines is None:
+        log.warning("no sensor_baselines for %s..%s: baseline features are missing",
+                    days[0].date(), days[-1].date())
+    readings = store.read_bolus(start - LOOKBACK, end)
+    climate = store.read_climate(start - LOOKBACK, end)
+    return compute_features(readings, climate, records, baselines, (start, end))
+
+
+def write_scored_features(files: FeatureFiles, features: pd.DataFrame) -> dict[pd.Timestamp, str]:
+    """One Parquet file per scored bucket (rerun-safe overwrite); returns bucket -> URL."""
+    refs: dict[pd.Timestamp, str] = {}
+    for bucket, frame in features.groupby("bucket_start", sort=True):
+        b = pd.Timestamp(bucket)
+        refs[b] = files.write(frame.reset_index(drop=True), SCORED, b, table=b.strftime("%H%M"))
+    return refs
+
+
+def read_scored_features(files: FeatureFiles, day: pd.Timestamp | str) -> pd.DataFrame | None:
+    """All feature vectors scored on one UTC day (drift monitoring's "current" data)."""
+    folder = files.path(SCORED, day, table="x").rsplit("/", 1)[0]
+    if not files.fs.exists(folder):
+        return None
+    paths = sorted(files.fs.glob(f"{folder}/*.parquet"))
+    frames = []
+    for p in paths:
+        with files.fs.open(p, "rb") as fh:
+            frames.append(pd.read_parquet(fh))
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _predictions(
+    features: pd.DataFrame, model_sets: Mapping[str, ModelSet], lineage: ScoringLineage,
+    refs: Mapping[pd.Timestamp, str], scored_at: pd.Timestamp,
+) -> pd.DataFrame:
+    parts = []
+    feature_ref = features["bucket_start"].map(lambda b: refs.get(pd.Timestamp(b), "")) + "#animal_id=" + \
+        features["animal_id"].astype(str)
+    for ms in model_sets.values():
+        for model, shadow in ((ms.champion, False), (ms.challenger, True)):
+            if model is None:
+                continue
+            parts.append(pd.DataFrame({
+                "use_case": ms.use_case.name,
+                "animal_id": features["animal_id"].to_numpy(),
+                "bucket_start": features["bucket_start"].to_numpy(),
+                "score": model.predict_scores(features),
+                "shadow": shadow,
+                "model_name": model.name,
+                "model_version": str(model.version),
+                "model_alias": model.alias,
+                "mlflow_run_id": model.run_id,
+                "code_version": lineage.code_version,
+                "partition_key": lineage.partition_key,
+                "dagster_run_id": lineage.dagster_run_id,
+                "feature_ref": feature_ref.to_numpy(),
+                "scored_at": scored_at,
+            }))
+    if not parts:
+        return pd.DataFrame(columns=[c.name for c in Prediction.__table__.columns if c.name != "id"])
+    out = pd.concat(parts, ignore_index=True)
+    out["bucket_start"] = utc_series(out["bucket_start"])
+    return out
+
+
+def utc_series(values: pd.Series) -> pd.Series:
+    s = pd.to_datetime(values)
+    return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+
+
+def _champion_history(engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    t = Prediction.__table__
+    q = sa.select(t.c.animal_id, t.c.bucket_start, t.c.score).where(
+        t.c.use_case == use_case, t.c.shadow.is_(False),
+        t.c.bucket_start >= to_db_ts(start), t.c.bucket_start < to_db_ts(end),
+    )
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(q).all(), columns=["animal_id", "bucket_start", "score"])
+    frame["bucket_start"] = pd.to_datetime(frame["bucket_start"]).dt.tz_localize("UTC")
+    return frame
+
+
+def _alerts(
+    engine: Engine, ms: ModelSet, preds: pd.DataFrame, features: pd.DataFrame,
+    start: pd.Timestamp, end: pd.Timestamp,
+) -> pd.DataFrame:
+    uc = ms.use_case
+    policy = uc.alert_policy
+    champion = preds[(preds["use_case"] == uc.name) & (~preds["shadow"])]
+    if champion.empty:
+        return champion
+    history = _champion_history(engine, uc.name, start - policy.lookback, start)
+    scores = pd.concat([history, champion[["animal_id", "bucket_start", "score"]]], ignore_index=True)
+    before = alerts_near(engine, uc.name, start - policy.refractory, start)
+    last = before.groupby("animal_id")["bucket_start"].max().to_dict() if not before.empty else {}
+    raised = apply_alert_policy(scores, policy, last_alert_at=last, emit_from=start)
+    if raised.empty:
+        return raised
+    after = alerts_near(engine, uc.name, start, end + policy.refractory)
+    if not after.empty:
+        merged = raised.merge(after, on="animal_id", suffixes=("", "_known"))
+        gap = (merged["bucket_start"] - merged["bucket_start_known"]).abs()
+        # An alert already raised for the same episode (within the refractory period) wins.
+        clash = merged[(gap < policy.refractory) & (merged["bucket_start"] != merged["bucket_start_known"])]
+        if not clash.empty:
+            drop = set(zip(clash["animal_id"], clash["bucket_start"]))
+            raised = raised[[(a, b) not in drop for a, b in zip(raised["animal_id"], raised["bucket_start"])]]
+    keyed = champion.set_index(["animal_id", "bucket_start"])
+    feats = features.set_index(["animal_id", "bucket_start"])
+    cols = [c for c in (ms.champion.feature_columns or uc.feature_columns) if c in feats.columns]
+    rows = []
+    for r in raised.itertuples(index=False):
+        key = (int(r.animal_id), pd.Timestamp(r.bucket_start))
+        p = keyed.loc[key]
+        rows.append({
+            "use_case": uc.name, "animal_id": key[0], "bucket_start": key[1], "score": float(r.score),
+            "threshold": float(r.threshold), "model_name": p["model_name"], "model_version": p["model_version"],
+            "mlflow_run_id": p["mlflow_run_id"], "code_version": p["code_version"],
+            "partition_key": p["partition_key"], "dagster_run_id": p["dagster_run_id"],
+            "feature_ref": p["feature_ref"], "features": feats.loc[key, cols].to_dict(),
+        })
+    return pd.DataFrame(rows)
+
+
+def score_window(
+    *,
+    engine: Engine,
+    store: SensorStore,
+    files: FeatureFiles,
+    records: FarmRecords,
+    model_sets: Mapping[str, ModelSet],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    lineage: ScoringLineage,
+    write_alerts: bool = True,
+    now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+) -> ScoringResult:
+    """Score every bucket in ``[start, end)`` and write predictions and alerts."""
+    start, end = floor_bucket(utc(start)), utc(end)
+    timer = _Timer()
+    with timer.stage("features"):
+        features = window_features(store, records, files, start, end)
+    with timer.stage("write_features"):
+        refs = write_scored_features(files, features) if not features.empty else {}
+    with timer.stage("predict"):
+        preds = _predictions(features, model_sets, lineage, refs, now())
+    with timer.stage("write_predictions"):
+        n_pred = replace_predictions(engine, preds, start, end)
+    alerts_new: dict[str, int] = {}
+    alerts_cand: dict[str, int] = {}
+    lags: list[float] = []
+    with timer.stage("alerts"):
+        for name, ms in model_sets.items():
+            raised = _alerts(engine, ms, preds, features, start, end)
+            alerts_cand[name] = len(raised)
+            if write_alerts and not raised.empty:
+                created = now()
+                raised["created_at"] = created
+                alerts_new[name] = insert_alerts(engine, raised)
+                lags += list(((created - raised["bucket_start"] - BUCKET) / pd.Timedelta(minutes=1)).astype(float))
+            else:
+                alerts_new[name] = 0
+    feat_cols = [c for c in FEATURE_COLUMNS if c in features.columns]
+    missing_share = float(features[feat_cols].isna().to_numpy().mean()) if len(features) else 1.0
+    return ScoringResult(
+        window_start=start, window_end=end,
+        n_buckets=int(features["bucket_start"].nunique()) if len(features) else 0,
+        n_animals=int(features["animal_id"].nunique()) if len(features) else 0,
+        n_predictions=n_pred, alerts_new=alerts_new, alerts_candidates=alerts_cand,
+        fallback_use_cases=[n for n, ms in model_sets.items() if ms.fallback],
+        models={n: {"champion": f"{ms.champion.name} v{ms.champion.version}",
+                    "champion_kind": ms.champion.kind, "fallback": ms.fallback,
+                    "challenger": f"{ms.challenger.name} v{ms.challenger.version}" if ms.challenger else None}
+                for n, ms in model_sets.items()},
+        stage_seconds=timer.seconds, feature_missing_share=missing_share,
+        max_alert_lag_minutes=max(lags) if lags else None,
+    )
+
+
+__all__ = ["ModelSet", "ScoringLineage", "ScoringResult", "load_model_sets", "score_window",
+           "read_scored_features", "window_features"]
