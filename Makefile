@@ -31,7 +31,7 @@ test: install influxdb
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: install
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	SMX_LIVE_SIMULATION=1 $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:
 	rm -rf .smx history storage schedules logs .logs_queue

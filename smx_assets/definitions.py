@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from smx_assets.defs import features, ingest, ops_health
+from smx_assets.defs import features, ingest, ops_health, simulation
 from smx_assets.resources import default_resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
     features.defs,
     ops_health.defs,
+    simulation.defs,
     dg.Definitions(resources=default_resources()),
 )

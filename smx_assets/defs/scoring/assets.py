@@ -12,7 +12,6 @@ It runs with the in-process executor (see ``jobs.py``): a 10-minute cadence cann
 Python process per step. Models are loaded once per run and no MLflow run is opened.
 """
 
-from __future__ import annotations
 
 import time
 

@@ -5,7 +5,6 @@ the clock and the store, and turns the plan into run requests and an observation
 skipped range (so a gap after long downtime is visible in the UI, never silent).
 """
 
-from __future__ import annotations
 
 import os
 
