@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -188,3 +189,40 @@ def test_cli_batch_then_live(smx_home: Path, capsys: pytest.CaptureFixture[str])
     store.close()
     assert stored["ts"].max() >= pd.Timestamp("2024-06-03 00:10", tz="UTC")
     assert 0.9 * 6 * 2 * 144 < len(stored) < 6 * (2 * 144 + 4)
+
+
+def test_farmer_feedback_shares_delays_and_idempotent_write(engine: Engine) -> None:
+    from smx_assets.domain.simulator.feedback import farmer_feedback, write_feedback
+
+    herd = simulate(dataclasses.replace(CFG, n_animals=200, days=30), readings=False)
+    write_herd(herd, engine)
+    gt = herd.gt_events
+    heats = gt[(gt["kind"] == "heat") & (gt["start"] >= CFG.start_ts)].head(400)
+    true_alerts = pd.DataFrame({"use_case": "heat", "animal_id": heats["animal_id"].to_numpy(),
+                                "bucket_start": (heats["start"] + pd.Timedelta(hours=2)).dt.floor("10min").to_numpy()})
+    false_alerts = pd.DataFrame({"use_case": "heat", "animal_id": heats["animal_id"].to_numpy(),
+                                 "bucket_start": (heats["start"] + pd.Timedelta(days=10)).dt.floor("10min").to_numpy()})
+    alerts = pd.concat([true_alerts, false_alerts], ignore_index=True)
+    alerts["bucket_start"] = pd.to_datetime(alerts["bucket_start"], utc=True)
+    alerts["id"] = np.arange(1, len(alerts) + 1)
+    fb = farmer_feedback(alerts, gt, seed=1)
+    n = len(true_alerts)
+    true_fb, false_fb = fb.iloc[:n], fb.iloc[n:]
+    assert 0.72 <= (true_fb["verdict"] == "confirmed").mean() <= 0.88
+    assert 0.01 <= (false_fb["verdict"] == "confirmed").mean() <= 0.10
+    delay = (fb["given_at"] - alerts["bucket_start"]) / pd.Timedelta(days=1)
+    assert delay.between(0.5, 2.0).all()
+    pd.testing.assert_frame_equal(fb, farmer_feedback(alerts, gt, seed=1))
+
+    now = pd.Timestamp("2024-06-01", tz="UTC")
+    with engine.begin() as conn:  # alerts the platform would have raised
+        conn.execute(sa.text(
+            "INSERT INTO alerts (id, use_case, animal_id, bucket_start, score, threshold, model_name, model_version,"
+            " code_version, partition_key, created_at) VALUES (:id, 'heat', :a, :b, 0.9, 0.5, 'm', '1', 'c', 'p', :b)"),
+            [{"id": int(r.id), "a": int(r.animal_id), "b": r.bucket_start.tz_localize(None).to_pydatetime()}
+             for r in alerts.itertuples()])
+    first = write_feedback(fb, engine, as_of=now)
+    assert 0 < first < len(fb)  # feedback after ``now`` has not arrived yet
+    assert write_feedback(fb, engine, as_of=now) == first
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM feedback")).scalar_one() == first
