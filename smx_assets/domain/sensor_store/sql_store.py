@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 BUCKET_S = 600
 SQLITE_CHUNK = 200_000  # rows per executemany / commit: big enough to amortise, small for memory
 PG_CHUNK = 500_000
+ANALYZE_AFTER_ROWS = 100_000
 ID_CHUNK = 900  # SQLite's historic bound-parameter limit is 999
 
 metadata = sa.MetaData()
@@ -188,6 +189,11 @@ class SqlSensorStore:
                         f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM _load_{table} "
                         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
                     )
+        if n >= ANALYZE_AFTER_ROWS:
+            # fresh statistics now, not when autovacuum gets round to it: right after a bulk
+            # load the planner otherwise scans the ts range instead of using received_at
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"ANALYZE {table}")
 
     # -------------------------------------------------------------------- reads
 
