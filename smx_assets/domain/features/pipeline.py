@@ -30,7 +30,9 @@ from smx_assets.domain.sensor_store.base import BUCKET, utc
 # oldest cell, 1 more for the "bout onset" comparison with the previous cell.
 LOOKBACK_BUCKETS = WINDOWS["24h"] - 1 + drinking.CONTEXT + 1
 LOOKBACK = LOOKBACK_BUCKETS * BUCKET  # 26 h
-ANIMAL_CHUNK = 400  # animals per vectorised block: bounds the (A, T, 144) window arrays to ~70 MB
+# (animal x target bucket) cells per vectorised block: bounds the (A, T, 144) window arrays to
+# ~70 MB for a training day (400 animals) while serving (one bucket) runs all animals in one block.
+CELL_BUDGET = 400 * 144
 PH_SARA = 5.8
 
 KEY_COLUMNS = ["animal_id", "bucket_start"]
@@ -169,8 +171,9 @@ def compute_features(
     hours_grid = grid.hour.to_numpy()
 
     parts = []
-    for c0 in range(0, len(ids), ANIMAL_CHUNK):
-        chunk = ids[c0 : c0 + ANIMAL_CHUNK]
+    chunk_size = max(1, CELL_BUDGET // len(targets))
+    for c0 in range(0, len(ids), chunk_size):
+        chunk = ids[c0 : c0 + chunk_size]
         parts.append(_chunk_features(bucketed, chunk, grid, targets, j0, j1, day_groups, hours_grid,
                                      profiles, baselines, thi_index, thi_feats))
     out = pd.concat(parts, ignore_index=True)
