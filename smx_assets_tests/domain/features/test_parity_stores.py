@@ -68,4 +68,4 @@ def test_serving_equals_training_on_store(store, herd) -> None:
     assert (latest["bucket_start"] == TARGET + pd.Timedelta("23:50:00")).all()
     _assert_same(latest, training[training["bucket_start"] == TARGET + pd.Timedelta("23:50:00")])
     # the features actually vary: parity on constant columns would prove nothing
-    assert training["temp_clean"].std() > 0.1 and np.isfinite(training["thi"]).all()
+    assert training["temp_clean"].std() > 0.1 and training["thi"].notna().mean() > 0.9  # climate has gaps
