@@ -1,0 +1,393 @@
+"""Daily monitoring assets: ``drift_report``, ``alert_volume``, ``model_performance``,
+``scoring_operations``.
+
+All are partitioned by UTC day with a single-run backfill policy (``smx demo`` and backfills
+run a range of days as one run, looping inside), write nothing through the IO manager and
+return ``MaterializeResult``. With a range, each asset check reports the worst day of the range
+(Dagster takes one result per check and run) and lists every day in its metadata.
+
+The statistics live in ``smx_assets.domain.monitoring`` (no Dagster there).
+"""
+
+
+import os
+import posixpath
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from smx_assets.defs.partitions import daily_partitions
+from smx_assets.domain.features.storage import TRAINING, FeatureFiles
+from smx_assets.domain.monitoring import alert_volume as av
+from smx_assets.domain.monitoring import queries
+from smx_assets.domain.monitoring.drift import DriftThresholds, attach_scores, drift_report as run_drift, \
+    reference_days, sample_rows
+from smx_assets.domain.monitoring.lineage import RunInfo, champion_run_info, metric, run_info
+from smx_assets.domain.monitoring.operations import RunRow, flatten_numbers, lag_minutes, run_figures
+from smx_assets.domain.monitoring.performance import PerformancePolicy, live_performance
+from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource
+
+GROUP = "monitoring"
+OWNERS = ["team:ml-platform"]
+DAY = pd.Timedelta(days=1)
+REPORTS = "drift_reports"
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+def _env(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _days(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
+    window = context.partition_time_window
+    return list(pd.date_range(pd.Timestamp(window.start).tz_convert("UTC"),
+                              pd.Timestamp(window.end).tz_convert("UTC"), freq="D", inclusive="left"))
+
+
+def _use_cases() -> list[Any]:
+    """The catalog's use cases (none while the catalog is missing: drift then covers features only)."""
+    try:
+        from smx_assets.domain.use_cases.catalog import all_use_cases
+    except ImportError:
+        return []
+    return all_use_cases()
+
+
+def _client(mlflow: MlflowResource) -> Any:
+    from smx_assets.domain.model_registry import configure
+
+    mlflow.configure()
+    return configure(mlflow.tracking_uri)
+
+
+def _key(day: pd.Timestamp) -> str:
+    return day.strftime("%Y-%m-%d")
+
+
+# ---------------------------------------------------------------------------- drift_report
+
+
+class DriftConfig(dg.Config):
+    """Drift thresholds; unset fields come from SMX_DRIFT_* environment variables."""
+
+    warn_share: float | None = None  # SMX_DRIFT_WARN_SHARE (default 0.2)
+    fail_share: float | None = None  # SMX_DRIFT_FAIL_SHARE (default 0.35)
+    p_value: float | None = None  # SMX_DRIFT_P_VALUE (default 0.01)
+    sample_rows: int | None = None  # SMX_DRIFT_SAMPLE_ROWS (default 1000)
+    fallback_days: int | None = None  # SMX_DRIFT_REFERENCE_DAYS: reference without lineage (default 7)
+    columns: list[str] = []  # empty: every monitored feature column
+
+    def thresholds(self) -> DriftThresholds:
+        d = DriftThresholds()
+        return DriftThresholds(
+            warn_share=self.warn_share if self.warn_share is not None else _env("SMX_DRIFT_WARN_SHARE", d.warn_share),
+            fail_share=self.fail_share if self.fail_share is not None else _env("SMX_DRIFT_FAIL_SHARE", d.fail_share),
+            p_value=self.p_value if self.p_value is not None else _env("SMX_DRIFT_P_VALUE", d.p_value))
+
+
+def _save_html_target(files: FeatureFiles, day: pd.Timestamp) -> tuple[str, str, bool]:
+    """(path to write to, location for people, whether it must be uploaded afterwards)."""
+    target = posixpath.join(files.root, REPORTS, f"{_key(day)}.html")
+    url = f"{files.base_path}/{REPORTS}/{_key(day)}.html"
+    local = getattr(files.fs, "protocol", "file") in ("file", ("file", "local"), "local")
+    if local:
+        return target, url, False
+    return os.path.join(tempfile.mkdtemp(prefix="smx-drift-"), f"{_key(day)}.html"), url, True
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["training_features", "scores"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"evidently", "html"},
+    check_specs=[dg.AssetCheckSpec(
+        "drift_share", asset="drift_report",
+        description="Share of monitored feature columns whose KS p-value is below the threshold: WARN "
+                    "above SMX_DRIFT_WARN_SHARE, ERROR (fails, triggers retraining) above SMX_DRIFT_FAIL_SHARE.")],
+    description=(
+        "Evidently data drift (KS p-values) between the champion's training reference (sampled rows of "
+        "the training_features days logged on its MLflow run; the days before when none are logged) and "
+        "the day's scored feature vectors, plus prediction drift of each champion's scores. The "
+        "self-contained HTML report is saved under the feature store (<base>/drift_reports/<day>.html)."
+    ),
+)
+def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db: HerdDbResource,
+                 feature_store: FeatureStoreResource, mlflow: MlflowResource
+                 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    from smx_assets.domain.model_registry import NoModelError, load_champion
+    from smx_assets.domain.scoring.engine import read_scored_features
+
+    files = FeatureFiles(feature_store.base_path)
+    thresholds = config.thresholds()
+    sample = config.sample_rows or int(_env("SMX_DRIFT_SAMPLE_ROWS", 1000))
+    fallback = config.fallback_days or int(_env("SMX_DRIFT_REFERENCE_DAYS", 7))
+    client = _client(mlflow)
+    scorers, lineage, training_days = {}, {}, []
+    for uc in _use_cases():
+        try:
+            model = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client)
+        except NoModelError:
+            continue
+        scorers[uc.name] = model.predict_scores
+        info = run_info(client, model.name, model.version, model.run_id)
+        lineage[uc.name] = {"model": f"{model.name} v{model.version}", "run_id": model.run_id,
+                            "training_days_source": info.days_source, "n_training_days": len(info.training_days)}
+        training_days = training_days or info.training_days
+    engine = herd_db.engine()
+    per_day: dict[str, dict[str, Any]] = {}
+    last: dict[str, Any] = {}
+    for day in _days(context):
+        current = read_scored_features(files, day)
+        if current is None or current.empty:
+            per_day[_key(day)] = {"status": "no scored feature vectors"}
+            context.log.warning("drift_report %s: no scored feature vectors (was `scores` run for that day?)", day.date())
+            continue
+        preds = queries.champion_predictions(engine, day, day + DAY)
+        current = attach_scores(current, preds)
+        ref_days, ref_source = reference_days(day, training_days, fallback)
+        seed = int(day.value // 10**9) % 2**31
+        parts = [sample_rows(f, sample, seed + i) for i, f in enumerate(files.read(TRAINING, d) for d in ref_days)
+                 if f is not None]
+        if not parts:
+            per_day[_key(day)] = {"status": f"no training_features for the reference days ({ref_source})"}
+            context.log.warning("drift_report %s: no reference rows (%s)", day.date(), ref_source)
+            continue
+        reference = pd.concat(parts, ignore_index=True)
+        html, url, upload = _save_html_target(files, day)
+        result = run_drift(reference, current, columns=config.columns or None, scorers=scorers,
+                           thresholds=thresholds, sample=sample, seed=seed, html_path=html)
+        if upload:
+            files.fs.put(html, posixpath.join(files.root, REPORTS, f"{_key(day)}.html"))
+        per_day[_key(day)] = {"share": round(result.share, 4), "n_drifted": result.n_drifted,
+                              "level": thresholds.level(result.share),
+                              "drifted_predictions": result.drifted_predictions}
+        context.log.info("drift_report %s: %d/%d columns drifted (%.2f), predictions drifted %s, %.1f s",
+                         day.date(), result.n_drifted, len(result.columns), result.share,
+                         result.drifted_predictions, result.report_seconds)
+        last = {"day": _key(day), "result": result, "url": url, "ref_days": ref_days, "ref_source": ref_source}
+
+    metadata: dict[str, Any] = {"per_day": per_day, "champions": lineage,
+                                "thresholds": {"warn_share": thresholds.warn_share,
+                                               "fail_share": thresholds.fail_share, "p_value": thresholds.p_value}}
+    if last:
+        r = last["result"]
+        metadata.update({
+            "day": last["day"],
+            "drift_share": dg.MetadataValue.float(float(r.share)),
+            "drifted_columns_count": r.n_drifted,
+            "monitored_columns_count": len(r.columns),
+            "drifted_columns": ", ".join(r.drifted_columns) or "none",
+            "p_values": dg.MetadataValue.json({k: float(f"{v:.4g}") for k, v in sorted(r.p_values.items(),
+                                                                                      key=lambda kv: kv[1])}),
+            "prediction_drift": dg.MetadataValue.json(r.prediction),
+            "reference": f"{len(last['ref_days'])} days {_key(last['ref_days'][0])}..{_key(last['ref_days'][-1])} "
+                         f"({last['ref_source']}), {r.n_reference} sampled rows",
+            "current_rows_sampled": r.n_current,
+            "report_seconds": round(r.report_seconds, 2),
+            "report_bytes": r.html_bytes,
+            "report_path": dg.MetadataValue.path(last["url"]),
+        })
+        if last["url"].startswith("/"):
+            metadata["report_url"] = dg.MetadataValue.url(f"file://{last['url']}")
+        elif "://" in last["url"]:
+            metadata["report_url"] = dg.MetadataValue.url(last["url"])
+    yield dg.MaterializeResult(metadata=metadata)
+
+    judged = {d: v for d, v in per_day.items() if "share" in v}
+    if not judged:
+        yield dg.AssetCheckResult(check_name="drift_share", passed=True, severity=WARN,
+                                  metadata={"note": "no day had both scored vectors and a reference", "per_day": per_day})
+        return
+    worst_day, worst = max(judged.items(), key=lambda kv: kv[1]["share"])
+    level = thresholds.level(worst["share"])
+    yield dg.AssetCheckResult(
+        check_name="drift_share", passed=level == "ok", severity=ERROR if level == "fail" else WARN,
+        metadata={"worst_day": worst_day, "drift_share": dg.MetadataValue.float(float(worst["share"])),
+                  "level": level, "warn_share": thresholds.warn_share, "fail_share": thresholds.fail_share,
+                  "per_day": {d: v["share"] for d, v in judged.items()}},
+        description=f"{worst_day}: {worst['share']:.0%} of monitored columns drifted ({level})")
+
+
+# ---------------------------------------------------------------------------- alert_volume
+
+
+class VolumeConfig(dg.Config):
+    jump_ratio: float = 3.0
+    collapse_ratio: float = 3.0
+    alpha: float = 0.01
+    trailing_days: int = 14
+    min_history_days: int = 3
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["scores"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"sqlalchemy"},
+    check_specs=[dg.AssetCheckSpec(
+        "alert_volume_normal", asset="alert_volume",
+        description="Alerts per use case within the expected band: a jump (x3 and Poisson p < 0.01) or a "
+                    "collapse (/3 and p < 0.01) against the trailing per-animal rate fails the check.")],
+    description="Alerts raised per use case per day, per animal scored, against the trailing mean rate "
+                "(or the champion's training rate while history is short).",
+)
+def alert_volume(context: dg.AssetExecutionContext, config: VolumeConfig, herd_db: HerdDbResource,
+                 mlflow: MlflowResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    policy = av.VolumePolicy(config.jump_ratio, config.collapse_ratio, config.alpha, config.trailing_days,
+                             config.min_history_days)
+    engine = herd_db.engine()
+    days = _days(context)
+    history = pd.concat([queries.daily_volume(engine, d) for d in
+                         pd.date_range(days[0] - policy.trailing_days * DAY, days[-1], freq="D")], ignore_index=True)
+    client = _client(mlflow)
+    training: dict[str, dict[str, float]] = {}
+    names = {uc.name: uc.model_name for uc in _use_cases()}
+    for name, model_name in names.items():
+        info = champion_run_info(client, model_name)
+        if info is not None:
+            training[name] = {"n_alerts": metric(info.metrics, "n_alerts"), "cow_days": metric(info.metrics, "cow_days")}
+    verdicts: dict[str, dict[str, dict[str, Any]]] = {}
+    flagged: list[str] = []
+    metadata: dict[str, Any] = {}
+    for day in days:
+        today = history[history["day"] == day]
+        verdicts[_key(day)] = {}
+        for name in sorted(set(names) | set(today["use_case"])):
+            row = today[today["use_case"] == name]
+            observed = int(row["alerts"].sum())
+            animals = int(row["animals"].sum())
+            rate, source = av.expected_rate(history, name, day, policy, training.get(name))
+            v = av.judge(name, observed, animals, rate, source, policy)
+            verdicts[_key(day)][name] = v.as_metadata()
+            if v.status in ("jump", "collapse"):
+                flagged.append(f"{_key(day)} {name}: {v.status} ({observed} alerts, expected {v.expected:.1f})")
+            metadata[f"alerts_{name}"] = observed
+            metadata[f"alerts_per_100_animals_{name}"] = dg.MetadataValue.float(
+                100.0 * observed / animals if animals else 0.0)
+            if v.expected is not None:
+                metadata[f"expected_{name}"] = dg.MetadataValue.float(float(v.expected))
+    metadata["verdicts"] = dg.MetadataValue.json(verdicts)
+    yield dg.MaterializeResult(metadata=metadata)
+    yield dg.AssetCheckResult(check_name="alert_volume_normal", passed=not flagged, severity=ERROR if flagged else WARN,
+                              metadata={"flagged": flagged or ["none"]},
+                              description="; ".join(flagged) or "every use case within its expected band")
+
+
+# ----------------------------------------------------------------------- model_performance
+
+
+class PerformanceConfig(dg.Config):
+    window_days: int = 14
+    label_delay_days: int = 4
+    tolerance: float = 0.15
+    min_events: int = 5
+    min_alerts: int = 5
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["scores", "herd_records"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"sqlalchemy", "mlflow"},
+    check_specs=[dg.AssetCheckSpec(
+        "performance_vs_training", asset="model_performance",
+        description="Live precision/sensitivity (labels arrived by the day's end) not more than `tolerance` "
+                    "below the metrics logged at training, judged only with enough labelled events/alerts.")],
+    description="Precision, sensitivity and lead time per use case and model version from the labels that "
+                "had arrived by the end of the day (records' recorded_at, feedback given_at), over a window "
+                "ending `label_delay_days` before, compared with the training run's metrics.",
+)
+def model_performance(context: dg.AssetExecutionContext, config: PerformanceConfig, herd_db: HerdDbResource,
+                      mlflow: MlflowResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    from smx_assets.domain.features.profile import load_herd_records
+
+    policy = PerformancePolicy(config.window_days, config.label_delay_days, config.tolerance, config.min_events,
+                               config.min_alerts)
+    engine = herd_db.engine()
+    records = load_herd_records(engine)
+    client = _client(mlflow)
+    run_cache: dict[tuple[str, str], RunInfo] = {}
+    results: dict[str, dict[str, Any]] = {}
+    degraded: list[str] = []
+    metadata: dict[str, Any] = {}
+    for day in _days(context):
+        cutoff = day + DAY
+        lo, hi = policy.window(cutoff)
+        alerts = queries.alerts_between(engine, lo, hi)
+        feedback = queries.feedback_for(engine, [int(i) for i in alerts["id"]])
+        results[_key(day)] = {}
+        for uc in _use_cases():
+            cov, animals = queries.coverage(engine, uc.name, lo, hi)
+            ua = alerts[alerts["use_case"] == uc.name]
+            training: dict[str, dict[str, float]] = {}
+            for version, run_id in ua[["model_version", "mlflow_run_id"]].drop_duplicates().itertuples(index=False):
+                key = (uc.model_name, str(version))
+                if key not in run_cache:
+                    run_cache[key] = run_info(client, uc.model_name, str(version), run_id)
+                m = run_cache[key].metrics
+                training[str(version)] = {"sensitivity": metric(m, "sensitivity"), "precision": metric(m, "precision"),
+                                          "lead_time_median_h": metric(m, "lead_time_median_h")}
+            perf = live_performance(use_case=uc.name, kind=uc.event_kind, records=records, alerts=ua, feedback=feedback,
+                                    coverage=cov, cutoff=cutoff, policy=policy, training_metrics=training,
+                                    scored_animals=animals)
+            results[_key(day)][uc.name] = {p.model_version: p.as_metadata() for p in perf}
+            for p in perf:
+                degraded += [f"{_key(day)} {uc.name} v{p.model_version}: {d}" for d in p.degraded]
+                for name in ("precision", "sensitivity", "lead_time_median_h", "precision_feedback"):
+                    v = getattr(p, name)
+                    if v == v:  # not NaN
+                        metadata[f"{uc.name}_{name}"] = dg.MetadataValue.float(float(v))
+                metadata[f"{uc.name}_labelled_events"] = p.n_events
+                metadata[f"{uc.name}_version"] = p.model_version
+    metadata["window"] = f"{policy.window_days} days ending {policy.label_delay_days} days before each day's end"
+    metadata["per_day"] = dg.MetadataValue.json(results)
+    yield dg.MaterializeResult(metadata=metadata)
+    yield dg.AssetCheckResult(check_name="performance_vs_training", passed=not degraded,
+                              severity=ERROR if degraded else WARN, metadata={"degraded": degraded or ["none"]},
+                              description="; ".join(degraded) or "no version clearly below its training metrics")
+
+
+# ---------------------------------------------------------------------- scoring_operations
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["scores"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"dagster", "sqlalchemy"},
+    description="Operational figures per day, as plottable numbers: scoring lag (predictions.scored_at and "
+                "alerts.created_at after the bucket's end, live runs only) and Dagster runs, failures and "
+                "durations of the day (from the instance's run records).",
+)
+def scoring_operations(context: dg.AssetExecutionContext, herd_db: HerdDbResource) -> dg.MaterializeResult:
+    engine = herd_db.engine()
+    per_day: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    for day in _days(context):
+        preds, alerts = queries.lag_rows(engine, day)
+        score_lag = lag_minutes(preds, "scored_at")
+        alert_lag = lag_minutes(alerts, "created_at")
+        records = context.instance.get_run_records(filters=dg.RunsFilter(
+            created_after=day.to_pydatetime(), created_before=(day + DAY).to_pydatetime()))
+        runs = run_figures(RunRow(r.dagster_run.job_name, r.dagster_run.status.value,
+                                  r.start_time, r.end_time) for r in records)
+        per_day[_key(day)] = {"scoring_lag_min": score_lag, "alert_lag_min": alert_lag, "runs": runs}
+        metadata = {**flatten_numbers("scoring_lag_min", score_lag), **flatten_numbers("alert_lag_min", alert_lag),
+                    **flatten_numbers("runs", {k: v for k, v in runs.items() if k != "per_job"})}
+    metadata["per_job"] = dg.MetadataValue.json(per_day[_key(_days(context)[-1])]["runs"]["per_job"])
+    metadata["per_day"] = dg.MetadataValue.json(per_day)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+MONITORING_ASSETS = [drift_report, alert_volume, model_performance, scoring_operations]

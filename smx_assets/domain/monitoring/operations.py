@@ -1,0 +1,69 @@
+"""Operational figures of the scoring path: lag from bucket end to output, runs and failures.
+
+Computed from plain frames/records so the Dagster asset only gathers inputs. Lags are measured
+on live scoring only (a single-bucket ``partition_key``): retro-scoring a range hours or weeks
+later is not lag, and would swamp the figure a person watches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+BUCKET = pd.Timedelta(minutes=10)
+
+
+def lag_minutes(frame: pd.DataFrame, at_column: str) -> dict[str, float | int]:
+    """Lag ``at_column - (bucket_start + 10 min)`` in minutes over live-scored rows.
+
+    Returns ``n`` (live rows), ``n_retro`` (rows from ranged runs, excluded) and p50/p95/max.
+    """
+    if frame.empty:
+        return {"n": 0, "n_retro": 0}
+    live = ~frame["partition_key"].astype(str).str.contains(r"\.\.", regex=True)
+    f = frame[live]
+    out: dict[str, float | int] = {"n": int(live.sum()), "n_retro": int((~live).sum())}
+    if f.empty:
+        return out
+    lag = (pd.to_datetime(f[at_column], utc=True) - (pd.to_datetime(f["bucket_start"], utc=True) + BUCKET))
+    minutes = (lag / pd.Timedelta(minutes=1)).to_numpy(dtype="float64")
+    out.update({"p50": round(float(np.percentile(minutes, 50)), 3), "p95": round(float(np.percentile(minutes, 95)), 3),
+                "max": round(float(minutes.max()), 3)})
+    return out
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One Dagster run, as plain values (the asset converts the instance's run records)."""
+
+    job_name: str
+    status: str  # SUCCESS | FAILURE | CANCELED | STARTED | ...
+    start: float | None  # unix seconds
+    end: float | None
+
+
+def run_figures(runs: Iterable[RunRow]) -> dict[str, Any]:
+    """Totals and per-job counts/durations for one day's runs."""
+    rows = list(runs)
+    per_job: dict[str, dict[str, Any]] = {}
+    for job in sorted({r.job_name for r in rows}):
+        jr = [r for r in rows if r.job_name == job]
+        durations = [r.end - r.start for r in jr if r.start is not None and r.end is not None]
+        per_job[job] = {"runs": len(jr), "failures": sum(r.status == "FAILURE" for r in jr),
+                        "duration_p50_s": round(float(np.median(durations)), 3) if durations else None,
+                        "duration_max_s": round(float(max(durations)), 3) if durations else None}
+    durations = [r.end - r.start for r in rows if r.start is not None and r.end is not None]
+    return {"runs": len(rows), "failures": sum(r.status == "FAILURE" for r in rows),
+            "success": sum(r.status == "SUCCESS" for r in rows),
+            "duration_p50_s": round(float(np.median(durations)), 3) if durations else None,
+            "duration_max_s": round(float(max(durations)), 3) if durations else None,
+            "per_job": per_job}
+
+
+def flatten_numbers(prefix: str, values: Mapping[str, Any]) -> dict[str, float]:
+    """``{prefix}_{key}`` -> number, skipping None: Dagster plots each numeric metadata key."""
+    return {f"{prefix}_{k}": float(v) for k, v in values.items() if isinstance(v, (int, float)) and v is not None}
