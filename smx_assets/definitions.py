@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from smx_assets.defs import features, ingest, ops_health, simulation
+from smx_assets.defs import features, ingest, monitoring, ops_health, simulation
 from smx_assets.resources import default_resources
 
 defs = dg.Definitions.merge(
@@ -12,5 +12,6 @@ defs = dg.Definitions.merge(
     features.defs,
     ops_health.defs,
     simulation.defs,
+    monitoring.defs,
     dg.Definitions(resources=default_resources()),
 )

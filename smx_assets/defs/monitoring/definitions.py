@@ -8,13 +8,12 @@ from smx_assets.defs.monitoring.jobs import (
     monitoring_schedule,
     retraining_features_job,
     retraining_job,
-    weekly_retraining_schedule,
 )
 from smx_assets.defs.monitoring.sensors import retraining_sensor
 
 defs = dg.Definitions(
     assets=MONITORING_ASSETS,
     jobs=[monitoring_job, retraining_features_job, retraining_job],
-    schedules=[monitoring_schedule, weekly_retraining_schedule],
+    schedules=[monitoring_schedule],
     sensors=[retraining_sensor],
 )

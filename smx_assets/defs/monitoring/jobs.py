@@ -1,4 +1,4 @@
-"""Monitoring and retraining jobs, and their schedules.
+"""Monitoring and retraining jobs, and the daily monitoring schedule.
 
 ``retraining_job`` selects whatever learns from ``training_features`` (its downstream assets
 outside monitoring: each use case's ``<uc>_model`` and ``<uc>_promotion``), so a use case added
@@ -45,11 +45,5 @@ monitoring_schedule = dg.build_schedule_from_partitioned_job(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
-weekly_retraining_schedule = dg.ScheduleDefinition(
-    name="weekly_retraining_schedule",
-    job=retraining_job,
-    cron_schedule="0 3 * * 1",  # Mondays 03:00 UTC, after the night's daily assets
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Retrains every use case weekly whatever the checks say (drift can be slow).",
-)
+# The weekly retrain-anyway schedule is the training layer's ``weekly_training_schedule``
+# (smx_assets/defs/training/jobs.py): one weekly schedule, not two.
