@@ -1,0 +1,259 @@
+"""The `scores` asset and scoring sensor on real stores: SQLite herd DB and sensor store, a real
+MLflow tracking store, real Dagster materialisations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from smx_assets.commands.explain import explain
+from smx_assets.defs.ingest.sources import SOURCE_SPECS
+from smx_assets.defs.scoring import sensors as scoring_sensors
+from smx_assets.defs.scoring.assets import scores
+from smx_assets.domain import model_registry
+from smx_assets.domain.features.profile import active_animals, load_herd_records
+from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.sensor_store.base import BUCKET
+from smx_assets.domain.use_cases.catalog import all_use_cases
+from smx_assets.settings import Settings
+from smx_assets_tests.scenario import Scenario, build_scenario, env
+
+FMT = "%Y-%m-%d-%H:%M"
+N_ANIMALS = 25
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    root: Path = tmp_path_factory.mktemp("scoring")
+    with env(SMX_HOME=str(root), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+             SMX_HERD_DB_URL=f"sqlite:///{root / 'herd.db'}", SMX_FEATURES_PATH=str(root / "features")):
+        sc = build_scenario(root, n_animals=N_ANIMALS, days=14, feature_days=(10, 13))
+        model_registry.configure(f"sqlite:///{root / 'mlflow.db'}")
+        frame = FeatureFiles(str(root / "features")).read("training_features", sc.day(11))
+        for uc in all_use_cases():
+            with model_registry.training_run(uc.experiment_name, run_name=f"{uc.name}-rule") as run:
+                model_registry.log_rule_model(uc.rule_baseline, frame)
+            model_registry.register(run.info.run_id, uc.rule_model_name)
+        yield sc
+
+
+def _materialize(sc: Scenario, first: pd.Timestamp, last: pd.Timestamp | None = None,
+                 write_alerts: bool = True) -> dg.ExecuteInProcessResult:
+    kwargs: dict[str, object] = {}
+    if last is None:
+        kwargs["partition_key"] = first.strftime(FMT)
+    else:
+        kwargs["tags"] = {"dagster/asset_partition_range_start": first.strftime(FMT),
+                          "dagster/asset_partition_range_end": last.strftime(FMT)}
+    return dg.materialize(
+        [scores, *SOURCE_SPECS], selection=[scores], resources=sc.resources,
+        run_config={"ops": {"scores": {"config": {"write_alerts": write_alerts}}}}, **kwargs,
+    )
+
+
+def _active(sc: Scenario, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Animals with a working bolus in the window (a few boluses are inserted mid-simulation)."""
+    records = load_herd_records(sc.herd_db.engine())
+    n = len(active_animals(records, start, end))
+    assert N_ANIMALS - 5 <= n <= N_ANIMALS
+    return n
+
+
+def _table(sc: Scenario, name: str) -> pd.DataFrame:
+    with sc.herd_db.engine().connect() as conn:
+        frame = pd.read_sql_query(sa.text(f"SELECT * FROM {name}"), conn)
+    if "shadow" in frame:
+        frame["shadow"] = frame["shadow"].astype(bool)  # SQLite returns 0/1
+    return frame
+
+
+def _clear_outputs(sc: Scenario) -> None:
+    with sc.herd_db.engine().begin() as conn:
+        conn.execute(sa.text("DELETE FROM feedback"))
+        conn.execute(sa.text("DELETE FROM alerts"))
+        conn.execute(sa.text("DELETE FROM predictions"))
+
+
+def _register_heat_ml(sc: Scenario, alias: str) -> str:
+    """A real sklearn pipeline registered as smx-heat (its target is a simple activity rule: this
+    test is about scoring mechanics, the models' quality is tested with the training layer)."""
+    uc = next(u for u in all_use_cases() if u.name == "heat")
+    frame = FeatureFiles(sc.resources["feature_store"].base_path).read("training_features", sc.day(12))
+    X = frame[list(uc.feature_columns)]
+    y = (frame["activity_ratio_hod_2h"].fillna(1.0) > 1.3).astype(int)
+    model = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=200)).fit(X, y)
+    with model_registry.training_run(uc.experiment_name, run_name="heat-test") as run:
+        model_registry.log_sklearn_model(model, X)
+    version = model_registry.register(run.info.run_id, uc.model_name)
+    model_registry.set_alias(uc.model_name, alias, version)
+    return version
+
+
+def test_one_bucket_without_champion_scores_with_rule_baselines(scenario: Scenario) -> None:
+    _clear_outputs(scenario)
+    bucket = scenario.day(13) + pd.Timedelta(hours=12)
+    result = _materialize(scenario, bucket)
+    assert result.success
+    preds = _table(scenario, "predictions")
+    assert len(preds) == _active(scenario, bucket, bucket + BUCKET) * 3
+    assert set(preds["model_name"]) == {uc.rule_model_name for uc in all_use_cases()}
+    assert not preds["shadow"].any()
+    assert set(preds["partition_key"]) == {bucket.strftime(FMT)}
+    assert preds["code_version"].str.len().min() > 0 and preds["mlflow_run_id"].notna().all()
+    assert preds["score"].between(0, 1).all()
+    meta = result.asset_materializations_for_node("scores")[0].metadata
+    assert meta["animals_scored"].value == _active(scenario, bucket, bucket + BUCKET)
+    assert set(meta["rule_fallback_use_cases"].value.split(", ")) == {"heat", "calving", "fever"}
+    # The feature vector referenced by every prediction exists and holds that animal's row.
+    ref = preds["feature_ref"].iloc[0]
+    path, _, frag = ref.partition("#")
+    stored = pd.read_parquet(path)
+    assert int(frag.split("=")[1]) in set(stored["animal_id"])
+
+
+def test_rerun_replaces_predictions_and_never_duplicates_alerts(scenario: Scenario) -> None:
+    _clear_outputs(scenario)
+    first, last = scenario.day(12), scenario.day(13) - BUCKET
+    assert _materialize(scenario, first, last).success
+    preds1, alerts1 = _table(scenario, "predictions"), _table(scenario, "alerts")
+    assert preds1.groupby("bucket_start").size().eq(_active(scenario, first, last + BUCKET) * 3).all()
+    assert preds1["bucket_start"].nunique() == 144
+    assert _materialize(scenario, first, last).success
+    preds2, alerts2 = _table(scenario, "predictions"), _table(scenario, "alerts")
+    assert len(preds2) == len(preds1)
+    assert not preds2.duplicated(["use_case", "model_name", "animal_id", "bucket_start"]).any()
+    assert len(alerts2) == len(alerts1)
+    assert list(alerts2["id"]) == list(alerts1["id"])  # the same alerts, not re-created
+    # One alert per episode: no animal alerts twice for one use case inside its refractory period.
+    for uc in all_use_cases():
+        a = alerts2[alerts2["use_case"] == uc.name].sort_values(["animal_id", "bucket_start"])
+        gaps = pd.to_datetime(a["bucket_start"]).groupby(a["animal_id"]).diff().dropna()
+        assert (gaps >= uc.alert_policy.refractory).all()
+
+
+def test_range_run_equals_bucket_by_bucket_runs(scenario: Scenario) -> None:
+    _clear_outputs(scenario)
+    first = scenario.day(13) + pd.Timedelta(hours=6)
+    last = first + 11 * BUCKET
+    assert _materialize(scenario, first, last).success
+    batch = _table(scenario, "predictions")[["use_case", "animal_id", "bucket_start", "score"]]
+    batch_alerts = _table(scenario, "alerts")[["use_case", "animal_id", "bucket_start"]]
+    _clear_outputs(scenario)
+    for k in range(12):
+        assert _materialize(scenario, first + k * BUCKET).success
+    single = _table(scenario, "predictions")[["use_case", "animal_id", "bucket_start", "score"]]
+    single_alerts = _table(scenario, "alerts")[["use_case", "animal_id", "bucket_start"]]
+    key = ["use_case", "animal_id", "bucket_start"]
+    merged = batch.merge(single, on=key, suffixes=("_batch", "_single"), validate="one_to_one")
+    assert len(merged) == len(batch) == len(single) == _active(scenario, first, last + BUCKET) * 3 * 12
+    assert (merged["score_batch"] - merged["score_single"]).abs().max() < 1e-9
+    pd.testing.assert_frame_equal(batch_alerts.sort_values(key).reset_index(drop=True),
+                                  single_alerts.sort_values(key).reset_index(drop=True))
+
+
+def test_shadow_challenger_is_scored_but_never_alerts(scenario: Scenario) -> None:
+    _clear_outputs(scenario)
+    with env(MLFLOW_TRACKING_URI=scenario.resources["mlflow"].tracking_uri):
+        champion = _register_heat_ml(scenario, "champion")
+        challenger = _register_heat_ml(scenario, "challenger")
+        try:
+            result = _materialize(scenario, scenario.day(12), scenario.day(13) - BUCKET)
+            assert result.success
+            preds = _table(scenario, "predictions")
+            heat = preds[preds["use_case"] == "heat"]
+            assert set(heat.loc[~heat["shadow"], "model_version"]) == {champion}
+            assert set(heat.loc[heat["shadow"], "model_version"]) == {challenger}
+            assert heat["shadow"].sum() == (~heat["shadow"]).sum() > 0
+            alerts = _table(scenario, "alerts")
+            heat_alerts = alerts[alerts["use_case"] == "heat"]
+            assert len(heat_alerts) > 0, "the activity-based test model should alert on some heats"
+            assert set(heat_alerts["model_version"]) == {champion}
+            meta = result.asset_materializations_for_node("scores")[0].metadata
+            assert "heat" not in meta["rule_fallback_use_cases"].value
+        finally:
+            client = mlflow.MlflowClient()
+            client.delete_registered_model_alias("smx-heat", "champion")
+            client.delete_registered_model_alias("smx-heat", "challenger")
+
+
+def test_explain_traces_an_alert_to_features_model_and_code(scenario: Scenario) -> None:
+    _clear_outputs(scenario)
+    assert _materialize(scenario, scenario.day(12), scenario.day(13) - BUCKET).success
+    alerts = _table(scenario, "alerts")
+    assert len(alerts) > 0
+    alert_id = int(alerts["id"].iloc[0])
+    settings = Settings(home=scenario.root, herd_db_url=scenario.herd_db.url,
+                        sensor_store_url=scenario.sensor_store.url,
+                        mlflow_tracking_uri=scenario.resources["mlflow"].tracking_uri,
+                        features_path=scenario.resources["feature_store"].base_path)
+    doc = explain(alert_id, settings)
+    assert doc["alert"]["id"] == alert_id
+    assert doc["model_version"]["name"] == alerts["model_name"].iloc[0]
+    assert doc["mlflow_run"]["run_id"] == alerts["mlflow_run_id"].iloc[0]
+    assert doc["mlflow_run"]["status"] == "FINISHED"
+    assert doc["feature_vector"]["animal_id"] == alerts["animal_id"].iloc[0]
+    assert doc["features_on_alert"] and doc["code_version"] == alerts["code_version"].iloc[0]
+    with pytest.raises(LookupError):
+        explain(10**9, settings)
+
+
+# ------------------------------------------------------------------------------ sensor
+
+
+def _tick(sc: Scenario, now: pd.Timestamp, cursor: str | None,
+          monkeypatch: pytest.MonkeyPatch) -> dg.SensorResult:
+    monkeypatch.setattr(scoring_sensors, "utc_now", lambda: now)
+    ctx = dg.build_sensor_context(cursor=cursor, resources={"sensor_store": sc.sensor_store})
+    return scoring_sensors.scoring_sensor(ctx)
+
+
+def test_sensor_catches_up_oldest_first_after_a_pause(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    t0 = scenario.day(13) + pd.Timedelta(hours=3)
+    first = _tick(scenario, t0 + pd.Timedelta(minutes=15), None, monkeypatch)
+    assert [r.partition_key for r in first.run_requests] == [t0.strftime(FMT)]
+    # Two hours of downtime: 12 buckets due, at most 6 per tick, oldest first, none twice.
+    seen: list[str] = []
+    cursor = first.cursor
+    for _ in range(3):
+        res = _tick(scenario, t0 + pd.Timedelta(hours=2, minutes=15), cursor, monkeypatch)
+        new = [r for r in res.run_requests if r.tags["smx/reason"] == "new"]
+        assert len(new) <= 6
+        seen += [r.partition_key for r in new]
+        cursor = res.cursor
+    expected = [(t0 + k * BUCKET).strftime(FMT) for k in range(1, 13)]
+    assert seen == expected
+
+
+def test_late_reading_triggers_one_rescore_of_its_bucket(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    # After the simulated window: every simulated reading has arrived by then, as in reality no
+    # reading "arrives" in the future of the sensor's clock.
+    t0 = scenario.day(14) + pd.Timedelta(minutes=10)
+    now = t0 + pd.Timedelta(minutes=15)
+    first = _tick(scenario, now, None, monkeypatch)
+    assert [r.partition_key for r in first.run_requests] == [t0.strftime(FMT)]
+    late_bucket = t0 - pd.Timedelta(hours=3)
+    late = pd.DataFrame({"animal_id": [int(scenario.herd.animals["id"].iloc[0])],
+                         "ts": [late_bucket + pd.Timedelta(minutes=4, seconds=7)],
+                         "temp_c": [39.4], "activity": [33.0], "ph": [float("nan")],
+                         "received_at": [now + pd.Timedelta(minutes=2)]})
+    scenario.sensor_store.open().write_bolus(late)
+    later = now + pd.Timedelta(minutes=5)
+    res = _tick(scenario, later, first.cursor, monkeypatch)
+    rescores = [r for r in res.run_requests if r.tags.get("smx/reason") == "late-data"]
+    assert [r.partition_key for r in rescores] == [late_bucket.strftime(FMT)]
+    # The same data does not trigger another run.
+    again = _tick(scenario, later + pd.Timedelta(minutes=1), res.cursor, monkeypatch)
+    assert [r for r in again.run_requests if r.tags.get("smx/reason") == "late-data"] == []
+    # And the re-score run really runs on the late data.
+    _clear_outputs(scenario)
+    assert _materialize(scenario, late_bucket).success
+    preds = _table(scenario, "predictions")
+    assert len(preds) == _active(scenario, late_bucket, late_bucket + BUCKET) * 3
