@@ -213,7 +213,8 @@ def _alerts(
     if champion.empty:
         return champion
     history = _champion_history(engine, uc.name, start - policy.lookback, start)
-    scores = pd.concat([history, champion[["animal_id", "bucket_start", "score"]]], ignore_index=True)
+    current = champion[["animal_id", "bucket_start", "score"]]
+    scores = pd.concat([history, current], ignore_index=True) if len(history) else current
     before = alerts_near(engine, uc.name, start - policy.refractory, start)
     last = before.groupby("animal_id")["bucket_start"].max().to_dict() if not before.empty else {}
     raised = apply_alert_policy(scores, policy, last_alert_at=last, emit_from=start)
