@@ -4,11 +4,11 @@ Pure pandas/numpy; importing this package must stay cheap (the 10-minute scoring
 it), so MLflow lives in ``smx_assets.domain.model_registry`` instead.
 """
 
+from smx_assets.domain.features.profile import FarmRecords
 from smx_assets.domain.use_cases.base import (
     USE_CASES,
     AlertPolicy,
     EventMatching,
-    HerdRecords,
     RuleModel,
     UseCase,
     get_use_case,
@@ -18,6 +18,6 @@ from smx_assets.domain.use_cases.base import (
 )
 
 __all__ = [
-    "USE_CASES", "AlertPolicy", "EventMatching", "HerdRecords", "RuleModel", "UseCase",
+    "USE_CASES", "AlertPolicy", "EventMatching", "FarmRecords", "RuleModel", "UseCase",
     "get_use_case", "model_name_for", "register_use_case", "rule_model_name_for",
 ]

@@ -7,8 +7,13 @@ training, scoring or monitoring code. The module is pure Python/pandas (no Dagst
 so the same declaration serves training, the 10-minute scoring path and tests.
 
 Feature column names are owned by the feature module; this file only fixes the *shape* of a use
-case, so it does not depend on them. The registry is filled by the use-case modules once the
-features exist (``register_use_case``).
+case, so it does not depend on them. The registry is filled by the use-case modules
+(``smx_assets.domain.use_cases.catalog.all_use_cases``).
+
+Label rules read the farm's records through the feature layer's one records type,
+:class:`~smx_assets.domain.features.profile.FarmRecords` (never ``gt_events``): a model trained
+on farm records faces the same label noise and delay as in production, and ``FarmRecords.known_by``
+replays what had been entered by a given time.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from smx_assets.domain.features.profile import FarmRecords
+
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
 
@@ -30,56 +37,6 @@ def _td(value: Any, what: str) -> pd.Timedelta:
     if pd.isna(td):
         raise ValueError(f"{what} must be a duration, got {value!r}")
     return td
-
-
-# ------------------------------------------------------------------------ farm records
-
-
-@dataclass(frozen=True)
-class HerdRecords:
-    """What the farm's management system knows: the only inputs a label rule may read.
-
-    Label rules never see ``gt_events`` (the simulator's ground truth): a model trained on farm
-    records faces the same label noise and delay as in production. Each frame carries
-    ``recorded_at`` so :meth:`as_of` can replay what had been entered by a given time (delayed
-    labels). Column names follow the herd DB tables ``lactations``, ``inseminations`` and
-    ``treatments``; timestamps are UTC.
-    """
-
-    lactations: pd.DataFrame
-    inseminations: pd.DataFrame
-    treatments: pd.DataFrame
-
-    @classmethod
-    def empty(cls) -> "HerdRecords":
-        return cls(
-            lactations=pd.DataFrame(
-                {"animal_id": pd.Series(dtype="int64"), "lactation_number": pd.Series(dtype="int64"),
-                 "calving_at": pd.Series(dtype="datetime64[ns, UTC]"),
-                 "recorded_at": pd.Series(dtype="datetime64[ns, UTC]")}),
-            inseminations=pd.DataFrame(
-                {"animal_id": pd.Series(dtype="int64"), "at": pd.Series(dtype="datetime64[ns, UTC]"),
-                 "recorded_at": pd.Series(dtype="datetime64[ns, UTC]"),
-                 "pregnant": pd.Series(dtype="object")}),
-            treatments=pd.DataFrame(
-                {"animal_id": pd.Series(dtype="int64"),
-                 "diagnosed_at": pd.Series(dtype="datetime64[ns, UTC]"),
-                 "diagnosis": pd.Series(dtype="object"),
-                 "recorded_at": pd.Series(dtype="datetime64[ns, UTC]")}),
-        )
-
-    def as_of(self, when: Any) -> "HerdRecords":
-        """Only the records entered by ``when``: evaluation must not use labels from the future."""
-        cutoff = pd.Timestamp(when)
-        cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
-
-        def cut(df: pd.DataFrame) -> pd.DataFrame:
-            if "recorded_at" not in df.columns or df.empty:
-                return df
-            rec = pd.to_datetime(df["recorded_at"], utc=True)
-            return df.loc[rec <= cutoff]
-
-        return HerdRecords(cut(self.lactations), cut(self.inseminations), cut(self.treatments))
 
 
 # --------------------------------------------------------------------------- policies
@@ -198,7 +155,7 @@ class RuleModel:
 
 # ---------------------------------------------------------------------------- use case
 
-LabelRule = Callable[[pd.DataFrame, HerdRecords], pd.Series]
+LabelRule = Callable[[pd.DataFrame, FarmRecords], pd.Series]
 ModelFactory = Callable[[], Any]
 
 
@@ -207,7 +164,11 @@ class UseCase:
     """One model's complete declaration.
 
     ``event_kind`` names the ``gt_events.kind`` the use case detects; only simulated-herd
-    evaluation reads it. Registered model names derive from ``name`` so every component agrees
+    evaluation reads it. ``event_matching`` says when an alert detects a (true) event;
+    ``label_matching`` the same for the events recovered from farm-record labels (label spans,
+    see ``evaluation.events_from_labels``), which training and promotion use because they
+    never read ``gt_events``. By default an alert must fall inside the label span or up to 6 h
+    before it. Registered model names derive from ``name`` so every component agrees
     on them without configuration: ``smx-<name>`` (ML, with aliases ``champion``/``challenger``)
     and ``smx-<name>-rule`` (the baseline).
     """
@@ -221,6 +182,7 @@ class UseCase:
     event_matching: EventMatching
     event_kind: str = ""
     description: str = ""
+    label_matching: EventMatching | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -230,6 +192,9 @@ class UseCase:
             raise ValueError(f"use case {self.name!r}: feature_columns must be non-empty and unique")
         if not self.event_kind:
             object.__setattr__(self, "event_kind", self.name)
+        if self.label_matching is None:
+            object.__setattr__(self, "label_matching",
+                               EventMatching(window_start="-6h", window_end="0h", end_anchor="end"))
 
     @property
     def model_name(self) -> str:
@@ -243,18 +208,26 @@ class UseCase:
     def experiment_name(self) -> str:
         return f"smx-{self.name}"
 
-    def labels(self, features: pd.DataFrame, records: HerdRecords) -> pd.Series:
-        """Run the label rule and check its contract (aligned index, only 0/1).
+    def labels(self, features: pd.DataFrame, records: FarmRecords) -> pd.Series:
+        """Run the label rule and check its contract (aligned index, only 0/1/NaN).
 
-        A rule that silently returned floats or a shuffled index would train a model on the
-        wrong rows; failing here is cheaper than a bad champion.
+        NaN means "the records cannot tell" (the feature layer's convention): such rows are left
+        out of training and of label-based evaluation, never guessed as 0. A rule that silently
+        returned other values or a shuffled index would train a model on the wrong rows;
+        failing here is cheaper than a bad champion.
         """
         y = self.label_rule(features, records)
         if not isinstance(y, pd.Series) or not y.index.equals(features.index):
             raise ValueError(f"use case {self.name!r}: label rule must return a Series on the frame's index")
-        if y.isna().any() or not set(pd.unique(y)).issubset({0, 1}):
-            raise ValueError(f"use case {self.name!r}: labels must be 0/1 without missing values")
-        return y.astype("int8").rename("label")
+        values = pd.to_numeric(y, errors="coerce")
+        if (values.isna() & y.notna()).any() or not set(pd.unique(values.dropna())).issubset({0, 1}):
+            raise ValueError(f"use case {self.name!r}: labels must be 0/1 (NaN = unknown)")
+        return values.astype("float64").rename("label")
+
+    def known_labels(self, features: pd.DataFrame, records: FarmRecords) -> pd.Series:
+        """The 0/1 labels of the rows whose label is known (int8, index = those rows)."""
+        y = self.labels(features, records)
+        return y.dropna().astype("int8")
 
     def new_model(self) -> Any:
         return self.model_factory()

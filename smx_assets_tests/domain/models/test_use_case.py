@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from smx_assets.domain.use_cases import base
-from smx_assets.domain.use_cases.base import AlertPolicy, EventMatching, HerdRecords, RuleModel, UseCase
-from smx_assets_tests.domain.models.toy import TOY, activity_ramp
+from smx_assets.domain.use_cases.base import AlertPolicy, EventMatching, RuleModel, UseCase
+from smx_assets_tests.domain.models.toy import TOY, activity_ramp, empty_records
 
 
 def test_toy_use_case_names_and_policies() -> None:
@@ -67,13 +67,14 @@ def _features() -> pd.DataFrame:
 
 def test_labels_use_only_records_entered_in_time() -> None:
     feats = _features()
-    records = HerdRecords.empty()
     ins = pd.DataFrame({"animal_id": [7], "at": [pd.Timestamp("2025-03-01 20:00", tz="UTC")],
-                        "recorded_at": [pd.Timestamp("2025-03-03", tz="UTC")], "pregnant": [None]})
-    records = HerdRecords(records.lactations, ins, records.treatments)
+                        "recorded_at": [pd.Timestamp("2025-03-03", tz="UTC")], "pregnancy_check_at": [pd.NaT],
+                        "pregnant": [None]})
+    records = empty_records(inseminations=ins)
     y = TOY.labels(feats, records)
     assert y.sum() == 12 * 6  # the 12 h before the insemination, 6 buckets an hour
-    assert TOY.labels(feats, records.as_of("2025-03-02")).sum() == 0  # not yet recorded then
+    # not yet recorded on the 2nd: the records as the farm software held them then have no label
+    assert TOY.labels(feats, records.known_by(pd.Timestamp("2025-03-02", tz="UTC"))).sum() == 0
 
 
 def test_label_contract_is_enforced() -> None:
@@ -81,4 +82,16 @@ def test_label_contract_is_enforced() -> None:
                   model_factory=TOY.model_factory, alert_policy=TOY.alert_policy,
                   rule_baseline=TOY.rule_baseline, event_matching=TOY.event_matching)
     with pytest.raises(ValueError, match="0/1"):
-        bad.labels(_features(), HerdRecords.empty())
+        bad.labels(_features(), empty_records())
+
+
+def test_unknown_labels_are_nan_and_left_out_of_training() -> None:
+    def some_unknown(f: pd.DataFrame, r: object) -> pd.Series:
+        return pd.Series([1.0, float("nan"), 0.0] * (len(f) // 3), index=f.index)
+
+    uc = UseCase(name="partial", feature_columns=("a",), label_rule=some_unknown, model_factory=TOY.model_factory,
+                 alert_policy=TOY.alert_policy, rule_baseline=TOY.rule_baseline, event_matching=TOY.event_matching)
+    feats = _features()
+    assert uc.labels(feats, empty_records()).isna().sum() == len(feats) // 3
+    known = uc.known_labels(feats, empty_records())
+    assert len(known) == 2 * len(feats) // 3 and known.dtype == "int8" and set(known) == {0, 1}

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.use_cases.base import AlertPolicy, EventMatching, HerdRecords, RuleModel, UseCase
+from smx_assets.domain.features.profile import FarmRecords, records_from_tables
+from smx_assets.domain.use_cases.base import AlertPolicy, EventMatching, RuleModel, UseCase
 
 FEATURES = ("activity_ratio", "temp_delta")
 
@@ -21,7 +22,7 @@ def activity_ramp(frame: pd.DataFrame, lo: float, hi: float) -> np.ndarray:
     return ((frame["activity_ratio"] - lo) / (hi - lo)).to_numpy()
 
 
-def label_within_insemination(features: pd.DataFrame, records: HerdRecords) -> pd.Series:
+def label_within_insemination(features: pd.DataFrame, records: FarmRecords) -> pd.Series:
     """1 when the bucket lies in the 12 h before a recorded insemination of that animal."""
     y = pd.Series(0, index=features.index, dtype="int8")
     ins = records.inseminations
@@ -63,3 +64,27 @@ def toy_frame(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
         "temp_delta": 0.3 * y + rng.normal(0, 0.2, n),
     })
     return X, y
+
+
+def empty_records(**tables: pd.DataFrame) -> FarmRecords:
+    """A ``FarmRecords`` with no rows except the given herd-DB tables (herd-DB column names)."""
+    ts = "datetime64[ns, UTC]"
+    frames = {
+        "animals": pd.DataFrame({"id": pd.Series(dtype="int64"), "farm_id": pd.Series(dtype="int64"),
+                                 "birth_date": pd.Series(dtype=ts), "bolus_type": pd.Series(dtype="object"),
+                                 "bolus_inserted_at": pd.Series(dtype=ts), "exit_date": pd.Series(dtype=ts)}),
+        "farms": pd.DataFrame({"id": pd.Series(dtype="int64"), "default_housing": pd.Series(dtype="object")}),
+        "climate_sensors": pd.DataFrame({"id": pd.Series(dtype="int64"), "farm_id": pd.Series(dtype="int64"),
+                                         "location": pd.Series(dtype="object")}),
+        "lactations": pd.DataFrame({"animal_id": pd.Series(dtype="int64"), "lactation_number": pd.Series(dtype="int64"),
+                                    "calving_at": pd.Series(dtype=ts), "recorded_at": pd.Series(dtype=ts)}),
+        "inseminations": pd.DataFrame({"animal_id": pd.Series(dtype="int64"), "at": pd.Series(dtype=ts),
+                                       "recorded_at": pd.Series(dtype=ts), "pregnancy_check_at": pd.Series(dtype=ts),
+                                       "pregnant": pd.Series(dtype="object")}),
+        "treatments": pd.DataFrame({"animal_id": pd.Series(dtype="int64"), "diagnosed_at": pd.Series(dtype=ts),
+                                    "diagnosis": pd.Series(dtype="object"), "recorded_at": pd.Series(dtype=ts)}),
+        "housing_periods": pd.DataFrame({"animal_id": pd.Series(dtype="int64"), "kind": pd.Series(dtype="object"),
+                                         "start": pd.Series(dtype=ts), "end": pd.Series(dtype=ts)}),
+    }
+    frames.update(tables)
+    return records_from_tables(frames)
