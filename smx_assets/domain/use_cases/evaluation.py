@@ -197,3 +197,33 @@ def row_metrics(y_true: Any, scores: Any) -> dict[str, float]:
     if y.size == 0 or len(np.unique(y)) < 2:
         return {"row_auc": math.nan, "row_ap": math.nan}
     return {"row_auc": float(roc_auc_score(y, s)), "row_ap": float(average_precision_score(y, s))}
+
+
+def events_from_labels(frame: pd.DataFrame, labels: pd.Series,
+                       bucket: pd.Timedelta = pd.Timedelta(minutes=10)) -> pd.DataFrame:
+    """Events recovered from farm-record labels, for evaluation that must not read ``gt_events``.
+
+    A *span* is a maximal run of an animal's consecutive buckets whose label is not 0 (1 or
+    NaN = unknown). A span holding at least one 1 is an event (``start`` = first bucket,
+    ``end`` = last bucket + ``bucket``); a span of NaN only is an undetectable event, so an
+    alert inside an expected-but-unrecorded heat counts neither as true nor as false (the
+    records cannot tell). ``labels`` is aligned with ``frame`` (``animal_id``, ``bucket_start``).
+    """
+    df = pd.DataFrame({"animal_id": frame["animal_id"].astype("int64").to_numpy(),
+                       "t": pd.to_datetime(frame["bucket_start"], utc=True).to_numpy(),
+                       "y": pd.to_numeric(labels, errors="coerce").to_numpy(dtype="float64")})
+    df = df.loc[df["y"] != 0].sort_values(["animal_id", "t"], kind="stable").reset_index(drop=True)
+    cols = {"animal_id": pd.Series(dtype="int64"), "start": pd.Series(dtype="datetime64[ns, UTC]"),
+            "end": pd.Series(dtype="datetime64[ns, UTC]"), "detectable": pd.Series(dtype="bool")}
+    if df.empty:
+        return pd.DataFrame(cols)
+    animal = df["animal_id"].to_numpy()
+    t = df["t"].to_numpy()
+    new = np.r_[True, (animal[1:] != animal[:-1]) | (np.diff(t) != bucket.to_timedelta64())]
+    span = np.cumsum(new)
+    g = df.assign(span=span, pos=(df["y"] == 1)).groupby("span")
+    out = pd.DataFrame({"animal_id": g["animal_id"].first().to_numpy(),
+                        "start": pd.to_datetime(g["t"].min().to_numpy(), utc=True),
+                        "end": pd.to_datetime(g["t"].max().to_numpy(), utc=True) + bucket,
+                        "detectable": g["pos"].any().to_numpy(dtype=bool)})
+    return out.reset_index(drop=True)

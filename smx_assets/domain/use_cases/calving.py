@@ -1,0 +1,61 @@
+"""Calving within the next 24 h; an alert counts when it comes 6-36 h before the calving.
+
+Signal (DOMAIN.md): temperature up 0.2-0.4 °C over the last week, then down 0.3-0.6 °C from
+12-48 h before calving; rumination falls and activity rises in the last ~8-10 h. The as-recorded
+``days_pregnant`` (from the positive pregnancy check) is the strong prior: gestation ~280 d (sd 5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from smx_assets.domain.features.profile import FarmRecords
+from smx_assets.domain.use_cases._common import hist_gradient_boosting, label_column, logistic
+from smx_assets.domain.use_cases.base import AlertPolicy, EventMatching, RuleModel, UseCase
+
+FEATURES = (
+    "temp_clean_mean_2h", "temp_clean_mean_6h", "temp_clean_mean_24h", "temp_delta_2h_24h",
+    "temp_dev_hod", "temp_dev_hod_2h", "temp_dev_10d_2h", "temp_dev_10d_6h", "temp_clean_min_6h",
+    "temp_clean_std_24h", "temp_baseline_10d", "activity_ratio_hod_2h", "activity_ratio_2h_24h",
+    "activity_mean_6h", "drinking_bouts_6h", "days_pregnant", "pregnant", "days_in_milk",
+    "lactation_number", "hour_of_day", "thi_mean_6h", "baseline_missing", "calving_unknown",
+)
+
+
+def calving_label(features: pd.DataFrame, records: FarmRecords) -> pd.Series:
+    """``label_calving``: 1 when a recorded calving falls within ``[bucket_start, + 24 h)``."""
+    return label_column(features, records, "label_calving")
+
+
+def temperature_drop(frame: pd.DataFrame, drop_c: float, scale: float, min_days_pregnant: float) -> np.ndarray:
+    """Rule baseline: 2 h temperature ``drop_c`` °C below the hour-of-day baseline, for cows
+    known to be at least ``min_days_pregnant`` days pregnant (the classic pre-calving drop rule
+    is only applied near the expected calving date)."""
+    near_term = (frame["days_pregnant"].to_numpy(dtype="float64") >= min_days_pregnant).astype("float64")
+    return logistic(-frame["temp_dev_hod_2h"].to_numpy(dtype="float64"), drop_c, scale) * near_term
+
+
+def calving_model() -> Any:
+    return hist_gradient_boosting()
+
+
+CALVING = UseCase(
+    name="calving",
+    feature_columns=FEATURES,
+    label_rule=calving_label,
+    model_factory=calving_model,
+    # One alert per calving: the pre-calving drop lasts up to 48 h and the post-calving days look
+    # odd too (the calving is recorded up to 2 days late, so the cow still reads as pregnant).
+    alert_policy=AlertPolicy(threshold=0.5, refractory="72h", min_consecutive=3),
+    rule_baseline=RuleModel("temperature_drop_near_term", temperature_drop,
+                            {"drop_c": 0.2, "scale": 0.03, "min_days_pregnant": 265.0},
+                            ("temp_dev_hod_2h", "days_pregnant")),
+    event_matching=EventMatching(window_start="-36h", window_end="-6h"),
+    event_kind="calving",
+    description="Calving within the next 24 h (alerts 6-36 h ahead count).",
+    # Label span = (calving - 24 h, calving]: alerts from 12 h before it to 6 h before its end.
+    label_matching=EventMatching(window_start="-12h", window_end="-6h", end_anchor="end"),
+)

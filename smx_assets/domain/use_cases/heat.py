@@ -1,0 +1,57 @@
+"""Heat (estrus): alert during the episode (a few hours early is fine).
+
+Signal (DOMAIN.md): activity 1.5-6x baseline (median 2.8x) for 8-15 h, rumination down, bolus
+temperature up 0.3-0.6 °C; heat stress weakens it. Label: the feature layer's ``label_heat``
+(recorded inseminations and confirmed heat alerts; unrecorded but expected heats are NaN).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from smx_assets.domain.features.profile import FarmRecords
+from smx_assets.domain.use_cases._common import hist_gradient_boosting, label_column, logistic
+from smx_assets.domain.use_cases.base import AlertPolicy, EventMatching, RuleModel, UseCase
+
+FEATURES = (
+    "activity", "activity_mean_2h", "activity_mean_6h", "activity_mean_24h", "activity_max_2h",
+    "activity_ratio_2h_24h", "activity_hod_baseline", "activity_ratio_hod", "activity_ratio_hod_2h",
+    "activity_coverage_2h", "temp_dev_hod_2h", "temp_delta_2h_24h", "temp_dev_10d_6h",
+    "thi_mean_6h", "on_pasture", "hour_of_day", "bolus_settling", "activity_baseline_missing",
+)
+# No cycle/profile features (days since heat, pregnancy, days in milk): the label spans 24 h
+# around the recorded insemination, so with them the model learns "about 21 days since the
+# last heat" and alerts hours before onset; and days since heat resets when the farmer records
+# the insemination, a feedback loop rather than a sensor signal.
+
+
+def heat_label(features: pd.DataFrame, records: FarmRecords) -> pd.Series:
+    """``label_heat``: 1 in ``[insemination - 18 h, + 6 h)``, NaN where a heat was expected but not recorded."""
+    return label_column(features, records, "label_heat")
+
+
+def activity_over_baseline(frame: pd.DataFrame, cutoff: float, scale: float) -> np.ndarray:
+    """Rule baseline: the 2 h activity over the cow's own hour-of-day baseline above ``cutoff`` (x)."""
+    return logistic(frame["activity_ratio_hod_2h"], cutoff, scale)
+
+
+def heat_model() -> Any:
+    return hist_gradient_boosting()
+
+
+HEAT = UseCase(
+    name="heat",
+    feature_columns=FEATURES,
+    label_rule=heat_label,
+    model_factory=heat_model,
+    # 12 h refractory would let a long heat alert twice; 36 h still catches the next cycle (18-24 d).
+    alert_policy=AlertPolicy(threshold=0.5, refractory="36h", min_consecutive=2),
+    rule_baseline=RuleModel("activity_over_hod_baseline", activity_over_baseline,
+                            {"cutoff": 1.6, "scale": 0.05}, ("activity_ratio_hod_2h",)),
+    event_matching=EventMatching(window_start="-6h", window_end="0h", end_anchor="end"),
+    event_kind="heat",
+    description="Estrus: activity and temperature rise over the cow's own baseline.",
+)
