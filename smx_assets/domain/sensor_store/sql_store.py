@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 BUCKET_S = 600
 SQLITE_CHUNK = 200_000  # rows per executemany / commit: big enough to amortise, small for memory
+SQLITE_BIG_WRITE = 50_000  # writes this big get SQLITE_BULK_CACHE_KIB of page cache while they run
+SQLITE_BULK_CACHE_KIB = 131_072
 PG_CHUNK = 500_000
 ANALYZE_AFTER_ROWS = 100_000
 ID_CHUNK = 900  # SQLite's historic bound-parameter limit is 999
@@ -159,14 +161,29 @@ class SqlSensorStore:
             f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
         )
         n = len(columns[0])
-        for lo in range(0, n, SQLITE_CHUNK):
-            parts = [
-                _none_for_nan(c[lo:lo + SQLITE_CHUNK]) if c.dtype.kind == "f"
-                else c[lo:lo + SQLITE_CHUNK].tolist()
-                for c in columns
-            ]
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(sql, list(zip(*parts)))
+        with self.engine.connect() as conn:
+            big = n >= SQLITE_BIG_WRITE
+            if big:
+                # A bigger page cache while bulk loading: upserts in arrival order touch pages all
+                # over the (animal_id, ts) tree and the two indexes; with SQLite's default 2 MB
+                # cache every chunk re-reads them. Measured 400 animals x 30 days (1.67 M rows,
+                # 500k-row calls): 19-20 s with the default, 12 s with 128 MB. Restored after.
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+                conn.commit()  # ends the autobegun transaction; each chunk commits on its own
+            try:
+                for lo in range(0, n, SQLITE_CHUNK):
+                    parts = [
+                        _none_for_nan(c[lo:lo + SQLITE_CHUNK]) if c.dtype.kind == "f"
+                        else c[lo:lo + SQLITE_CHUNK].tolist()
+                        for c in columns
+                    ]
+                    with conn.begin():
+                        conn.exec_driver_sql(sql, list(zip(*parts)))
+            finally:
+                if big:
+                    conn.rollback()  # a failed chunk's transaction, if any
+                    conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default: frees the pages
+                    conn.commit()
 
     def _upsert_postgres(self, table: str, cols: Sequence[str], key: Sequence[str], update: str,
                          columns: list[np.ndarray]) -> None:

@@ -11,7 +11,7 @@ just the rows whose visible state changed in a time window.
 
 Readings go through ingestion validation (``validate_and_write_bolus`` in
 ``smx_assets.domain.ingest_validation``), which rejects the simulator's artefacts with reasons;
-they are written in chunks (10,000 lines is a good InfluxDB batch) with progress logging.
+they are written in chunks of ``CHUNK_ROWS`` in arrival order with progress logging.
 """
 
 from __future__ import annotations
@@ -34,8 +34,12 @@ from smx_assets.domain.simulator.simulation import SimulatedHerd
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = 10_000  # InfluxDB's sweet spot (~0.6 MB of line protocol)
-SQL_CHUNK_ROWS = 100_000  # the SQL store amortises its statements over bigger batches
+# Readings per validation + write call. The InfluxDB store cuts a call into 50,000-line bodies
+# itself and serialises big calls in worker processes; per call there are fixed costs (the
+# serializer's set-up, arrival markers, a rejected-readings transaction). Measured with 200
+# animals x 30 days into InfluxDB: 10k-row calls 13.3 s, 200k 9.3 s, 500k 7.8 s.
+CHUNK_ROWS = 500_000
+SQL_CHUNK_ROWS = 500_000
 _ID_CHUNK = 500
 # herd-DB model per simulator table, in insert order (parents first)
 MODELS: dict[str, type[db.Base]] = {
