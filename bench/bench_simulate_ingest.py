@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = [b for b, r in results.items() if r["load_s"] > LIMITS_S[b] * scale]
     for b, r in results.items():
         print(f"{b:8s} simulate + load {sim_s + r['load_s']:6.1f} s (target for load: "
-              f"< {LIMITS_S[b] * scale:.0f} s at this size)")
+              f"< {LIMITS_S[b] * scale:.1f} s at this size)")
     if failed:
         print(f"SLOWER THAN TARGET: {failed}")
         return 1
