@@ -218,8 +218,8 @@ def events_from_labels(frame: pd.DataFrame, labels: pd.Series,
     if df.empty:
         return pd.DataFrame(cols)
     animal = df["animal_id"].to_numpy()
-    t = df["t"].to_numpy()
-    new = np.r_[True, (animal[1:] != animal[:-1]) | (np.diff(t) != bucket.to_timedelta64())]
+    t = pd.to_datetime(df["t"], utc=True).dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").astype("int64")
+    new = np.r_[True, (animal[1:] != animal[:-1]) | (np.diff(t) != bucket.value)]
     span = np.cumsum(new)
     g = df.assign(span=span, pos=(df["y"] == 1)).groupby("span")
     out = pd.DataFrame({"animal_id": g["animal_id"].first().to_numpy(),
