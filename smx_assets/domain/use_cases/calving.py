@@ -47,9 +47,10 @@ CALVING = UseCase(
     feature_columns=FEATURES,
     label_rule=calving_label,
     model_factory=calving_model,
-    # One alert per calving: the pre-calving drop lasts up to 48 h and the post-calving days look
-    # odd too (the calving is recorded up to 2 days late, so the cow still reads as pregnant).
-    alert_policy=AlertPolicy(threshold=0.5, refractory="72h", min_consecutive=3),
+    # 2 h of confirmation debounces the near-term prior; a 24 h refractory lets a too-early alert
+    # (the drop starts up to 48 h before) be followed by one inside the 6-36 h window. Tuned on
+    # the validation seed 23 (bench/evaluate_models.py --sweep); 72 h lost more than it saved.
+    alert_policy=AlertPolicy(threshold=0.7, refractory="24h", min_consecutive=12),
     rule_baseline=RuleModel("temperature_drop_near_term", temperature_drop,
                             {"drop_c": 0.2, "scale": 0.03, "min_days_pregnant": 265.0},
                             ("temp_dev_hod_2h", "days_pregnant")),

@@ -48,7 +48,7 @@ HEAT = UseCase(
     label_rule=heat_label,
     model_factory=heat_model,
     # 12 h refractory would let a long heat alert twice; 36 h still catches the next cycle (18-24 d).
-    alert_policy=AlertPolicy(threshold=0.5, refractory="36h", min_consecutive=2),
+    alert_policy=AlertPolicy(threshold=0.8, refractory="36h", min_consecutive=2),  # tuned on seed 23
     rule_baseline=RuleModel("activity_over_hod_baseline", activity_over_baseline,
                             {"cutoff": 1.6, "scale": 0.05}, ("activity_ratio_hod_2h",)),
     event_matching=EventMatching(window_start="-6h", window_end="0h", end_anchor="end"),
