@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from smx_assets.defs import features, ingest, monitoring, ops_health, simulation, training
+from smx_assets.defs import features, ingest, monitoring, ops_health, scoring, simulation, training
 from smx_assets.resources import default_resources
 
 defs = dg.Definitions.merge(
@@ -13,6 +13,7 @@ defs = dg.Definitions.merge(
     ops_health.defs,
     simulation.defs,
     training.defs,
+    scoring.defs,
     monitoring.defs,
     dg.Definitions(resources=default_resources()),
 )

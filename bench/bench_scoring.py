@@ -1,0 +1,212 @@
+"""Benchmark one ten-minute scoring run (issue 5's targets).
+
+For each herd size (default 1,000 and 10,000 animals) this script prepares real stores — a
+real InfluxDB (started here), a SQLite herd DB, a feature folder with the day's stored
+baselines, an MLflow SQLite store with an ML champion and an ML challenger for every use case
+— then measures, each in a fresh Python process:
+
+* ``domain``: the same computation without Dagster (load models, read the trailing window
+  from InfluxDB, features, three use cases x champion + shadow, write predictions and alerts);
+* ``dagster``: one real ``scores`` materialisation of that bucket (in-process executor).
+
+It prints the wall time and peak RSS of each, and the ratio dagster / domain (target <= 1.3).
+Targets: 1,000 animals < 4 s, 10,000 < 20 s, peak memory < 2 GB.
+
+Run: ``python bench/bench_scoring.py [--animals 1000 10000] [--keep DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+DAY = pd.Timedelta(days=1)
+BLOCK = 1000  # animals simulated per block (seed and ids differ per block)
+FMT = "%Y-%m-%d-%H:%M"
+
+
+def prepare(root: Path, n_animals: int, influx_url: str) -> dict[str, str]:
+    """Simulate ``n_animals`` in blocks, load the last 2 days into InfluxDB, store baselines,
+    train and register champion + challenger per use case. Returns the run's settings."""
+    from smx_assets.domain import model_registry
+    from smx_assets.domain.features import attach_labels, compute_features
+    from smx_assets.domain.features.baselines import compute_baselines
+    from smx_assets.domain.features.pipeline import LOOKBACK
+    from smx_assets.domain.features.profile import records_from_tables
+    from smx_assets.domain.features.storage import BASELINES, FeatureFiles
+    from smx_assets.domain.herd_db import make_engine
+    from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+    from smx_assets.domain.sensor_store.factory import open_sensor_store
+    from smx_assets.domain.simulator import SimConfig, simulate
+    from smx_assets.domain.simulator.loader import write_herd
+    from smx_assets.domain.use_cases.catalog import all_use_cases
+    from smx_assets.domain.use_cases.training import fit_model
+
+    herd_url = f"sqlite:///{root / 'herd.db'}"
+    upgrade_herd_db(herd_url)
+    engine = make_engine(herd_url)
+    store = open_sensor_store(influx_url)
+    store.ensure_schema()
+    files = FeatureFiles(str(root / "features"))
+    start = pd.Timestamp("2026-10-01", tz="UTC")
+    day = start + 10 * DAY  # scoring day: 10 days of history before it
+    bucket = day + pd.Timedelta(hours=13)
+    baselines, train_frames = [], []
+    t0 = time.perf_counter()
+    for b in range((n_animals + BLOCK - 1) // BLOCK):
+        n = min(BLOCK, n_animals - b * BLOCK)
+        cfg = SimConfig(n_animals=n, days=11, seed=100 + b, start=start.date(), n_farms=2,
+                        first_farm_id=1 + 2 * b, first_animal_id=1 + b * BLOCK, first_sensor_id=1 + 4 * b)
+        herd = simulate(cfg)
+        write_herd(herd, engine)
+        bolus = herd.bolus.drop(columns=["received_at"])
+        bolus = bolus[(bolus["temp_c"].between(28, 44)) & bolus["activity"].ge(0)].drop_duplicates(["animal_id", "ts"])
+        baselines.append(compute_baselines(bolus[bolus["ts"] < day], day))
+        recent = bolus[bolus["ts"] >= day - LOOKBACK - DAY]
+        store.write_bolus(recent)
+        clim = herd.climate.drop(columns=["received_at"])
+        store.write_climate(clim[clim["ts"] >= day - LOOKBACK - DAY].drop_duplicates(["sensor_id", "ts"]))
+        if b == 0:  # training data for the models: the previous day of the first block
+            records = records_from_tables(herd.tables())
+            feats = compute_features(bolus, clim, records, None, (day - DAY, day))
+            train_frames.append((attach_labels(feats, records), records))
+        print(f"  block {b + 1}: {n} animals simulated and loaded ({time.perf_counter() - t0:.0f} s)", flush=True)
+    files.write(pd.concat(baselines, ignore_index=True), BASELINES, day)
+
+    mlflow_uri = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow_uri
+    model_registry.configure(mlflow_uri)
+    frame, records = train_frames[0]
+    for uc in all_use_cases():
+        for alias, seed in (("champion", 0), ("challenger", 1)):
+            try:
+                fit = fit_model(uc, frame, records, seed=seed)
+                with model_registry.training_run(uc.experiment_name, run_name=f"bench-{alias}") as run:
+                    model_registry.log_sklearn_model(fit.model, frame[list(uc.feature_columns)].astype("float64"))
+            except ValueError:  # no positives in one simulated day (e.g. calving): the rule stands in
+                with model_registry.training_run(uc.experiment_name, run_name=f"bench-{alias}-rule") as run:
+                    model_registry.log_rule_model(uc.rule_baseline, frame)
+            version = model_registry.register(run.info.run_id, uc.model_name)
+            model_registry.set_alias(uc.model_name, alias, version)
+    engine.dispose()
+    store.close()
+    return {"SMX_HOME": str(root), "SMX_HERD_DB_URL": herd_url, "SMX_SENSOR_STORE_URL": influx_url,
+            "MLFLOW_TRACKING_URI": mlflow_uri, "SMX_FEATURES_PATH": str(root / "features"),
+            "BENCH_PARTITION": bucket.strftime(FMT), "DAGSTER_HOME": str(root / "dagster_home")}
+
+
+def run_one(mode: str) -> None:
+    """Executed in a fresh process: one scoring run, printing a JSON line of figures."""
+    t_start = time.perf_counter()
+    partition = os.environ["BENCH_PARTITION"]
+    if mode == "domain":
+        from smx_assets import settings
+        from smx_assets.domain.features.profile import load_herd_records
+        from smx_assets.domain.features.storage import FeatureFiles
+        from smx_assets.domain.herd_db import make_engine
+        from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+        from smx_assets.domain.model_registry import configure
+        from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
+        from smx_assets.domain.sensor_store.factory import open_sensor_store
+        from smx_assets.domain.use_cases.catalog import all_use_cases
+
+        t_import = time.perf_counter() - t_start
+        t0 = time.perf_counter()
+        s = settings.Settings.from_env()
+        configure(s.mlflow_tracking_uri)
+        engine = make_engine(s.herd_db_url)
+        upgrade_herd_db(engine)
+        store = open_sensor_store(s.sensor_store_url)
+        store.ensure_schema()
+        model_sets = load_model_sets(all_use_cases())
+        bucket = pd.Timestamp(pd.Timestamp.strptime(partition, FMT), tz="UTC")
+        result = score_window(engine=engine, store=store, files=FeatureFiles(s.features_path),
+                              records=load_herd_records(engine), model_sets=model_sets, start=bucket,
+                              end=bucket + pd.Timedelta(minutes=10),
+                              lineage=ScoringLineage(settings.code_version(), partition, None))
+        seconds = time.perf_counter() - t0
+        extra = {"animals": result.n_animals, "predictions": result.n_predictions, "stages": result.stage_seconds}
+    else:
+        import dagster as dg
+
+        from smx_assets.definitions import defs
+
+        t_import = time.perf_counter() - t_start
+        t0 = time.perf_counter()
+        job = defs.resolve_job_def("scoring_job")
+        res = job.execute_in_process(instance=dg.DagsterInstance.get(), partition_key=partition)
+        seconds = time.perf_counter() - t0
+        meta = res.asset_materializations_for_node("scores")[0].metadata
+        extra = {"animals": meta["animals_scored"].value, "predictions": meta["predictions_written"].value,
+                 "stages": meta["stage_seconds"].value}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps({"mode": mode, "seconds": round(seconds, 3), "import_seconds": round(t_import, 3),
+                                  "peak_rss_mb": round(peak_mb, 1), **extra}), flush=True)
+
+
+def measure(mode: str, env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--run-one", mode], env={**os.environ, **env},
+                         capture_output=True, text=True, check=False)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"{mode} run failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--animals", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=2, help="runs per mode (the best is reported)")
+    parser.add_argument("--keep", help="keep the prepared stores in this folder")
+    parser.add_argument("--run-one", choices=["domain", "dagster"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_one:
+        run_one(args.run_one)
+        return
+
+    from smx_assets.devtools.influx_server import InfluxServer
+
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_scoring_"))
+    print(f"load average at start: {os.getloadavg()}")
+    rows = []
+    for n in args.animals:
+        root = base / f"herd_{n}"
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "dagster_home").mkdir(exist_ok=True)
+        (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        server = InfluxServer.start(root / "influx")
+        try:
+            print(f"preparing {n} animals ...", flush=True)
+            t0 = time.perf_counter()
+            env = prepare(root, n, server.url)
+            print(f"  prepared in {time.perf_counter() - t0:.0f} s", flush=True)
+            for mode in ("domain", "dagster"):
+                results = [measure(mode, env) for _ in range(args.repeat)]
+                best = min(results, key=lambda r: r["seconds"])
+                print(f"  {mode:7s}: {best['seconds']:.2f} s (runs: {[r['seconds'] for r in results]}), "
+                      f"imports {best['import_seconds']:.1f} s, peak RSS {best['peak_rss_mb']:.0f} MB, "
+                      f"{best['animals']} animals, {best['predictions']} predictions, stages {best['stages']}",
+                      flush=True)
+                rows.append((n, mode, best))
+        finally:
+            server.stop()
+    print(f"\nload average at end: {os.getloadavg()}")
+    print(f"{'animals':>8} {'domain s':>9} {'dagster s':>10} {'ratio':>6} {'peak MB':>8}")
+    for n in args.animals:
+        d = next(r for m, mode, r in [(a, b, c) for a, b, c in rows] if m == n and mode == "domain")
+        g = next(r for m, mode, r in [(a, b, c) for a, b, c in rows] if m == n and mode == "dagster")
+        print(f"{n:>8} {d['seconds']:>9.2f} {g['seconds']:>10.2f} {g['seconds'] / d['seconds']:>6.2f} "
+              f"{max(d['peak_rss_mb'], g['peak_rss_mb']):>8.0f}")
+
+
+if __name__ == "__main__":
+    main()
