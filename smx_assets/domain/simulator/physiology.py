@@ -162,7 +162,7 @@ def _event_effects(herd: Herd, day: int, t_min: np.ndarray, temp: np.ndarray, lo
         rel = (t_min[a] - c["t_min"].to_numpy()[:, None]) / 60.0
         rise = c["rise"].to_numpy()[:, None]
         drop = c["drop"].to_numpy()[:, None]
-        before = (rise * np.clip((rel + 168.0) / 120.0, 0.0, 1.0)
+        before = (rise * np.clip((rel + 168.0) / 96.0, 0.0, 1.0)  # the week's rise is complete 3 days before
                   - drop * np.clip((rel + c["drop_start_h"].to_numpy()[:, None]) / 4.0, 0.0, 1.0))
         after = (rise - drop) * np.exp(-np.maximum(rel, 0.0) / 6.0)
         np.add.at(temp, a, np.where(rel < 0, before, after))
