@@ -92,6 +92,12 @@ class DriftResult:
         return sorted(k for k, v in self.prediction.items() if v.get("drifted"))
 
 
+def _utc_day(value: object) -> pd.Timestamp:
+    """Midnight UTC of a day given aware or naive (lineage tags are naive, partitions aware)."""
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).normalize()
+
+
 def reference_days(day: pd.Timestamp, training_days: Sequence[pd.Timestamp] | None, fallback_days: int = 7
                    ) -> tuple[list[pd.Timestamp], str]:
     """The days the reference sample is drawn from, and where that choice came from.
@@ -100,9 +106,9 @@ def reference_days(day: pd.Timestamp, training_days: Sequence[pd.Timestamp] | No
     distribution); days on or after ``day`` are dropped so a report never compares a day with
     itself. Without lineage the ``fallback_days`` days before ``day`` stand in.
     """
-    day = pd.Timestamp(day).normalize()
+    day = _utc_day(day)
     if training_days:
-        days = sorted({pd.Timestamp(d).normalize() for d in training_days if pd.Timestamp(d).normalize() < day})
+        days = sorted({_utc_day(d) for d in training_days if _utc_day(d) < day})
         if days:
             return days, "champion training days"
     return [day - pd.Timedelta(days=k) for k in range(fallback_days, 0, -1)], f"{fallback_days} days before"
