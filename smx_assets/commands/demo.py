@@ -27,7 +27,7 @@ RANGE_END = "dagster/asset_partition_range_end"
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole chain end to end on the embedded default")
     p.add_argument("--animals", type=int, default=200, help="herd size (default 200)")
-    p.add_argument("--days", type=int, default=60, help="days of history to simulate (default 60)")
+    p.add_argument("--days", type=int, default=50, help="days of history to simulate (default 50: training needs 45)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--score-days", type=int, default=1, help="days to retro-score at the end (default 1)")
     p.add_argument("--fresh", action="store_true", help="delete SMX_HOME's stores first")

@@ -63,9 +63,12 @@ def explain(alert_id: int, settings: Settings) -> dict[str, Any]:
         engine.dispose()
 
     client = model_registry.configure(settings.mlflow_tracking_uri)
+    features = alert.get("features")
+    if isinstance(features, str):  # a raw SQL read returns the JSON column as text
+        features = json.loads(features)
     out: dict[str, Any] = {
         "alert": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in alert.items() if k != "features"},
-        "features_on_alert": alert.get("features"),
+        "features_on_alert": features,
         "feature_vector": _feature_row(alert.get("feature_ref")),
         "feedback": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in f.items()} for f in feedback],
         "code_version": alert["code_version"],
