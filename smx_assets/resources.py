@@ -87,7 +87,11 @@ class MlflowResource(dg.ConfigurableResource):
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.registry_uri or self.tracking_uri)
+        # Only an explicitly separate registry is set: mlflow.set_registry_uri also writes the
+        # process environment and cannot be unset, which would pin later runs in the same
+        # process (tests, the demo) to this store. Without it, the registry follows tracking.
+        if self.registry_uri:
+            mlflow.set_registry_uri(self.registry_uri)
 
 
 def default_resources() -> dict[str, Any]:
