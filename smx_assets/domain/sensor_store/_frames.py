@@ -48,7 +48,9 @@ def ts_to_epoch_s(ts: pd.Series) -> np.ndarray:
 def epoch_s_to_ts(values: np.ndarray | Sequence[int]) -> pd.Series:
     """int64 epoch seconds back to the interface's ``datetime64[ns, UTC]``."""
     arr = np.asarray(values, dtype="int64")
-    return pd.Series(pd.to_datetime(arr * 1_000_000_000, utc=True), dtype="datetime64[ns, UTC]")
+    # a datetime64[ns] view localised to UTC: same values as pd.to_datetime(ns, utc=True), which
+    # took 0.6 s for 1.5 M values (it goes through its object path) vs ~10 ms here
+    return pd.Series((arr * 1_000_000_000).view("datetime64[ns]")).dt.tz_localize("UTC")
 
 
 def check_ids(ids: Sequence[int] | None, what: str = "animal_id") -> list[int] | None:
@@ -163,33 +165,38 @@ def bolus_frame_from_arrays(
     animal_id: np.ndarray, ts_s: np.ndarray, temp_c: np.ndarray, activity: np.ndarray, ph: np.ndarray
 ) -> pd.DataFrame:
     """The interface's bolus frame, sorted by (animal_id, ts)."""
-    frame = pd.DataFrame(
-        {
-            "animal_id": np.asarray(animal_id, dtype="int64"),
-            "ts": np.asarray(ts_s, dtype="int64"),
-            "temp_c": np.asarray(temp_c, dtype="float64"),
-            "activity": np.asarray(activity, dtype="float64"),
-            "ph": np.asarray(ph, dtype="float64"),
-        }
-    )
-    frame = frame.sort_values(["animal_id", "ts"], kind="stable", ignore_index=True)
-    frame["ts"] = epoch_s_to_ts(frame["ts"].to_numpy())
+    ids, ts = np.asarray(animal_id, dtype="int64"), np.asarray(ts_s, dtype="int64")
+    order = _sort_order(ids, ts)
+    cols = {"animal_id": ids, "temp_c": temp_c, "activity": activity, "ph": ph}
+    cols = {k: np.asarray(v, dtype="int64" if k == "animal_id" else "float64") for k, v in cols.items()}
+    if order is not None:
+        ids, ts = ids[order], ts[order]
+        cols = {k: v[order] for k, v in cols.items()}
+    frame = pd.DataFrame({"animal_id": cols["animal_id"], "ts": epoch_s_to_ts(ts),
+                          "temp_c": cols["temp_c"], "activity": cols["activity"], "ph": cols["ph"]})
     return frame[BOLUS_COLUMNS]
+
+
+def _sort_order(ids: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
+    """Stable (id, ts) order as an index array, or None when already in that order (checked in
+    O(n); a numpy lexsort is ~3x faster than DataFrame.sort_values on two keys)."""
+    if len(ids) < 2:
+        return None
+    d_id = np.diff(ids)
+    if (d_id >= 0).all() and ((d_id > 0) | (np.diff(ts) >= 0)).all():
+        return None
+    return np.lexsort((ts, ids))
 
 
 def climate_frame_from_arrays(
     sensor_id: np.ndarray, ts_s: np.ndarray, air_temp_c: np.ndarray, rh_pct: np.ndarray
 ) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "sensor_id": np.asarray(sensor_id, dtype="int64"),
-            "ts": np.asarray(ts_s, dtype="int64"),
-            "air_temp_c": np.asarray(air_temp_c, dtype="float64"),
-            "rh_pct": np.asarray(rh_pct, dtype="float64"),
-        }
-    )
-    frame = frame.sort_values(["sensor_id", "ts"], kind="stable", ignore_index=True)
-    frame["ts"] = epoch_s_to_ts(frame["ts"].to_numpy())
+    ids, ts = np.asarray(sensor_id, dtype="int64"), np.asarray(ts_s, dtype="int64")
+    air, rh = np.asarray(air_temp_c, dtype="float64"), np.asarray(rh_pct, dtype="float64")
+    order = _sort_order(ids, ts)
+    if order is not None:
+        ids, ts, air, rh = ids[order], ts[order], air[order], rh[order]
+    frame = pd.DataFrame({"sensor_id": ids, "ts": epoch_s_to_ts(ts), "air_temp_c": air, "rh_pct": rh})
     return frame[CLIMATE_COLUMNS]
 
 

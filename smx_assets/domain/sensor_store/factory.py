@@ -3,7 +3,9 @@
 * ``sqlite:///path/sensors.db`` or ``postgresql+psycopg2://user:pw@host/db`` -> :class:`SqlSensorStore`
 * ``influxdb://[user:password@]host:port/database[?ssl=true&token=...&timeout=30]`` and
   ``influxdbs://...`` (HTTPS) -> :class:`InfluxSensorStore` (v1-compatible HTTP API; a token
-  is sent as ``Authorization: Token ...`` as InfluxDB 2.x/3.x v1 compatibility expects)
+  is sent as ``Authorization: Token ...`` as InfluxDB 2.x/3.x v1 compatibility expects).
+  ``read_cache=/local/folder`` turns on the per-bucket read cache of the serving/scoring
+  window (``read_cache`` module): a 10-minute run then fetches only new and rewritten buckets.
 
 One URL per deployment keeps configuration a single environment variable (injected as a
 secret through Dagster's ``EnvVar``); :func:`mask_url` is what may be logged or shown.
@@ -50,7 +52,7 @@ def parse_influx_url(url: str) -> dict[str, object]:
     if not database or "/" in database:
         raise ValueError(f"InfluxDB URL must name exactly one database: {mask_url(url)}")
     params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    unknown = set(params) - {"ssl", "token", "timeout", "verify_ssl", "retries"}
+    unknown = set(params) - {"ssl", "token", "timeout", "verify_ssl", "retries", "read_cache"}
     if unknown:
         raise ValueError(f"unknown InfluxDB URL parameters {sorted(unknown)}: {mask_url(url)}")
     ssl = parts.scheme == "influxdbs" or params.get("ssl", "false").lower() in ("1", "true", "yes")
@@ -74,6 +76,8 @@ def parse_influx_url(url: str) -> dict[str, object]:
         kwargs["timeout_s"] = float(params["timeout"])
     if "retries" in params:
         kwargs["retries"] = int(params["retries"])
+    if params.get("read_cache"):
+        kwargs["read_cache_dir"] = params["read_cache"]
     return kwargs
 
 

@@ -1,0 +1,141 @@
+"""The InfluxDB store's per-bucket read cache returns exactly what a full read returns.
+
+Real server; each case compares the cached store's frame with a store without cache after
+the data changed behind the cache: late readings (with ``received_at`` in the past), a
+corrected value, pH added, a new animal, a torn cache file, a second process on the folder.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smx_assets.devtools.influx_server import InfluxServer
+from smx_assets.domain.sensor_store import read_cache
+from smx_assets.domain.sensor_store.factory import open_sensor_store
+from smx_assets.domain.sensor_store.influx_store import InfluxSensorStore
+
+pytestmark = pytest.mark.influx
+
+T0 = pd.Timestamp("2025-03-01", tz="UTC")
+B = pd.Timedelta(minutes=10)
+START, END = T0, T0 + 36 * B  # a 6 h window of whole buckets
+
+
+def readings(animals: range, start: pd.Timestamp, n_buckets: int, *, offset_s: int = 61,
+             temp: float = 38.5, ph: bool = False, received_at: pd.Timestamp | None = None) -> pd.DataFrame:
+    rows = [(a, start + k * B + pd.Timedelta(seconds=offset_s + a)) for a in animals for k in range(n_buckets)]
+    frame = pd.DataFrame({
+        "animal_id": np.array([r[0] for r in rows], dtype="int64"),
+        "ts": pd.to_datetime([r[1] for r in rows], utc=True),
+        "temp_c": temp + np.arange(len(rows)) % 7 * 0.01,
+        "activity": 10.0 + np.arange(len(rows)) % 5,
+        "ph": np.where(ph, 6.1, np.nan) * np.ones(len(rows)),
+    })
+    if received_at is not None:
+        frame["received_at"] = received_at
+    return frame
+
+
+@pytest.fixture
+def stores(influx_server: InfluxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[tuple[InfluxSensorStore, InfluxSensorStore, Path]]:
+    monkeypatch.setattr(read_cache, "CLOCK_SLACK_S", 0)  # one server, one clock: no slack needed
+    url = influx_server.url_with(database=f"t_{uuid.uuid4().hex[:12]}")
+    plain = open_sensor_store(url)
+    cached = open_sensor_store(f"{url}?read_cache={tmp_path / 'cache'}")
+    assert isinstance(plain, InfluxSensorStore) and isinstance(cached, InfluxSensorStore)
+    assert cached.read_cache is not None and plain.read_cache is None
+    plain.ensure_schema()
+    plain.write_bolus(readings(range(1, 21), START, 36, received_at=T0))
+    time.sleep(1.1)  # markers have one-second resolution: fetch strictly after the first write
+    yield plain, cached, tmp_path / "cache"
+    plain.close()
+    cached.close()
+
+
+def same(plain: InfluxSensorStore, cached: InfluxSensorStore, start: pd.Timestamp = START,
+         end: pd.Timestamp = END) -> pd.DataFrame:
+    got = cached.read_bolus(start, end)
+    pd.testing.assert_frame_equal(got, plain.read_bolus(start, end))
+    return got
+
+
+def fetched(cached: InfluxSensorStore) -> int:
+    assert cached.read_cache is not None
+    return int(cached.read_cache.last_stats["fetched_buckets"])
+
+
+def test_cold_then_warm_reads_equal_full_reads(stores: tuple) -> None:
+    plain, cached, _ = stores
+    frame = same(plain, cached)
+    assert len(frame) == 20 * 36 and fetched(cached) == 36
+    assert frame["ph"].isna().all() and str(frame["ts"].dtype) == "datetime64[ns, UTC]"
+    same(plain, cached)
+    assert fetched(cached) == 0  # nothing written since: served from the files
+
+
+def test_late_readings_with_past_received_at_are_seen(stores: tuple) -> None:
+    plain, cached, _ = stores
+    same(plain, cached)
+    # late readings of two old buckets, claiming an arrival long before the cache's fetch
+    late = readings(range(1, 4), START + 5 * B, 2, offset_s=300, received_at=T0)
+    plain.write_bolus(late)
+    frame = same(plain, cached)
+    assert len(frame) == 20 * 36 + len(late)
+    assert 2 <= fetched(cached) < 36  # only the touched buckets (and bridged gaps) are fetched again
+
+
+def test_corrections_ph_and_new_animals_are_seen(stores: tuple) -> None:
+    plain, cached, _ = stores
+    same(plain, cached)
+    plain.write_bolus(readings(range(1, 3), START + 30 * B, 1, temp=40.0, received_at=T0))  # same keys, new values
+    plain.write_bolus(readings(range(5, 6), START + 10 * B, 1, ph=True))  # pH added to a stored reading
+    plain.write_bolus(readings(range(100, 102), START + 20 * B, 3))  # a new animal mid-window
+    frame = same(plain, cached)
+    assert frame.loc[frame["animal_id"] == 5, "ph"].notna().sum() == 1
+    assert (frame.loc[frame["animal_id"] == 1, "temp_c"] >= 40.0).sum() == 1
+    # a bucket written in the second of its fetch is (safely) fetched once more: one second
+    # later it is fetched again and from then on served from its file
+    time.sleep(1.1)
+    same(plain, cached)
+    assert 0 < fetched(cached) <= 5
+    same(plain, cached)
+    assert fetched(cached) == 0
+
+
+def test_new_window_fetches_only_the_new_bucket(stores: tuple) -> None:
+    plain, cached, _ = stores
+    same(plain, cached)
+    plain.write_bolus(readings(range(1, 21), END, 1))  # the next bucket arrives
+    same(plain, cached, START + B, END + B)
+    assert fetched(cached) == 1
+
+
+def test_second_process_and_torn_files(stores: tuple, influx_server: InfluxServer) -> None:
+    plain, cached, folder = stores
+    same(plain, cached)
+    files = sorted(folder.rglob("*.npz"))
+    assert len(files) == 36
+    files[3].write_bytes(b"not a numpy file")  # torn / foreign: refetched, never trusted
+    other = open_sensor_store(f"{plain.base_url.replace('http', 'influxdb')}/{plain.database}"
+                              f"?read_cache={folder}")  # a fresh process on the same folder
+    try:
+        pd.testing.assert_frame_equal(other.read_bolus(START, END), plain.read_bolus(START, END))
+        assert other.read_cache is not None and other.read_cache.last_stats["fetched_buckets"] == 1
+    finally:
+        other.close()
+
+
+def test_partial_buckets_and_id_filters_bypass_the_cache(stores: tuple) -> None:
+    plain, cached, _ = stores
+    start, end = START + pd.Timedelta(minutes=3), END - pd.Timedelta(minutes=7)
+    pd.testing.assert_frame_equal(cached.read_bolus(start, end), plain.read_bolus(start, end))
+    pd.testing.assert_frame_equal(cached.read_bolus(START, END, [2, 3]), plain.read_bolus(START, END, [2, 3]))
+    assert cached.read_cache is not None and cached.read_cache.last_stats == {}
