@@ -18,6 +18,7 @@ evaluation code that measures detection performance on a simulated herd does.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 import pandas as pd
@@ -253,6 +254,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"timeout": 30})
     else:
         kwargs.setdefault("pool_pre_ping", True)
+        if url.startswith("postgresql") and "connect_timeout" not in url:
+            # libpq waits forever for a server that accepts TCP but never answers (a hung
+            # PgBouncer, a half-open firewall): bound it so a run fails instead of hanging.
+            connect_args = dict(kwargs.get("connect_args") or {})
+            connect_args.setdefault("connect_timeout", int(os.environ.get("SMX_DB_CONNECT_TIMEOUT_S", "10")))
+            kwargs["connect_args"] = connect_args
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 
