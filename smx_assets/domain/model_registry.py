@@ -92,6 +92,14 @@ class NoModelError(LookupError):
     """No champion and no rule baseline registered: nothing can score."""
 
 
+class ModelLoadError(RuntimeError):
+    """A registered model version exists but cannot be loaded (artifact missing or corrupted).
+
+    Scoring does not fall back to the rule baseline then: a champion that silently stopped
+    scoring would hide the fault. The message names the model, version and artifact source.
+    """
+
+
 # ----------------------------------------------------------------------- configuration
 
 
@@ -400,7 +408,15 @@ def load_version(mv: ModelVersion, *, alias: str | None, fallback: bool = False,
                  client: MlflowClient | None = None) -> LoadedModel:
     client = _client(client)
     t0 = time.perf_counter()
-    model = mlflow.pyfunc.load_model(f"models:/{mv.name}/{mv.version}")
+    uri = f"models:/{mv.name}/{mv.version}"
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except Exception as exc:  # a missing or corrupted artifact: say which version, never fall back
+        raise ModelLoadError(
+            f"cannot load {mv.name} version {mv.version}"
+            f"{f' (alias {alias})' if alias else ''} from {uri} (source {mv.source}): "
+            f"{type(exc).__name__}: {str(exc)[:500]}"
+        ) from exc
     seconds = time.perf_counter() - t0
     schema = model.metadata.get_input_schema()
     kind = (mv.tags or {}).get(TAG_KIND)
