@@ -93,6 +93,18 @@ class MlflowResource(dg.ConfigurableResource):
         if self.registry_uri:
             mlflow.set_registry_uri(self.registry_uri)
 
+    def client(self):  # type: ignore[no-untyped-def]
+        """A client on *this* resource's store (after :meth:`configure`).
+
+        Model look-ups must use it: the registry helpers' default client follows the process
+        environment (``MLFLOW_TRACKING_URI``/``SMX_HOME``), which need not match the resource.
+        """
+        from mlflow import MlflowClient
+
+        self.configure()
+        registry = self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or self.tracking_uri
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry)
+
 
 def default_resources() -> dict[str, Any]:
     """The resource set for the current environment (embedded defaults where nothing is set)."""

@@ -67,11 +67,11 @@ def scores(
     context.log.info("scoring %d bucket(s) %s .. %s", len(keys), start, end)
 
     t0 = time.perf_counter()
-    mlflow.configure()
+    client = mlflow.client()  # the resource's store, not whatever the environment names
     use_cases = all_use_cases()
     if config.use_cases:
         use_cases = [uc for uc in use_cases if uc.name in set(config.use_cases)]
-    model_sets = load_model_sets(use_cases)
+    model_sets = load_model_sets(use_cases, client=client)
     load_seconds = time.perf_counter() - t0
     for name, ms in model_sets.items():
         shadow = f", shadow {ms.challenger.name} v{ms.challenger.version}" if ms.challenger else ""

@@ -56,12 +56,15 @@ class ModelSet:
         return self.champion.fallback
 
 
-def load_model_sets(use_cases: Sequence[UseCase]) -> dict[str, ModelSet]:
-    """Each use case's champion (rule baseline when none) and challenger, loaded once."""
+def load_model_sets(use_cases: Sequence[UseCase], client: Any = None) -> dict[str, ModelSet]:
+    """Each use case's champion (rule baseline when none) and challenger, loaded once.
+
+    ``client``: an ``MlflowClient`` on the store to use (default: the environment's store).
+    """
     sets: dict[str, ModelSet] = {}
     for uc in use_cases:
-        champion = load_champion(uc.model_name, fallback_name=uc.rule_model_name)
-        challenger = load_alias(uc.model_name, CHALLENGER)
+        champion = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client)
+        challenger = load_alias(uc.model_name, CHALLENGER, client=client)
         if challenger is not None and challenger.version == champion.version and not champion.fallback:
             challenger = None  # the challenger was promoted: no separate shadow to score
         sets[uc.name] = ModelSet(uc, champion, challenger)
