@@ -19,7 +19,8 @@ Reasons, checked in this order (a row gets the first that applies):
     severe fever reaches about 42 °C. This rejects the known 0.0 °C and 98.98 °C artefacts
     while keeping every drinking drop (which the feature code removes on purpose, it must
     see them). pH outside [4, 8] (acidosis dips to about 5; exports show artefacts up to 26).
-    Negative or infinite activity. Climate: air temperature outside [-50, 60] °C, relative
+    Activity negative, infinite or above 10,000 (the index is about 5-200: a heat triples a
+    cow's baseline of about 12; 1e308 would overflow every mean and ratio downstream). Climate: air temperature outside [-50, 60] °C, relative
     humidity outside [0, 100] %.
 ``future``
     timestamp more than 5 minutes after ``now`` (clock skew allowance).
@@ -56,6 +57,7 @@ from smx_assets.domain.sensor_store.base import BOLUS_COLUMNS, CLIMATE_COLUMNS, 
 
 TEMP_RANGE_C = (28.0, 44.0)
 PH_RANGE = (4.0, 8.0)
+ACTIVITY_RANGE = (0.0, 10_000.0)
 AIR_TEMP_RANGE_C = (-50.0, 60.0)
 RH_RANGE_PCT = (0.0, 100.0)
 FUTURE_TOLERANCE = pd.Timedelta(minutes=5)
@@ -279,7 +281,7 @@ def _validate(raw: pd.DataFrame, id_column: str, value_specs: list[tuple[str, tu
 
 def validate_bolus(raw: pd.DataFrame, known_animal_ids: set[int], now: pd.Timestamp) -> ValidationResult:
     """Split raw bolus readings into valid (store format + received_at) and rejected."""
-    specs = [("temp_c", TEMP_RANGE_C, True), ("activity", (0.0, math.inf), True), ("ph", PH_RANGE, False)]
+    specs = [("temp_c", TEMP_RANGE_C, True), ("activity", ACTIVITY_RANGE, True), ("ph", PH_RANGE, False)]
     return _validate(raw, "animal_id", specs, known_animal_ids, "unknown_animal", now, BOLUS_COLUMNS)
 
 
