@@ -5,18 +5,23 @@ server, webserver, daemon with the queued run coordinator, MLflow server, Influx
 client (dagster-graphql) launches runs through the queue and we check the result where
 production keeps it: the ``runs`` and ``event_logs`` tables in PostgreSQL.
 
-``launch_and_wait`` takes a partition key so the scoring job (10-minute partitions) slots in
-as one more test once it exists; see ``test_scoring_run_for_a_partition`` below.
+The scoring tests seed a simulated herd ending today into the topology's own stores (herd DB
+in PostgreSQL, readings in its InfluxDB, features in its folder, models in its MLflow server),
+launch ``scoring_job`` for one bucket through the queue, then let the daemon's scoring sensor
+launch buckets that are due by real time on its own.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster
 import pytest
@@ -31,9 +36,14 @@ from smx_assets.devtools.topology import (
     _alive,
     code_location_status,
     daemon_statuses,
+    graphql,
     grpc_serving,
 )
 from smx_assets_tests.conftest import PG_ADMIN_URL
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.influx]
 
@@ -192,14 +202,297 @@ def test_same_partition_never_runs_twice_at_once(topology: Topology) -> None:
             "limit": 1} in limits
 
 
-@pytest.mark.skip(reason="scoring job not built yet: add it here (see module docstring)")
-def test_scoring_run_for_a_partition(client: DagsterGraphQLClient) -> None:  # pragma: no cover
-    """Once `scores` exists: seed readings + a champion, launch one bucket, check predictions.
+# --------------------------------------------------------------------------- scoring end to end
 
-    launch_and_wait(client, "<scoring job>", partition_key="<yyyy-mm-dd-HH:MM>") == SUCCESS;
-    predictions rows for that partition in SMX_HERD_DB_URL; the champion was loaded through
-    MLFLOW_TRACKING_URI; the daemon launches the next bucket via the scoring sensor on its own.
+SCORING_ANIMALS = 20
+SCORING_DAYS = 12  # the simulated herd ends today, so real "now" has due buckets for the sensor
+SENSOR_NAME = "scoring_sensor"
+REPOSITORY_NAME = "__repository__"  # the repository of a `Definitions` object
+FMT = "%Y-%m-%d-%H:%M"
+
+
+@dataclass
+class SeededHerd:
+    """A simulated herd in the topology's own stores, plus the models registered for it."""
+
+    today: "pd.Timestamp"
+    resources: dict[str, object]
+    champion: "ModelVersion"  # smx-heat@champion, a real sklearn pipeline
+    rule_names: dict[str, str]  # use case -> rule baseline model name (the others' fallback)
+    timings: dict[str, float]
+
+    def herd_engine(self) -> sa.Engine:
+        return self.resources["herd_db"].engine()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def seeded(topology: Topology) -> Iterator[SeededHerd]:
+    """Simulate 20 animals x 12 days ending today into the topology's PostgreSQL herd DB and
+    InfluxDB, materialise the daily features of the last three complete days (in-process,
+    against the same stores and feature folder the code server uses) and register models in
+    the topology's MLflow *server*: a rule baseline per use case and an sklearn champion for
+    heat (logged through the server's artifact proxy)."""
+    import mlflow
+    import pandas as pd
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
+    from smx_assets.defs.ingest.sources import SOURCE_SPECS
+    from smx_assets.domain import model_registry
+    from smx_assets.domain.features.storage import FeatureFiles
+    from smx_assets.domain.simulator import SimConfig, simulate
+    from smx_assets.domain.simulator.loader import load
+    from smx_assets.domain.use_cases.catalog import all_use_cases
+    from smx_assets.resources import (
+        FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource,
+    )
+    from smx_assets_tests.scenario import env as set_env
+
+    topo_env = topology.config.env()
+    tracking_uri = topo_env["MLFLOW_TRACKING_URI"]
+    assert tracking_uri.startswith("http://")
+    resources: dict[str, object] = {
+        "herd_db": HerdDbResource(url=topo_env["SMX_HERD_DB_URL"]),
+        "sensor_store": SensorStoreResource(url=topo_env["SMX_SENSOR_STORE_URL"]),
+        "feature_store": FeatureStoreResource(base_path=topo_env["SMX_FEATURES_PATH"]),
+        "mlflow": MlflowResource(tracking_uri=tracking_uri),
+    }
+    timings: dict[str, float] = {}
+    now = pd.Timestamp.now(tz="UTC")
+    today = now.floor("D")
+    old_uri = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
+    try:
+        with set_env(MLFLOW_TRACKING_URI=tracking_uri, SMX_HOME=topo_env["SMX_HOME"]):
+            t0 = time.monotonic()
+            config = SimConfig(n_animals=SCORING_ANIMALS, days=SCORING_DAYS, seed=11,
+                               start=(today - pd.Timedelta(days=SCORING_DAYS - 1)).date())
+            herd = simulate(config)
+            # Readings arrived by now only: the store looks like a live farm's at this moment.
+            load(herd, resources["herd_db"].engine(), resources["sensor_store"].open(), as_of=now)
+            timings["simulate_and_load"] = time.monotonic() - t0
+
+            t0 = time.monotonic()
+            first, last = today - pd.Timedelta(days=3), today - pd.Timedelta(days=1)
+            result = dagster.materialize(
+                [animal_profiles, sensor_baselines, training_features, *SOURCE_SPECS],
+                selection=[animal_profiles, sensor_baselines, training_features],
+                resources=resources,
+                tags={"dagster/asset_partition_range_start": first.strftime("%Y-%m-%d"),
+                      "dagster/asset_partition_range_end": last.strftime("%Y-%m-%d")},
+            )
+            assert result.success
+            timings["daily_features"] = time.monotonic() - t0
+
+            t0 = time.monotonic()
+            model_registry.configure(tracking_uri)
+            frame = FeatureFiles(topo_env["SMX_FEATURES_PATH"]).read("training_features", last)
+            assert frame is not None and len(frame)
+            rule_names: dict[str, str] = {}
+            for uc in all_use_cases():
+                with model_registry.training_run(uc.experiment_name, run_name=f"{uc.name}-rule") as run:
+                    model_registry.log_rule_model(uc.rule_baseline, frame)
+                model_registry.register(run.info.run_id, uc.rule_model_name)
+                rule_names[uc.name] = uc.rule_model_name
+            # The heat champion: a real sklearn pipeline (its target is a simple activity rule;
+            # model quality is the training layer's business, this is about serving it).
+            heat = next(u for u in all_use_cases() if u.name == "heat")
+            X = frame[list(heat.feature_columns)]
+            y = (frame["activity_ratio_hod_2h"].fillna(1.0) > 1.3).astype(int)
+            model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression()).fit(X, y)
+            with model_registry.training_run(heat.experiment_name, run_name="heat-topology") as run:
+                model_registry.log_sklearn_model(model, X)
+            version = model_registry.register(run.info.run_id, heat.model_name)
+            model_registry.set_alias(heat.model_name, "champion", version)
+            client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            champion = client.get_model_version_by_alias(heat.model_name, "champion")
+            timings["register_models"] = time.monotonic() - t0
+    finally:
+        # model_registry.configure() set MLflow's process-global URI: give other modules theirs.
+        mlflow.set_tracking_uri(old_uri)
+    seeded_herd = SeededHerd(today=today, resources=resources, champion=champion,
+                             rule_names=rule_names, timings=timings)
+    yield seeded_herd
+    seeded_herd.herd_engine().dispose()  # before the topology fixture drops the database
+
+
+def _champion_downloads(topology: Topology, seeded: SeededHerd) -> int:
+    """How often the champion's serialized model was fetched from the MLflow server (GET only:
+    the test's own upload is a PUT)."""
+    model_id = seeded.champion.source.rsplit("/", 1)[-1]  # models:/m-<id>
+    assert model_id.startswith("m-"), seeded.champion.source
+    lines = Path(topology.records["mlflow"].log).read_text(errors="replace").splitlines()
+    return sum(1 for line in lines if "GET /api/2.0/mlflow-artifacts/artifacts/" in line
+               and model_id in line and "model.skops" in line)
+
+
+def _predictions(seeded: SeededHerd, where: str, params: dict[str, object]) -> "pd.DataFrame":
+    import pandas as pd
+
+    with seeded.herd_engine().connect() as conn:
+        return pd.read_sql_query(sa.text(f"SELECT * FROM predictions WHERE {where}"), conn,
+                                 params=params)
+
+
+def _assert_champion_lineage(seeded: SeededHerd, preds: "pd.DataFrame", run_id: str) -> None:
+    """Every use case scored every animal once; heat by the champion from the MLflow server."""
+    assert len(preds) > 0
+    assert set(preds["use_case"]) == {"heat", "calving", "fever"}
+    per_uc = preds[~preds["shadow"].astype(bool)].groupby("use_case")["animal_id"].nunique()
+    assert (per_uc >= SCORING_ANIMALS - 5).all(), per_uc  # a few boluses start mid-simulation
+    assert set(preds["dagster_run_id"]) == {run_id}
+    heat = preds[preds["use_case"] == "heat"]
+    assert set(heat["model_name"]) == {seeded.champion.name}
+    assert set(heat["model_version"]) == {str(seeded.champion.version)}
+    assert set(heat["model_alias"]) == {"champion"}
+    assert set(heat["mlflow_run_id"]) == {seeded.champion.run_id}
+    others = preds[preds["use_case"] != "heat"]
+    assert set(others["model_name"]) == {seeded.rule_names["calving"], seeded.rule_names["fever"]}
+    assert preds["score"].between(0, 1).all()
+
+
+def test_scoring_run_for_a_partition(
+    topology: Topology, client: DagsterGraphQLClient, dagster_db: sa.Engine, seeded: SeededHerd,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A real client launches `scoring_job` for one bucket through the queue; the run worker
+    loads the champion through the MLflow server and writes predictions to PostgreSQL."""
+    import pandas as pd
+
+    bucket = seeded.today - pd.Timedelta(days=1) + pd.Timedelta(hours=12)  # features exist
+    key = bucket.strftime(FMT)
+    outcome = launch_and_wait(client, "scoring_job", partition_key=key, timeout_s=150)
+    assert outcome.status == "SUCCESS", _run_failure_detail(topology, outcome, dagster_db)
+
+    preds = _predictions(seeded, "partition_key = :k", {"k": key})
+    _assert_champion_lineage(seeded, preds, outcome.run_id)
+    assert set(pd.to_datetime(preds["bucket_start"])) == {bucket.tz_localize(None)}
+
+    with dagster_db.connect() as conn:
+        row = conn.execute(sa.text("SELECT status, create_timestamp, start_time, end_time FROM runs "
+                                   "WHERE run_id = :r"), {"r": outcome.run_id}).one()
+        tags = dict(conn.execute(sa.text("SELECT key, value FROM run_tags WHERE run_id = :r"),
+                                 {"r": outcome.run_id}).all())
+        meta = conn.execute(
+            sa.text("SELECT event FROM event_logs WHERE run_id = :r "
+                    "AND dagster_event_type = 'ASSET_MATERIALIZATION'"), {"r": outcome.run_id},
+        ).scalars().all()
+    assert row.status == "SUCCESS"
+    assert tags["smx/run_kind"] == "scoring" and tags["dagster/partition"] == key
+    assert "dagster/max_runtime" in tags
+    assert len(meta) == 1 and '"scores"' in meta[0]
+    # The run worker had no champion on disk: the version's skops file was downloaded through
+    # the server's artifact proxy (mlflow-artifacts:/), the only place the artifacts live.
+    assert _champion_downloads(topology, seeded) >= 1
+    with capsys.disabled():
+        print(f"\nscoring_job {key}: launch to SUCCESS {outcome.launch_to_end_s:.1f} s "
+              f"(queued->started {row.start_time - row.create_timestamp.timestamp():.1f} s, "
+              f"run {row.end_time - row.start_time:.1f} s), {len(preds)} predictions; "
+              f"seeding { {k: round(v, 1) for k, v in seeded.timings.items()} }")
+
+
+SENSOR_QUERY = """
+query Sensor($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+  __typename
+  ... on Sensor { sensorState { status ticks(limit: 20) { id status timestamp runIds } } }
+  ... on PythonError { message }
+} }
+"""
+
+SET_CURSOR = """
+mutation SetCursor($selector: SensorSelector!, $cursor: String) {
+  setSensorCursor(sensorSelector: $selector, cursor: $cursor) {
+    __typename ... on PythonError { message }
+  }
+}
+"""
+
+
+def test_daemon_runs_the_scoring_sensor_on_its_own(
+    topology: Topology, dagster_db: sa.Engine, seeded: SeededHerd,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The daemon evaluates `scoring_sensor` (RUNNING by default) against real time and
+    launches runs for due buckets; nobody submits them.
+
+    The sensor's first tick happened while the topology started, before any herd or model
+    existed (that run of the newest due bucket fails: no model registered). Like an operator
+    after seeding a farm, we rewind the cursor two buckets so the daemon's next tick asks for
+    buckets that have data and models now; `last_late_check` = now so the late-data check does
+    not re-score the whole day of freshly loaded history.
     """
+    import pandas as pd
+
+    from smx_assets.domain.scoring.planning import BUCKET, ScoringCursor, latest_due_bucket
+
+    port = topology.config.ports["webserver"]
+    selector = {"repositoryLocationName": LOCATION_NAME, "repositoryName": REPOSITORY_NAME,
+                "sensorName": SENSOR_NAME}
+    state = graphql(port, SENSOR_QUERY, {"selector": selector})["sensorOrError"]
+    assert state["__typename"] == "Sensor", state
+    assert state["sensorState"]["status"] == "RUNNING"
+
+    now = pd.Timestamp.now(tz="UTC")
+    due = latest_due_bucket(now, pd.Timedelta(minutes=5))  # SMX_SCORING_GRACE_MINUTES default
+    cursor = ScoringCursor(last_bucket=due - 2 * BUCKET, last_late_check=now)
+    downloads_before = _champion_downloads(topology, seeded)
+    t_set = time.time()
+    answer = graphql(port, SET_CURSOR, {"selector": selector, "cursor": cursor.to_json()})
+    assert answer["setSensorCursor"]["__typename"] == "Sensor", answer
+
+    deadline = time.monotonic() + 150  # min interval 60 s between ticks + one run
+    done: list[sa.Row] = []
+    runs: list[sa.Row] = []
+    while time.monotonic() < deadline:
+        with dagster_db.connect() as conn:
+            runs = conn.execute(sa.text(
+                "SELECT r.run_id, r.status, r.create_timestamp, r.start_time, r.end_time, "
+                "p.value AS partition FROM runs r "
+                "JOIN run_tags s ON s.run_id = r.run_id AND s.key = 'dagster/sensor_name' "
+                "JOIN run_tags p ON p.run_id = r.run_id AND p.key = 'dagster/partition' "
+                "WHERE s.value = :sensor ORDER BY r.create_timestamp"), {"sensor": SENSOR_NAME}).all()
+        runs = [r for r in runs if _epoch(r.create_timestamp) > t_set]
+        failed = [r for r in runs if r.status in ("FAILURE", "CANCELED")]
+        assert not failed, _run_failure_detail(
+            topology, RunOutcome(failed[0].run_id, failed[0].status, 0.0), dagster_db)
+        done = [r for r in runs if r.status == "SUCCESS"]
+        if done:
+            break
+        time.sleep(1.0)
+    assert done, f"no sensor-launched scoring run succeeded within 150 s: {runs}\n" + \
+        log_tail_text(Path(topology.records["daemon"].log).read_text(errors="replace"))
+
+    run = done[0]
+    bucket = pd.Timestamp(dt.datetime.strptime(run.partition, FMT), tz="UTC")
+    assert due - 2 * BUCKET < bucket <= latest_due_bucket(pd.Timestamp.now(tz="UTC"),
+                                                          pd.Timedelta(minutes=5))
+    preds = _predictions(seeded, "dagster_run_id = :r", {"r": run.run_id})
+    _assert_champion_lineage(seeded, preds, run.run_id)
+    assert set(preds["partition_key"]) == {run.partition}
+
+    ticks = graphql(port, SENSOR_QUERY, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
+    tick = next(t for t in ticks if run.run_id in (t["runIds"] or []))
+    assert tick["status"] == "SUCCESS"
+    assert _champion_downloads(topology, seeded) > downloads_before  # loaded by that run, via HTTP
+    created = _epoch(run.create_timestamp)
+    with capsys.disabled():
+        print(f"\nscoring_sensor: cursor set -> tick {tick['timestamp'] - t_set:.1f} s, "
+              f"tick -> run created {created - tick['timestamp']:.1f} s, "
+              f"created -> started {run.start_time - created:.1f} s, "
+              f"run {run.end_time - run.start_time:.1f} s; "
+              f"tick -> SUCCESS {run.end_time - tick['timestamp']:.1f} s "
+              f"(bucket {run.partition}, {len(runs)} sensor run(s) since the rewind)")
+
+
+def _epoch(value: dt.datetime) -> float:
+    """Dagster's run timestamps are naive UTC in PostgreSQL."""
+    return value.replace(tzinfo=dt.timezone.utc).timestamp() if value.tzinfo is None else value.timestamp()
+
+
+def log_tail_text(text: str, n_lines: int = 30) -> str:
+    return "\n".join(text.splitlines()[-n_lines:])
 
 
 def _run_failure_detail(topology: Topology, outcome: RunOutcome, dagster_db: sa.Engine) -> str:
