@@ -23,7 +23,9 @@ CODE_SERVER_PORT = 4000
 DAGSTER_SERVICES = ("code-server", "webserver", "daemon")
 
 _ENV_READ = re.compile(
-    r"""(?:environ(?:\.get)?\(|environ\[|getenv\(|EnvVar(?:\.int)?\(|env_or_default\()\s*["']([A-Z0-9_]+)["']"""
+    # `env(` covers the `env = os.environ.get` alias (scoring sensor knobs).
+    r"""(?:environ(?:\.get)?\(|environ\[|getenv\(|EnvVar(?:\.int)?\(|env_or_default\(|(?<![\w.])env\()"""
+    r"""\s*["']([A-Z0-9_]+)["']"""
 )
 
 
