@@ -50,6 +50,7 @@ def replace_predictions(
     rows = _records(predictions, PREDICTION_COLUMNS)
     table = Prediction.__table__
     with engine.begin() as conn:
+        _lock_window(conn, window_start, window_end)
         conn.execute(
             table.delete().where(
                 table.c.bucket_start >= to_db_ts(window_start), table.c.bucket_start < to_db_ts(window_end)
@@ -58,6 +59,28 @@ def replace_predictions(
         for i in range(0, len(rows), CHUNK):
             conn.execute(table.insert(), rows[i : i + CHUNK])
     return len(rows)
+
+
+_LOCK_NAMESPACE = 0x534D5850  # "SMXP": keeps these advisory locks apart from anyone else's
+
+
+def _lock_window(conn: sa.Connection, window_start: pd.Timestamp, window_end: pd.Timestamp) -> None:
+    """Serialise prediction writers whose windows share a UTC day (PostgreSQL only).
+
+    Two runs of the same partition at once (a double launch, a retry racing a stuck run) would
+    otherwise both delete under READ COMMITTED before either inserts, and the second insert
+    fails on the unique key (or, for disjoint model versions, duplicates the bucket). A
+    transaction-level advisory lock per UTC day touched (taken in order, so no deadlock;
+    released at commit) makes the second writer wait and then replace the first one's rows.
+    SQLite needs nothing: its write lock already serialises the transactions.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    first = pd.Timestamp(to_db_ts(window_start)).floor("D")
+    last = (pd.Timestamp(to_db_ts(window_end)) - pd.Timedelta(microseconds=1)).floor("D")
+    for day in pd.date_range(first, max(first, last), freq="D"):
+        key = int(day.value // 86_400_000_000_000)  # days since the epoch
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": _LOCK_NAMESPACE, "key": key})
 
 
 def _insert_ignore(engine: Engine, table: sa.Table, index_elements: list[str]) -> Any:

@@ -1,0 +1,24 @@
+"""A run worker that dies mid-run: scores one bucket and is SIGKILLed right after its predictions
+were committed, before alerts (``test_concurrency``). Configured through the environment:
+``SMX_*``/``MLFLOW_TRACKING_URI`` (stores), ``DAGSTER_HOME`` (a persistent instance) and
+``KILLED_RUN_PARTITION``."""
+
+import os
+import signal
+
+import dagster as dg
+
+from smx_assets.domain.scoring import engine
+
+
+def _die(*_args: object, **_kwargs: object) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no run-failure event: a lost worker
+
+
+if __name__ == "__main__":
+    engine._alerts = _die  # type: ignore[assignment]
+    from smx_assets.definitions import defs
+
+    defs.resolve_job_def("scoring_job").execute_in_process(
+        instance=dg.DagsterInstance.get(), partition_key=os.environ["KILLED_RUN_PARTITION"])
+    raise SystemExit("the run finished although it should have been killed")

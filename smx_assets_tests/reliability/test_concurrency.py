@@ -1,0 +1,136 @@
+"""Concurrency on a PostgreSQL herd DB: the same partition launched twice at once, a run worker
+killed mid-run and re-executed, and the sensor catching up after a day and a half of downtime."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from smx_assets.defs.scoring import sensors as scoring_sensors
+from smx_assets.domain.scoring import engine as scoring_engine
+from smx_assets.domain.sensor_store.base import BUCKET
+from smx_assets.domain.simulator.loader import write_herd
+from smx_assets.resources import HerdDbResource
+from smx_assets_tests.reliability.helpers import FMT, World, alerts_of, materialize_scores, predictions_of
+
+KEY = ["use_case", "model_name", "model_version", "animal_id", "bucket_start"]
+
+
+def _pg_world(world: World, pg_url: str) -> tuple[dict[str, Any], sa.Engine]:
+    """The world's herd records in a fresh PostgreSQL database (readings and models shared)."""
+    herd_db = HerdDbResource(url=pg_url)
+    engine = herd_db.engine()
+    write_herd(world.sc.herd, engine, world.sc.config.end_ts)
+    return {**world.resources, "herd_db": herd_db}, engine
+
+
+def test_same_partition_launched_twice_at_once(world: World, pg_url: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    resources, engine = _pg_world(world, pg_url)
+    bucket = world.bucket(6)
+    statements: list[str] = []
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def _slow_delete(conn, cursor, statement, *args: object) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+        if statement.startswith("DELETE FROM predictions"):
+            time.sleep(0.5)  # widen the window between the delete and the insert
+
+    # Both runs reach the prediction write together (the rest of a run takes different times).
+    barrier = threading.Barrier(2, timeout=120)
+    original = scoring_engine.replace_predictions
+
+    def together(*args: Any, **kwargs: Any) -> int:
+        barrier.wait()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(scoring_engine, "replace_predictions", together)
+    results: list[dg.ExecuteInProcessResult] = []
+    threads = [threading.Thread(target=lambda: results.append(materialize_scores(resources, bucket)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert len(results) == 2
+    assert all(r.success for r in results), [r for r in results if not r.success]
+    assert sum("pg_advisory_xact_lock" in s for s in statements) == 2
+    preds = predictions_of(engine, bucket)
+    assert len(preds) == world.expected_predictions(bucket)
+    assert not preds.duplicated(KEY).any()
+    assert preds["dagster_run_id"].nunique() == 1  # one run's set, whole, replaced the other's
+    alerts = alerts_of(engine)
+    assert not alerts.duplicated(["use_case", "animal_id", "bucket_start"]).any()
+
+
+def test_run_worker_killed_mid_run_then_rerun_is_clean(world: World, pg_url: str, tmp_path: Path) -> None:
+    resources, engine = _pg_world(world, pg_url)
+    bucket = world.bucket(7)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SMX_HOME": str(world.sc.root),
+           "SMX_HERD_DB_URL": pg_url, "SMX_SENSOR_STORE_URL": world.sc.sensor_store.url,
+           "SMX_FEATURES_PATH": resources["feature_store"].base_path,
+           "MLFLOW_TRACKING_URI": resources["mlflow"].tracking_uri,
+           "KILLED_RUN_PARTITION": bucket.strftime(FMT)}
+    proc = subprocess.run([sys.executable, "-m", "smx_assets_tests.reliability._killed_run"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    [orphan] = instance.get_runs()
+    assert orphan.status == dg.DagsterRunStatus.STARTED  # run monitoring would mark it failed
+    partial = predictions_of(engine, bucket)
+    assert set(partial["dagster_run_id"]) == {orphan.run_id}  # predictions committed, alerts never ran
+
+    rerun = materialize_scores(resources, bucket, instance=instance)
+    assert rerun.success
+    preds = predictions_of(engine, bucket)
+    assert len(preds) == world.expected_predictions(bucket) and not preds.duplicated(KEY).any()
+    assert set(preds["dagster_run_id"]) == {rerun.run_id}
+    assert not alerts_of(engine).duplicated(["use_case", "animal_id", "bucket_start"]).any()
+    instance.dispose()
+
+
+def test_catch_up_after_a_day_and_a_half_of_downtime(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = world.sc
+    t0 = sc.day(3) + pd.Timedelta(hours=3)
+
+    def tick(at: pd.Timestamp, cursor: str | None) -> dg.SensorResult:
+        monkeypatch.setattr(scoring_sensors, "utc_now", lambda: at)
+        return scoring_sensors.scoring_sensor(
+            dg.build_sensor_context(cursor=cursor, resources={"sensor_store": sc.sensor_store}))
+
+    first = tick(t0 + pd.Timedelta(minutes=15), None)
+    assert [r.partition_key for r in first.run_requests] == [t0.strftime(FMT)]
+    back = t0 + pd.Timedelta(hours=36, minutes=15)  # the daemon was down for 36 hours
+    due = t0 + pd.Timedelta(hours=36)
+    cursor, new, observations = first.cursor, [], []
+    for _ in range(40):
+        res = tick(back, cursor)
+        batch = [r.partition_key for r in res.run_requests if r.tags["smx/reason"] == "new"]
+        assert len(batch) <= 6  # bounded per tick: the run queue never floods
+        new += batch
+        observations += res.asset_events
+        cursor = res.cursor
+        if not batch:
+            break
+    oldest = due - pd.Timedelta(hours=24) + BUCKET  # SMX_SCORING_MAX_CATCHUP_HOURS = 24
+    assert new == [(oldest + k * BUCKET).strftime(FMT) for k in range(144)]  # oldest first, no gap, once
+    [obs] = observations
+    assert isinstance(obs, dg.AssetObservation) and obs.asset_key == dg.AssetKey("scores")
+    meta = {k: v.value for k, v in obs.metadata.items()}
+    assert meta["skipped_from"] == (t0 + BUCKET).strftime(FMT) and meta["skipped_to"] == oldest.strftime(FMT)
+    assert meta["skipped_buckets"] == (oldest - t0 - BUCKET) / BUCKET == 72
