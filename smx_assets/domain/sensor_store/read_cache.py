@@ -10,17 +10,23 @@ or were written to since they were fetched.
 
 Correctness (what a full read would return):
 
-* a cached bucket is the store's answer for ``[bucket, bucket + 10 min)``, all animals, from a
-  query started at ``fetched`` (this process's clock, taken *before* the query);
-* every ``write_bolus`` writes a marker per bucket it touches before and after the readings, at
-  the writer's clock (``bolus_writes``, see ``influx_store._write_markers``). A reading the
-  cached query did not see was written (HTTP 204) after ``fetched``, so its after-marker is
-  newer than ``fetched`` - less ``CLOCK_SLACK_S`` for clock skew between writer and reader and
-  the marker's flooring to the second;
-* so a cached bucket is used only while no marker for it is at or after ``fetched -
-  CLOCK_SLACK_S``; otherwise it is fetched again. A bucket never cached (cold start, a new
-  bucket) is always fetched. Cached buckets are never re-stamped, so a marker still in flight
-  during one validation is found by the next.
+* a cached bucket holds the store's answer for ``[bucket, bucket + 10 min)``, all animals; its
+  animals are split in ``N_SHARDS`` shards (``animal_id % 100``) and each shard's rows come from
+  a query started at that shard's stamp ``fetched`` (this process's clock, taken *before* the
+  query);
+* every ``write_bolus`` writes a marker per (bucket, shard) it touches before and after the
+  readings, at the writer's clock (``bolus_writes``, see ``influx_store._write_markers``). A
+  reading the cached query did not see was written (HTTP 204) after ``fetched``, so its
+  after-marker is newer than ``fetched`` - less ``CLOCK_SLACK_S`` for clock skew between writer
+  and reader and the marker's flooring to the second;
+* so a cached (bucket, shard) is used only while no marker for it is at or after ``fetched -
+  CLOCK_SLACK_S``; otherwise that shard of that bucket is fetched again (a regex on the id
+  tag). A bucket never cached (cold start, a new bucket) is fetched whole. Validated shards are
+  never re-stamped, so a marker still in flight during one validation is found by the next.
+
+Why shards: the simulator (and a real barn) delivers a cow's readings hours late in 2-hour
+blocks; with whole-bucket invalidation a few such cows per run make every bucket of the last
+hours stale for all 10,000 animals.
 
 Limits: readings deleted from InfluxDB behind the store's back (``DELETE``, ``DROP``, a
 retention policy shorter than the window) or written by a writer that does not write the
@@ -50,15 +56,36 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 BUCKET_S = 600
+N_SHARDS = 100  # animals are tracked by animal_id % 100 (the markers' shard)
 # Writer/reader clock skew (NTP keeps it in milliseconds) plus the markers' flooring to the second.
-# Buckets written this close before their fetch are fetched once more by the next read.
+# Shards written this close before their fetch are fetched once more by the next read.
 CLOCK_SLACK_S = 10
 KEEP_BEFORE_S = 2 * 86_400  # prune files of buckets older than this before the oldest read
-BRIDGE_GAP = 6  # stale buckets this close are fetched in one query (a statement costs ~0.5 s at 10k series)
-_NAME = re.compile(r"^b(\d+)_f(\d+)\.npz$")
+BRIDGE_GAP = 3  # stale buckets of a shard this close are fetched in one range
+_NAME = re.compile(r"^b(\d+)\.npz$")
 
-Fetch = Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # [s, e) -> (ids, values[time, *fields])
-Markers = Callable[[int, int, int], dict[int, int]]  # (since, s, e) -> bucket -> latest marker s
+Range = tuple[int, int, "frozenset[int] | None"]  # [lo, hi) for these shards (None: all animals)
+Fetch = Callable[[list[Range]], tuple[np.ndarray, np.ndarray]]  # -> (ids, values[time, *fields])
+Markers = Callable[[int, int, int], dict[tuple[int, int], int]]  # (since, s, e) -> (bucket, shard) -> s
+ALL = frozenset(range(N_SHARDS))
+
+
+class _Bucket:
+    """One bucket's rows (all animals) and the fetch stamp of each shard (-1: never fetched)."""
+
+    def __init__(self, ids: np.ndarray, vals: np.ndarray, stamps: np.ndarray) -> None:
+        self.ids, self.vals, self.stamps = ids, vals, stamps
+
+    def replace(self, shards: frozenset[int], ids: np.ndarray, vals: np.ndarray, stamp: int) -> None:
+        if len(shards) == N_SHARDS:
+            self.ids, self.vals = ids, vals  # already (id, ts) ordered
+        else:
+            keep = ~np.isin(self.ids % N_SHARDS, np.fromiter(shards, dtype="int64"))
+            self.ids = np.concatenate([self.ids[keep], ids])
+            self.vals = np.concatenate([self.vals[keep], vals])
+            order = np.lexsort((self.vals[:, 0], self.ids))  # (id, ts) within the bucket
+            self.ids, self.vals = self.ids[order], self.vals[order]
+        self.stamps[np.fromiter(shards, dtype="int64")] = stamp
 
 
 class BucketReadCache:
@@ -73,42 +100,33 @@ class BucketReadCache:
 
     # ------------------------------------------------------------------ files
 
-    def _index(self) -> dict[int, tuple[int, Path]]:
-        """bucket -> (fetched, newest file); older versions of a bucket are removed."""
-        index: dict[int, tuple[int, Path]] = {}
-        for entry in os.scandir(self.dir):
-            m = _NAME.match(entry.name)
-            if not m:
-                continue
-            bucket, fetched = int(m.group(1)), int(m.group(2))
-            old = index.get(bucket)
-            if old is None or fetched > old[0]:
-                if old is not None:
-                    _unlink(old[1])
-                index[bucket] = (fetched, Path(entry.path))
-            else:
-                _unlink(Path(entry.path))
-        return index
+    def _path(self, bucket: int) -> Path:
+        return self.dir / f"b{bucket}.npz"
 
-    def _load(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    def _load(self, bucket: int) -> _Bucket | None:
+        path = self._path(bucket)
         try:
             with np.load(path, allow_pickle=False) as z:
-                ids, vals = z["ids"], z["vals"]
-            if ids.dtype != np.int64 or vals.dtype != np.float64 or vals.ndim != 2 \
-                    or vals.shape != (len(ids), 1 + self.n_values):
-                raise ValueError(f"unexpected arrays {ids.dtype} {vals.dtype} {vals.shape}")
-            return ids, vals
+                ids, vals, stamps = z["ids"], z["vals"], z["stamps"]
+        except FileNotFoundError:
+            return None
         except Exception as exc:  # a torn or foreign file: refetch the bucket
             log.warning("read cache: ignoring unreadable %s (%s)", path.name, exc)
             _unlink(path)
             return None
+        if ids.dtype != np.int64 or vals.dtype != np.float64 or stamps.dtype != np.int64 \
+                or vals.shape != (len(ids), 1 + self.n_values) or stamps.shape != (N_SHARDS,):
+            log.warning("read cache: ignoring %s with unexpected arrays", path.name)
+            _unlink(path)
+            return None
+        return _Bucket(ids, vals, stamps)
 
-    def _store(self, bucket: int, fetched: int, ids: np.ndarray, vals: np.ndarray) -> None:
+    def _store(self, bucket: int, data: _Bucket) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".b{bucket}_", suffix=".tmp", dir=self.dir)
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, ids=ids, vals=vals)
-            os.replace(tmp, self.dir / f"b{bucket}_f{fetched}.npz")  # atomic: readers see all or nothing
+                np.savez(fh, ids=data.ids, vals=data.vals, stamps=data.stamps)
+            os.replace(tmp, self._path(bucket))  # atomic: readers see a whole file, old or new
         except BaseException:
             _unlink(Path(tmp))
             raise
@@ -120,63 +138,97 @@ class BucketReadCache:
     # ------------------------------------------------------------------- read
 
     def read(self, s: int, e: int, fetch: Fetch, markers: Markers) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, values) of ``[s, e)`` (whole buckets), concatenated in bucket order."""
+        """(ids, values) of ``[s, e)`` (whole buckets), sorted by (id, time)."""
         assert s % BUCKET_S == 0 and e % BUCKET_S == 0 and e > s
         t0 = time.perf_counter()
         now = int(time.time())  # before any query: the fetch stamp of what we read now
         buckets = list(range(s, e, BUCKET_S))
-        index = self._index()
-        cached = {b: index[b] for b in buckets if b in index}
-        stale = set(buckets) - set(cached)
-        if cached:
-            oldest = min(f for f, _ in cached.values())
-            written = markers(oldest - CLOCK_SLACK_S, s, e)
-            for b, (fetched, _) in cached.items():
-                if written.get(b, -1) >= fetched - CLOCK_SLACK_S:
-                    stale.add(b)
-        t_check = time.perf_counter() - t0
-        parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for b in buckets:
-            if b not in stale:
-                loaded = self._load(cached[b][1])
-                if loaded is None:
-                    stale.add(b)
-                else:
-                    parts[b] = loaded
-        t_load = time.perf_counter() - t0 - t_check
-        runs = _runs(sorted(stale))
-        for lo, hi in runs:
-            ids, vals = fetch(lo, hi)
-            bucket_of = vals[:, 0].astype("int64") // BUCKET_S * BUCKET_S if len(ids) else np.empty(0, "int64")
-            order = np.argsort(bucket_of, kind="stable")
+        data = {b: self._load(b) for b in buckets}
+        t_load = time.perf_counter() - t0
+        stale: dict[int, set[int]] = {b: set(ALL) for b, d in data.items() if d is None}
+        present = {b: d for b, d in data.items() if d is not None}
+        if present:
+            oldest = min(int(d.stamps.min()) for d in present.values())
+            for (b, k), t in markers(oldest - CLOCK_SLACK_S, s, e).items():
+                d = present.get(b)
+                if d is not None and t >= d.stamps[k] - CLOCK_SLACK_S:
+                    stale.setdefault(b, set()).add(k)
+            for b, d in present.items():
+                never = np.flatnonzero(d.stamps < 0)
+                if len(never):
+                    stale.setdefault(b, set()).update(int(k) for k in never)
+        t_check = time.perf_counter() - t0 - t_load
+        ranges = _ranges(stale)
+        if ranges:
+            ids, vals = fetch(ranges)
+            # ranges may overlap (a bridged all-animal run over a bucket with stale shards):
+            # keep one row per (id, time), in (bucket, id, time) order
+            bucket_of = vals[:, 0].astype("int64") // BUCKET_S * BUCKET_S
+            order = np.lexsort((vals[:, 0], ids, bucket_of))
             ids, vals, bucket_of = ids[order], vals[order], bucket_of[order]
-            edges = np.searchsorted(bucket_of, np.arange(lo, hi + 1, BUCKET_S))
-            for k, b in enumerate(range(lo, hi, BUCKET_S)):
-                part = (np.ascontiguousarray(ids[edges[k]:edges[k + 1]]),
-                        np.ascontiguousarray(vals[edges[k]:edges[k + 1]]))
-                self._store(b, now, *part)
-                parts[b] = part
-        t_fetch = time.perf_counter() - t0 - t_check - t_load
+            if len(ids) > 1:
+                first = np.r_[True, (np.diff(ids) != 0) | (np.diff(vals[:, 0]) != 0)]
+                ids, vals, bucket_of = ids[first], vals[first], bucket_of[first]
+            for lo, hi, shards in ranges:
+                i0, i1 = np.searchsorted(bucket_of, [lo, hi])
+                r_ids, r_vals, r_bucket = ids[i0:i1], vals[i0:i1], bucket_of[i0:i1]
+                if shards is not None:
+                    sel = np.isin(r_ids % N_SHARDS, np.fromiter(shards, dtype="int64"))
+                    r_ids, r_vals, r_bucket = r_ids[sel], r_vals[sel], r_bucket[sel]
+                edges = np.searchsorted(r_bucket, np.arange(lo, hi + 1, BUCKET_S))
+                for j, b in enumerate(range(lo, hi, BUCKET_S)):
+                    d = data.get(b)
+                    if d is None:
+                        d = data[b] = _Bucket(np.empty(0, "int64"), np.empty((0, 1 + self.n_values)),
+                                              np.full(N_SHARDS, -1, dtype="int64"))
+                    d.replace(shards if shards is not None else ALL, r_ids[edges[j]:edges[j + 1]],
+                              r_vals[edges[j]:edges[j + 1]], now)
+            for b in {b for lo, hi, _ in ranges for b in range(lo, hi, BUCKET_S)}:
+                self._store(b, data[b])  # type: ignore[arg-type]
+        t_fetch = time.perf_counter() - t0 - t_load - t_check
         self._prune(s)
-        ids = np.concatenate([parts[b][0] for b in buckets])
-        vals = np.concatenate([parts[b][1] for b in buckets])
-        # buckets in time order, each animal's readings time-ordered within a bucket: a stable
-        # sort by id gives (id, ts) order, which the frame builder then only verifies
+        parts = [data[b] for b in buckets]
+        ids = np.concatenate([d.ids for d in parts])  # type: ignore[union-attr]
+        vals = np.concatenate([d.vals for d in parts])  # type: ignore[union-attr]
+        # buckets in time order, each (id, ts)-sorted: a stable sort by id gives (id, ts) order,
+        # which the frame builder then only verifies
         order = np.argsort(ids, kind="stable")
-        ids, vals = ids[order], vals[order]
         self.last_stats = {
-            "buckets": len(buckets), "fetched_buckets": sum((hi - lo) // BUCKET_S for lo, hi in runs),
-            "queries": len(runs), "check_s": round(t_check, 3), "load_s": round(t_load, 3),
-            "fetch_s": round(t_fetch, 3), "rows": len(ids),
+            "buckets": len(buckets), "stale_buckets": len(stale),
+            "stale_shard_buckets": sum(len(v) for v in stale.values()), "ranges": len(ranges),
+            "load_s": round(t_load, 3), "check_s": round(t_check, 3), "fetch_s": round(t_fetch, 3),
+            "rows": len(ids),
         }
         log.debug("read cache %s", self.last_stats)
-        return ids, vals
+        return ids[order], vals[order]
 
     def _prune(self, oldest_read: int) -> None:
         for entry in os.scandir(self.dir):
             m = _NAME.match(entry.name)
             if m and int(m.group(1)) < oldest_read - KEEP_BEFORE_S:
                 _unlink(Path(entry.path))
+
+
+def _ranges(stale: dict[int, set[int]]) -> list[Range]:
+    """Fetch ranges for stale (bucket, shard) pairs.
+
+    Buckets with every shard stale (new or never cached) become all-animal ranges; the other
+    pairs become per-shard runs of buckets (gaps of up to ``BRIDGE_GAP`` bridged), and runs with
+    the same bounds share one range (one statement with a regex on the id tag).
+    """
+    full = sorted(b for b, ks in stale.items() if len(ks) == N_SHARDS)
+    out: list[Range] = [(lo, hi, None) for lo, hi in _runs(full)]
+    by_shard: dict[int, list[int]] = {}
+    for b, ks in stale.items():
+        if len(ks) < N_SHARDS:
+            for k in ks:
+                by_shard.setdefault(k, []).append(b)
+    by_run: dict[tuple[int, int], set[int]] = {}
+    for k, bs in by_shard.items():
+        for lo, hi in _runs(sorted(bs)):
+            by_run.setdefault((lo, hi), set()).add(k)
+    out += [(lo, hi, frozenset(ks)) for (lo, hi), ks in sorted(by_run.items())]
+    return out
 
 
 def _runs(buckets: list[int]) -> list[tuple[int, int]]:

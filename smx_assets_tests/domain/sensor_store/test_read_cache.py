@@ -67,9 +67,10 @@ def same(plain: InfluxSensorStore, cached: InfluxSensorStore, start: pd.Timestam
     return got
 
 
-def fetched(cached: InfluxSensorStore) -> int:
+def fetched(cached: InfluxSensorStore, what: str = "stale_buckets") -> int:
+    """Buckets (or with ``what="stale_shard_buckets"`` bucket x shard pairs) the last read fetched."""
     assert cached.read_cache is not None
-    return int(cached.read_cache.last_stats["fetched_buckets"])
+    return int(cached.read_cache.last_stats[what])
 
 
 def test_cold_then_warm_reads_equal_full_reads(stores: tuple) -> None:
@@ -89,7 +90,8 @@ def test_late_readings_with_past_received_at_are_seen(stores: tuple) -> None:
     plain.write_bolus(late)
     frame = same(plain, cached)
     assert len(frame) == 20 * 36 + len(late)
-    assert 2 <= fetched(cached) < 36  # only the touched buckets (and bridged gaps) are fetched again
+    assert fetched(cached) == 2  # only the two touched buckets, and there only the 3 animals' shards
+    assert fetched(cached, "stale_shard_buckets") == 6
 
 
 def test_corrections_ph_and_new_animals_are_seen(stores: tuple) -> None:
@@ -128,7 +130,7 @@ def test_second_process_and_torn_files(stores: tuple, influx_server: InfluxServe
                               f"?read_cache={folder}")  # a fresh process on the same folder
     try:
         pd.testing.assert_frame_equal(other.read_bolus(START, END), plain.read_bolus(START, END))
-        assert other.read_cache is not None and other.read_cache.last_stats["fetched_buckets"] == 1
+        assert fetched(other) == 1  # type: ignore[arg-type]
     finally:
         other.close()
 
@@ -139,3 +141,13 @@ def test_partial_buckets_and_id_filters_bypass_the_cache(stores: tuple) -> None:
     pd.testing.assert_frame_equal(cached.read_bolus(start, end), plain.read_bolus(start, end))
     pd.testing.assert_frame_equal(cached.read_bolus(START, END, [2, 3]), plain.read_bolus(START, END, [2, 3]))
     assert cached.read_cache is not None and cached.read_cache.last_stats == {}
+
+
+def test_shard_regex_selects_ids_by_their_last_two_digits() -> None:
+    import re
+
+    from smx_assets.domain.sensor_store.influx_store import _shard_regex
+
+    for shards in ({0}, {7}, {10, 99}, {0, 5, 42}, set(range(100))):
+        rx = re.compile(_shard_regex(frozenset(shards)))
+        assert [i for i in range(0, 20_000) if rx.match(str(i))] == [i for i in range(20_000) if i % 100 in shards]
