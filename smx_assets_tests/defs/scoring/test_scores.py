@@ -19,6 +19,7 @@ from smx_assets.defs.ingest.sources import SOURCE_SPECS
 from smx_assets.defs.scoring import sensors as scoring_sensors
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain import model_registry
+from smx_assets.domain.features.pipeline import FEATURE_COLUMNS
 from smx_assets.domain.features.profile import active_animals, load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.sensor_store.base import BUCKET
@@ -200,7 +201,10 @@ def test_explain_traces_an_alert_to_features_model_and_code(scenario: Scenario) 
     assert doc["mlflow_run"]["run_id"] == alerts["mlflow_run_id"].iloc[0]
     assert doc["mlflow_run"]["status"] == "FINISHED"
     assert doc["feature_vector"]["animal_id"] == alerts["animal_id"].iloc[0]
-    assert isinstance(doc["features_on_alert"], dict) and len(doc["features_on_alert"]) > 3
+    # The features the model reads (a rule baseline reads one or two), all from the feature layer.
+    assert isinstance(doc["features_on_alert"], dict) and doc["features_on_alert"]
+    assert set(doc["features_on_alert"]) <= set(FEATURE_COLUMNS)
+    assert set(doc["features_on_alert"]) <= set(doc["feature_vector"])
     assert doc["code_version"] == alerts["code_version"].iloc[0]
     with pytest.raises(LookupError):
         explain(10**9, settings)
