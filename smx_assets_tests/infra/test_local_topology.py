@@ -355,10 +355,11 @@ def _assert_champion_lineage(seeded: SeededHerd, preds: "pd.DataFrame", run_id: 
 
 def test_scoring_run_for_a_partition(
     topology: Topology, client: DagsterGraphQLClient, dagster_db: sa.Engine, seeded: SeededHerd,
-    capsys: pytest.CaptureFixture[str],
+    sensor_rewind: SensorRewind, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A real client launches `scoring_job` for one bucket through the queue; the run worker
-    loads the champion through the MLflow server and writes predictions to PostgreSQL."""
+    loads the champion through the MLflow server and writes predictions to PostgreSQL.
+    (``sensor_rewind``: the sensor's next tick is awaited while this run goes.)"""
     import pandas as pd
 
     bucket = seeded.today - pd.Timedelta(days=1) + pd.Timedelta(hours=12)  # features exist
@@ -410,42 +411,76 @@ mutation SetCursor($selector: SensorSelector!, $cursor: String) {
 """
 
 
-def test_daemon_runs_the_scoring_sensor_on_its_own(
-    topology: Topology, dagster_db: sa.Engine, seeded: SeededHerd,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The daemon evaluates `scoring_sensor` (RUNNING by default) against real time and
-    launches runs for due buckets; nobody submits them.
+@dataclass
+class SensorRewind:
+    t_set: float  # epoch seconds when the cursor was set
+    target: "pd.Timestamp"  # the one bucket the daemon's next tick must launch
+    downloads_before: int
 
-    The sensor's first tick happened while the topology started, before any herd or model
-    existed (that run of the newest due bucket fails: no model registered). Like an operator
-    after seeding a farm, we rewind the cursor two buckets so the daemon's next tick asks for
-    buckets that have data and models now; `last_late_check` = now so the late-data check does
-    not re-score the whole day of freshly loaded history.
+
+def _sensor_partitions(dagster_db: sa.Engine) -> list[str]:
+    with dagster_db.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT p.value FROM run_tags s JOIN run_tags p ON p.run_id = s.run_id "
+            "AND p.key = 'dagster/partition' WHERE s.key = 'dagster/sensor_name' AND s.value = :s"),
+            {"s": SENSOR_NAME}).scalars().all()
+
+
+@pytest.fixture(scope="module")
+def sensor_rewind(topology: Topology, dagster_db: sa.Engine, seeded: SeededHerd) -> SensorRewind:
+    """Hand the seeded farm to the scoring sensor, as an operator would after seeding.
+
+    The sensor (RUNNING by default) ticked first while the topology started, before any herd or
+    model existed, and asked for the newest due bucket (that run fails: no model registered);
+    since then it follows real time, one new bucket per 10 minutes. Its run keys
+    (`scores:<bucket>:new`) are never launched twice, so we rewind the cursor to just before the
+    oldest bucket it ever requested: the daemon's next tick launches exactly that one bucket
+    (due by real time, never requested) and skips the rest as already launched.
+    `last_late_check` = now, so the late-data check does not re-score the freshly loaded day.
+
+    The partition test requests this fixture too, so the wait for the next tick (the sensor's
+    minimum interval is 60 s) overlaps with its run.
     """
     import pandas as pd
 
     from smx_assets.domain.scoring.planning import BUCKET, ScoringCursor, latest_due_bucket
 
     port = topology.config.ports["webserver"]
-    selector = {"repositoryLocationName": LOCATION_NAME, "repositoryName": REPOSITORY_NAME,
-                "sensorName": SENSOR_NAME}
-    state = graphql(port, SENSOR_QUERY, {"selector": selector})["sensorOrError"]
+    state = graphql(port, SENSOR_QUERY, {"selector": _sensor_selector()})["sensorOrError"]
     assert state["__typename"] == "Sensor", state
     assert state["sensorState"]["status"] == "RUNNING"
 
     now = pd.Timestamp.now(tz="UTC")
     due = latest_due_bucket(now, pd.Timedelta(minutes=5))  # SMX_SCORING_GRACE_MINUTES default
-    cursor = ScoringCursor(last_bucket=due - 2 * BUCKET, last_late_check=now)
+    requested = [pd.Timestamp(dt.datetime.strptime(k, FMT), tz="UTC")
+                 for k in _sensor_partitions(dagster_db)]
+    target = min([*requested, due + BUCKET]) - BUCKET
+    cursor = ScoringCursor(last_bucket=target - BUCKET, last_late_check=now)
     downloads_before = _champion_downloads(topology, seeded)
     t_set = time.time()
-    answer = graphql(port, SET_CURSOR, {"selector": selector, "cursor": cursor.to_json()})
+    answer = graphql(port, SET_CURSOR, {"selector": _sensor_selector(), "cursor": cursor.to_json()})
     assert answer["setSensorCursor"]["__typename"] == "Sensor", answer
+    return SensorRewind(t_set, target, downloads_before)
 
-    deadline = time.monotonic() + 150  # min interval 60 s between ticks + one run
-    done: list[sa.Row] = []
-    runs: list[sa.Row] = []
-    while time.monotonic() < deadline:
+
+def _sensor_selector() -> dict[str, str]:
+    return {"repositoryLocationName": LOCATION_NAME, "repositoryName": REPOSITORY_NAME,
+            "sensorName": SENSOR_NAME}
+
+
+def test_daemon_runs_the_scoring_sensor_on_its_own(
+    topology: Topology, dagster_db: sa.Engine, seeded: SeededHerd, sensor_rewind: SensorRewind,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The daemon evaluates `scoring_sensor` against real time and launches the due bucket on
+    its own (nobody submits it); the run loads the champion through the MLflow server and
+    writes predictions to PostgreSQL."""
+    import pandas as pd
+
+    t_set, key = sensor_rewind.t_set, sensor_rewind.target.strftime(FMT)
+    timeout_s = 150.0  # the sensor's 60 s minimum interval + queue pickup + one run
+    run, runs = None, []
+    while time.time() - t_set < timeout_s:
         with dagster_db.connect() as conn:
             runs = conn.execute(sa.text(
                 "SELECT r.run_id, r.status, r.create_timestamp, r.start_time, r.end_time, "
@@ -457,25 +492,29 @@ def test_daemon_runs_the_scoring_sensor_on_its_own(
         failed = [r for r in runs if r.status in ("FAILURE", "CANCELED")]
         assert not failed, _run_failure_detail(
             topology, RunOutcome(failed[0].run_id, failed[0].status, 0.0), dagster_db)
-        done = [r for r in runs if r.status == "SUCCESS"]
-        if done:
+        run = next((r for r in runs if r.partition == key and r.status == "SUCCESS"), None)
+        if run is not None:
             break
         time.sleep(1.0)
-    assert done, f"no sensor-launched scoring run succeeded within 150 s: {runs}\n" + \
-        log_tail_text(Path(topology.records["daemon"].log).read_text(errors="replace"))
+    assert run is not None, (
+        f"no sensor-launched scoring run of {key} succeeded within {timeout_s:.0f} s of the "
+        f"cursor rewind; sensor runs since: {runs}\n"
+        + log_tail_text(Path(topology.records["daemon"].log).read_text(errors="replace")))
+    # A bucket that real time made due (window closed + 5 min grace), not one the test invented.
+    assert sensor_rewind.target + pd.Timedelta(minutes=15) <= pd.Timestamp(run.create_timestamp, tz="UTC")
 
-    run = done[0]
-    bucket = pd.Timestamp(dt.datetime.strptime(run.partition, FMT), tz="UTC")
-    assert due - 2 * BUCKET < bucket <= latest_due_bucket(pd.Timestamp.now(tz="UTC"),
-                                                          pd.Timedelta(minutes=5))
     preds = _predictions(seeded, "dagster_run_id = :r", {"r": run.run_id})
     _assert_champion_lineage(seeded, preds, run.run_id)
-    assert set(preds["partition_key"]) == {run.partition}
+    assert set(preds["partition_key"]) == {key}
+    assert set(pd.to_datetime(preds["bucket_start"])) == {sensor_rewind.target.tz_localize(None)}
+    # This run and the partition test's run each fetched the champion from the server.
+    assert _champion_downloads(topology, seeded) >= sensor_rewind.downloads_before + 2
 
-    ticks = graphql(port, SENSOR_QUERY, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
+    port = topology.config.ports["webserver"]
+    ticks = graphql(port, SENSOR_QUERY, {"selector": _sensor_selector()})["sensorOrError"][
+        "sensorState"]["ticks"]
     tick = next(t for t in ticks if run.run_id in (t["runIds"] or []))
     assert tick["status"] == "SUCCESS"
-    assert _champion_downloads(topology, seeded) > downloads_before  # loaded by that run, via HTTP
     created = _epoch(run.create_timestamp)
     with capsys.disabled():
         print(f"\nscoring_sensor: cursor set -> tick {tick['timestamp'] - t_set:.1f} s, "
@@ -483,7 +522,7 @@ def test_daemon_runs_the_scoring_sensor_on_its_own(
               f"created -> started {run.start_time - created:.1f} s, "
               f"run {run.end_time - run.start_time:.1f} s; "
               f"tick -> SUCCESS {run.end_time - tick['timestamp']:.1f} s "
-              f"(bucket {run.partition}, {len(runs)} sensor run(s) since the rewind)")
+              f"(bucket {key}, {len(runs)} sensor run(s) since the rewind)")
 
 
 def _epoch(value: dt.datetime) -> float:
