@@ -21,8 +21,7 @@ import pandas as pd
 
 from smx_assets.defs.partitions import daily_partitions
 from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS, LOOKBACK
-from smx_assets.domain.features.baselines import CONTEXT as BASELINE_CONTEXT
-from smx_assets.domain.features.baselines import N_DAYS, baselines_from_stats, daily_hourly_stats
+from smx_assets.domain.features.baselines import N_DAYS, baselines_from_store
 from smx_assets.domain.features.labels import attach_labels
 from smx_assets.domain.features.pipeline import compute_features
 from smx_assets.domain.features.profile import FarmRecords, active_animals, load_herd_records, profile_features
@@ -118,18 +117,10 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
 def sensor_baselines(context: dg.AssetExecutionContext, sensor_store: SensorStoreResource,
                      feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     files = FeatureFiles(feature_store.base_path)
-    store = sensor_store.open()
     days = _days(context)
-    stats_days = pd.date_range(days[0] - N_DAYS * DAY, days[-1], freq="D", inclusive="left")
-    stats = []
-    for s in stats_days:  # one read per history day, shared by every target day of the range
-        stats.append(daily_hourly_stats(store.read_bolus(s - BASELINE_CONTEXT, s + DAY), s))
-    all_stats = pd.concat(stats, ignore_index=True) if stats else pd.DataFrame()
     per_day: dict[str, int] = {}
     baselines = pd.DataFrame()
-    for day in days:
-        baselines = baselines_from_stats(all_stats, day) if len(all_stats) else baselines_from_stats(
-            pd.DataFrame(columns=["animal_id", "day", "hour", "temp_sum", "temp_n", "act_sum", "act_n"]), day)
+    for day, baselines in baselines_from_store(sensor_store.open(), days).items():
         files.write(baselines, BASELINES, day)
         per_day[str(day.date())] = int(baselines["animal_id"].nunique())
     missing = float(baselines["temp_hod"].isna().mean()) if len(baselines) else 1.0

@@ -22,7 +22,7 @@ import pandas as pd
 
 from smx_assets.domain.features import drinking
 from smx_assets.domain.features.buckets import bucket_range, bucketize_bolus, to_grid
-from smx_assets.domain.sensor_store.base import BUCKET, utc
+from smx_assets.domain.sensor_store.base import BUCKET, SensorStore, utc
 
 N_DAYS = 10
 MIN_DAYS = 3  # an hour-of-day baseline needs that hour on at least this many days
@@ -149,3 +149,21 @@ def baseline_arrays(baselines: pd.DataFrame, day: pd.Timestamp, animal_ids: np.n
         out[k][ai[ok], hours[ok]] = b[k].to_numpy(dtype="float64")[ok]
     out["temp_10d"][ai[ok]] = b["temp_10d"].to_numpy(dtype="float64")[ok]
     return out
+
+
+def baselines_from_store(store: "SensorStore", days: list[pd.Timestamp], n_days: int = N_DAYS,
+                         min_days: int = MIN_DAYS) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Baselines for each of ``days`` from the sensor store, reading each history day once.
+
+    The ``sensor_baselines`` asset and the scoring path (when a day's baselines were not
+    materialised yet, e.g. today's before the daily run) share this, so both store the same
+    numbers.
+    """
+    if not days:
+        return {}
+    days = [day_start(d) for d in days]
+    history = pd.date_range(min(days) - n_days * DAY, max(days), freq="D", inclusive="left")
+    stats = [daily_hourly_stats(store.read_bolus(s - CONTEXT, s + DAY), s) for s in history]
+    all_stats = pd.concat(stats, ignore_index=True) if stats else pd.DataFrame(
+        columns=["animal_id", "day", "hour", "temp_sum", "temp_n", "act_sum", "act_n"])
+    return {d: baselines_from_stats(all_stats, d, n_days, min_days) for d in days}

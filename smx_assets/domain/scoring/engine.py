@@ -27,11 +27,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smx_assets.domain.features.baselines import day_start
+from smx_assets.domain.features.baselines import baselines_from_store, day_start
 from smx_assets.domain.features.buckets import floor_bucket
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS, LOOKBACK, compute_features
 from smx_assets.domain.features.profile import FarmRecords
-from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.features.storage import BASELINES, FeatureFiles
 from smx_assets.domain.herd_db import Prediction, to_db_ts
 from smx_assets.domain.model_registry import CHALLENGER, LoadedModel, load_alias, load_champion
 from smx_assets.domain.scoring.outputs import alerts_near, insert_alerts, replace_predictions
@@ -124,13 +124,24 @@ def window_features(
 ) -> pd.DataFrame:
     """Feature vectors of every bucket in ``[start, end)`` from the trailing window + baselines."""
     days = list(pd.date_range(day_start(start), day_start(end - BUCKET), freq="D"))
-    baselines = files.read_baselines(days)
-    if baselines is None:
-        log.warning("no sensor_baselines for %s..%s: baseline features are missing",
-                    days[0].date(), days[-1].date())
+    baselines = ensure_baselines(store, files, days)
     readings = store.read_bolus(start - LOOKBACK, end)
     climate = store.read_climate(start - LOOKBACK, end)
     return compute_features(readings, climate, records, baselines, (start, end))
+
+
+def ensure_baselines(store: SensorStore, files: FeatureFiles, days: list[pd.Timestamp]) -> pd.DataFrame | None:
+    """The stored baselines of ``days``; a day never materialised (today's, before the daily
+    run) is computed from the store with the asset's own function and stored, so live buckets
+    are never scored without baselines."""
+    missing = [d for d in days if not files.exists(BASELINES, d)]
+    if missing:
+        log.warning("sensor_baselines missing for %s: computing them from the sensor store now "
+                    "(materialise sensor_baselines to record them in Dagster)",
+                    ", ".join(str(d.date()) for d in missing))
+        for day, frame in baselines_from_store(store, missing).items():
+            files.write(frame, BASELINES, day)
+    return files.read_baselines(days)
 
 
 def write_scored_features(files: FeatureFiles, features: pd.DataFrame) -> dict[pd.Timestamp, str]:

@@ -262,3 +262,21 @@ def test_late_reading_triggers_one_rescore_of_its_bucket(scenario: Scenario, mon
     assert _materialize(scenario, late_bucket).success
     preds = _table(scenario, "predictions")
     assert len(preds) == _active(scenario, late_bucket, late_bucket + BUCKET) * 3
+
+
+def test_a_day_without_materialised_baselines_gets_the_assets_baselines(scenario: Scenario) -> None:
+    """Today's buckets are scored before the daily run: scoring computes that day's baselines
+    with the asset's own function, and the asset later writes exactly the same numbers."""
+    from smx_assets.defs.features.assets import sensor_baselines
+
+    _clear_outputs(scenario)
+    files = FeatureFiles(scenario.resources["feature_store"].base_path)
+    day = scenario.day(14)
+    assert not files.exists("sensor_baselines", day)
+    assert _materialize(scenario, day).success
+    on_the_fly = files.read("sensor_baselines", day)
+    assert on_the_fly is not None and on_the_fly["temp_hod"].notna().mean() > 0.5
+    result = dg.materialize([sensor_baselines, *SOURCE_SPECS], selection=[sensor_baselines],
+                            resources=scenario.resources, partition_key=day.strftime("%Y-%m-%d"))
+    assert result.success
+    pd.testing.assert_frame_equal(files.read("sensor_baselines", day), on_the_fly)
