@@ -163,7 +163,7 @@ def baselines_from_store(store: "SensorStore", days: list[pd.Timestamp], n_days:
         return {}
     days = [day_start(d) for d in days]
     history = pd.date_range(min(days) - n_days * DAY, max(days), freq="D", inclusive="left")
-    stats = [daily_hourly_stats(store.read_bolus(s - CONTEXT, s + DAY), s) for s in history]
+    stats = [f for f in (daily_hourly_stats(store.read_bolus(s - CONTEXT, s + DAY), s) for s in history) if len(f)]
     all_stats = pd.concat(stats, ignore_index=True) if stats else pd.DataFrame(
         columns=["animal_id", "day", "hour", "temp_sum", "temp_n", "act_sum", "act_n"])
     return {d: baselines_from_stats(all_stats, d, n_days, min_days) for d in days}
