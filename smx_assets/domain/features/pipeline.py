@@ -71,6 +71,11 @@ FEATURE_DOC.update({
     "activity_hod_baseline": "animal's mean activity at this hour over the previous 10 days",
     "activity_ratio_hod": "activity / activity_hod_baseline",
     "activity_ratio_hod_2h": "activity_mean_2h / mean hour-of-day activity baseline over the same 2 h",
+    "activity_ratio_hod_6h": "activity_mean_6h / mean hour-of-day activity baseline over the same 6 h",
+    "temp_dev_hod_6h": "mean over 6 h of (drinking-free temperature - its hour-of-day baseline)",
+    "temp_dev_hod_24h": "mean over 24 h of (drinking-free temperature - its hour-of-day baseline); "
+                        "with temp_dev_hod_6h it tells how long a drop or rise has lasted",
+    "temp_low_share_24h": "share of drinking-free buckets in 24 h more than 0.2 °C below their hour-of-day baseline",
     "temp_baseline_10d": "animal's mean drinking-free temperature over the previous 10 days",
     "temp_dev_10d_2h": "temp_clean_mean_2h - temp_baseline_10d (fever rule: > 0.8)",
     "temp_dev_10d_6h": "temp_clean_mean_6h - temp_baseline_10d",
@@ -231,7 +236,9 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
     # scoring run had loaded at that moment).
     w2 = WINDOWS["2h"]
     b = {k: np.full((n_a, n_t), np.nan) for k in ("temp_hod_baseline", "activity_hod_baseline", "baseline_days",
-                                                   "temp_baseline_10d", "hod_temp_2h", "hod_act_2h")}
+                                                   "temp_baseline_10d", "hod_temp_2h", "hod_act_2h", "hod_act_6h",
+                                                   "dev_hod_6h", "dev_hod_24h", "low_share_24h")}
+    w6, w24 = WINDOWS["6h"], WINDOWS["24h"]
     for day, cols in day_groups:
         arr = baseline_arrays(baselines, day, ids)
         hours_t = hours_grid[j0 + cols]
@@ -248,12 +255,25 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
                 m = np.where(valid, v, 0.0).sum(axis=2) / n
             m[n == 0] = np.nan
             b[dst][:, cols] = m
+        # Per-cell deviations from the hour-of-day baseline over the whole grid (the target day's
+        # baseline, like every other window cell), then trailing windows: only the target's
+        # trailing cells are read, so one bucket (serving) and a day of buckets agree exactly.
+        dev = clean - arr["temp_hod"][:, hours_grid]
+        b["dev_hod_6h"][:, cols] = trailing_mean(dev, j0, j1, w6)[:, cols]
+        b["dev_hod_24h"][:, cols] = trailing_mean(dev, j0, j1, w24)[:, cols]
+        low = np.where(np.isnan(dev), np.nan, (dev < -0.2).astype("float64"))
+        b["low_share_24h"][:, cols] = trailing_mean(low, j0, j1, w24)[:, cols]
+        b["hod_act_6h"][:, cols] = trailing_mean(arr["activity_hod"][:, hours_grid], j0, j1, w6)[:, cols]
     f["temp_hod_baseline"] = b["temp_hod_baseline"]
     f["temp_dev_hod"] = f["temp_clean"] - b["temp_hod_baseline"]
     f["temp_dev_hod_2h"] = f["temp_clean_mean_2h"] - b["hod_temp_2h"]
     f["activity_hod_baseline"] = b["activity_hod_baseline"]
     f["activity_ratio_hod"] = _ratio(f["activity"], b["activity_hod_baseline"])
     f["activity_ratio_hod_2h"] = _ratio(f["activity_mean_2h"], b["hod_act_2h"])
+    f["activity_ratio_hod_6h"] = _ratio(f["activity_mean_6h"], b["hod_act_6h"])
+    f["temp_dev_hod_6h"] = b["dev_hod_6h"]
+    f["temp_dev_hod_24h"] = b["dev_hod_24h"]
+    f["temp_low_share_24h"] = b["low_share_24h"]
     f["temp_baseline_10d"] = b["temp_baseline_10d"]
     f["temp_dev_10d_2h"] = f["temp_clean_mean_2h"] - b["temp_baseline_10d"]
     f["temp_dev_10d_6h"] = f["temp_clean_mean_6h"] - b["temp_baseline_10d"]
