@@ -142,7 +142,8 @@ def test_line_protocol_escapes_tag_values_that_try_to_inject_points(influx_serve
     store._post_body(body, n)
     points = [s for r in store._query('SELECT * FROM "probe_m" GROUP BY *') for s in r.get("series", [])]
     assert len(points) == 1 and len(points[0]["values"]) == 1
-    assert store._query('SHOW MEASUREMENTS').__next__().get("series", [{}])[0]["values"] == [["probe_m"]]
+    measurements = [v[0] for r in store._query("SHOW MEASUREMENTS") for s in r.get("series", []) for v in s["values"]]
+    assert measurements == ["probe_m"]  # no injected "bolus" point
     stored = points[0]["tags"]["probe"]
     assert "animal_id=666" in stored and stored.startswith("x,")  # kept as data in the tag value
 
