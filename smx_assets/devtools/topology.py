@@ -314,7 +314,10 @@ class TopologyConfig:
             "DAGSTER_CODE_SERVER_PORT": str(p["code_server"]),
             "SMX_HOME": str(self.state_dir / "smx_home"),
             "SMX_HERD_DB_URL": self.db_url("herd"),
-            "SMX_SENSOR_STORE_URL": f"influxdb://{LOOPBACK}:{p['influxdb']}/smx",
+            # One machine: every run worker shares the read cache, so a ten-minute run reads only
+            # the buckets that changed since the previous run (see influx_store's read cache).
+            "SMX_SENSOR_STORE_URL": f"influxdb://{LOOPBACK}:{p['influxdb']}/smx"
+                                    f"?read_cache={self.state_dir / 'influx_read_cache'}",
             "SMX_FEATURES_PATH": str(self.state_dir / "features"),
             "MLFLOW_TRACKING_URI": f"http://{LOOPBACK}:{p['mlflow']}",
             "PYTHONUNBUFFERED": "1",
