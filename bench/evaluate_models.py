@@ -53,7 +53,13 @@ def prepare_herd(seed: int, animals: int, days: int, start: str, cache: Path
                  ) -> tuple[pd.DataFrame, pd.DataFrame, FarmRecords]:
     """(features with labels, gt_events, farm records) of one simulated herd, cached on disk."""
     cfg = SimConfig(n_animals=animals, days=days, seed=seed, start=pd.Timestamp(start).date())
-    key = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+    # The key covers the simulator's and the feature layer's code too: a cache made before a
+    # change to either would silently evaluate the old signal or features.
+    code = hashlib.sha1()
+    root = Path(__file__).resolve().parents[1] / "smx_assets" / "domain"
+    for src in sorted([*(root / "simulator").glob("*.py"), *(root / "features").glob("*.py")]):
+        code.update(src.read_bytes())
+    key = hashlib.sha1((json.dumps(cfg.to_dict(), sort_keys=True) + code.hexdigest()).encode()).hexdigest()[:10]
     folder = cache / f"herd_s{seed}_a{animals}_d{days}_{key}"
     t0 = time.perf_counter()
     herd = simulate(cfg)
