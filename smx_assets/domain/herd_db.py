@@ -284,5 +284,6 @@ def to_db_ts(value: Any) -> dt.datetime:
 
 def from_db_ts(value: Any) -> pd.Timestamp:
     """A herd-DB timestamp to an aware UTC ``pd.Timestamp``."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    from smx_assets.domain.sensor_store.base import utc
+
+    return utc(value)

@@ -12,6 +12,7 @@ import os
 import dagster as dg
 import pandas as pd
 
+from smx_assets.domain.sensor_store.base import utc
 from smx_assets.domain.simulator.live import STEP, live_step, load_state
 from smx_assets.resources import HerdDbResource, SensorStoreResource
 
@@ -28,7 +29,7 @@ def deliver_simulated_readings(
         raise dg.Failure("no simulated herd: run `smx simulate` (or `smx demo`) first")
     _, until = state
     now = pd.Timestamp.now(tz="UTC")
-    until = until.tz_localize("UTC") if until.tzinfo is None else until
+    until = utc(until)
     steps = int(min(MAX_STEPS_PER_RUN, max(0, (now - until) // STEP)))
     if steps == 0:
         context.log.info("simulated farm is up to date (%s)", until)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smx_assets.domain.sensor_store.base import utc
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS
 from smx_assets.domain.features.profile import PROFILE_COLUMNS
 
@@ -94,8 +95,7 @@ class DriftResult:
 
 def _utc_day(value: object) -> pd.Timestamp:
     """Midnight UTC of a day given aware or naive (lineage tags are naive, partitions aware)."""
-    ts = pd.Timestamp(value)
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).normalize()
+    return utc(value).normalize()
 
 
 def reference_days(day: pd.Timestamp, training_days: Sequence[pd.Timestamp] | None, fallback_days: int = 7

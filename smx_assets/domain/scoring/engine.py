@@ -196,13 +196,8 @@ def _predictions(
     if not parts:
         return pd.DataFrame(columns=[c.name for c in Prediction.__table__.columns if c.name != "id"])
     out = pd.concat(parts, ignore_index=True)
-    out["bucket_start"] = utc_series(out["bucket_start"])
+    out["bucket_start"] = pd.to_datetime(out["bucket_start"], utc=True)
     return out
-
-
-def utc_series(values: pd.Series) -> pd.Series:
-    s = pd.to_datetime(values)
-    return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
 
 
 def _champion_history(engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from smx_assets.domain import herd_db as db
-from smx_assets.domain.sensor_store.base import SensorStore
+from smx_assets.domain.sensor_store.base import SensorStore, utc
 from smx_assets.domain.simulator.herd import Herd
 from smx_assets.domain.simulator.simulation import SimulatedHerd
 
@@ -60,9 +60,7 @@ def _as_herd(herd: SimulatedHerd | Herd) -> Herd:
     return herd.herd if isinstance(herd, SimulatedHerd) else herd
 
 
-def _utc(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+_utc = utc  # scalar: naive taken as UTC, aware converted
 
 
 def visible_tables(herd: SimulatedHerd | Herd, as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smx_assets.domain.sensor_store.base import utc
 from smx_assets.domain.use_cases.base import AlertPolicy
 
 ALERT_COLUMNS = ["animal_id", "bucket_start", "score", "threshold", "episode_start"]
@@ -36,9 +37,7 @@ def _utc(values: Any) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
-def _utc_ts(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+_utc_ts = utc  # scalar: naive taken as UTC, aware converted
 
 
 def empty_alerts() -> pd.DataFrame:
