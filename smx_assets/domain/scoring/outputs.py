@@ -39,7 +39,7 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     for col in ("bucket_start", "scored_at", "created_at"):
         if col in out:  # naive UTC python datetimes, as to_db_ts gives, in one vectorised pass
             naive = pd.to_datetime(out[col], utc=True).dt.tz_localize(None)
-            out[col] = pd.Series(np.array(naive.dt.to_pydatetime(), dtype=object), index=out.index)
+            out[col] = pd.Series(naive.to_numpy().astype("datetime64[us]").astype(object), index=out.index, dtype=object)
     out = out.astype(object).where(pd.notna(out), None)
     return out.to_dict("records")
 
