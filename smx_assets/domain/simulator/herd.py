@@ -43,8 +43,13 @@ def _ts(minutes: np.ndarray | pd.Series | float) -> pd.Series | pd.Timestamp:
         return pd.Timestamp(round(float(minutes) * 60), unit="s", tz="UTC")
     index = minutes.index if isinstance(minutes, pd.Series) else None
     secs = np.round(np.asarray(minutes, dtype=np.float64) * 60.0)
-    ts = pd.to_datetime(np.where(np.isnan(secs), np.nan, secs), unit="s", utc=True)
-    return pd.Series(ts, index=index)
+    missing = np.isnan(secs)
+    # Whole seconds go through datetime64[s] rather than to_datetime(float, unit="s"): pandas
+    # 2.3's float path reads uninitialised memory at NaN positions and can raise
+    # FloatingPointError (overflow) depending on what that memory held.
+    stamps = np.where(missing, 0, secs).astype(np.int64).astype("datetime64[s]")
+    stamps[missing] = np.datetime64("NaT")
+    return pd.Series(pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("ns"), index=index)
 
 
 def in_grazing_season(day: np.ndarray) -> np.ndarray:

@@ -175,3 +175,19 @@ def test_tiny_windows(days: int) -> None:
     herd = simulate(SimConfig(n_animals=3, days=days, seed=1, n_farms=1))
     assert len(herd.bolus) <= 3 * 144 * days + 5
     assert list(herd.bolus.columns)[:5] == ["animal_id", "ts", "temp_c", "activity", "ph"]
+
+
+def test_record_timestamps_keep_missing_as_nat_without_the_float_path() -> None:
+    """CI once failed in pandas' float-seconds conversion at a NaN pregnancy check (garbage
+    memory overflowed); the helper must map NaN to NaT and whole seconds exactly, every time."""
+    from smx_assets.domain.simulator.herd import _ts
+
+    for _ in range(200):
+        minutes = pd.Series([np.nan, 29_000_000.5, np.nan, 1.0, 1e-3], index=[5, 6, 7, 8, 9])
+        out = _ts(minutes)
+        assert list(out.index) == [5, 6, 7, 8, 9]
+        assert str(out.dtype) == "datetime64[ns, UTC]"
+        assert out.isna().tolist() == [True, False, True, False, False]
+        assert out.iloc[1] == pd.Timestamp("2025-02-19 21:20:30", tz="UTC")
+        assert out.iloc[3] == pd.Timestamp("1970-01-01 00:01:00", tz="UTC")
+        assert out.iloc[4] == pd.Timestamp("1970-01-01", tz="UTC")  # rounded to the second
