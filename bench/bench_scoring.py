@@ -127,19 +127,22 @@ def run_one(mode: str) -> None:
         t_import = time.perf_counter() - t_start
         t0 = time.perf_counter()
         s = settings.Settings.from_env()
-        configure(s.mlflow_tracking_uri)
+        client = configure(s.mlflow_tracking_uri)
         engine = make_engine(s.herd_db_url)
         upgrade_herd_db(engine)
         store = open_sensor_store(s.sensor_store_url)
         store.ensure_schema()
-        model_sets = load_model_sets(all_use_cases())
+        t1 = time.perf_counter()
+        model_sets = load_model_sets(all_use_cases(), client=client)
+        load_models = time.perf_counter() - t1
         bucket = pd.to_datetime(partition, format=FMT, utc=True)
         result = score_window(engine=engine, store=store, files=FeatureFiles(s.features_path),
                               records=load_herd_records(engine), model_sets=model_sets, start=bucket,
                               end=bucket + pd.Timedelta(minutes=10),
                               lineage=ScoringLineage(settings.code_version(), partition, None))
         seconds = time.perf_counter() - t0
-        extra = {"animals": result.n_animals, "predictions": result.n_predictions, "stages": result.stage_seconds}
+        extra = {"animals": result.n_animals, "predictions": result.n_predictions,
+                 "stages": {"setup": round(t1 - t0, 3), "load_models": round(load_models, 3), **result.stage_seconds}}
     else:
         import dagster as dg
 
@@ -147,12 +150,17 @@ def run_one(mode: str) -> None:
 
         t_import = time.perf_counter() - t_start
         t0 = time.perf_counter()
+        instance = dg.DagsterInstance.get()
+        t_instance = time.perf_counter() - t0
         job = defs.resolve_job_def("scoring_job")
-        res = job.execute_in_process(instance=dg.DagsterInstance.get(), partition_key=partition)
+        res = job.execute_in_process(instance=instance, partition_key=partition)
         seconds = time.perf_counter() - t0
         meta = res.asset_materializations_for_node("scores")[0].metadata
+        body = meta["run_seconds"].value
         extra = {"animals": meta["animals_scored"].value, "predictions": meta["predictions_written"].value,
-                 "stages": meta["stage_seconds"].value}
+                 "stages": {"instance": round(t_instance, 3),
+                            "dagster_other": round(seconds - t_instance - body, 3),
+                            **meta["stage_seconds"].value}}
     peak_mb = _peak_rss_mb()
     print("RESULT " + json.dumps({"mode": mode, "seconds": round(seconds, 3), "import_seconds": round(t_import, 3),
                                   "peak_rss_mb": round(peak_mb, 1), **extra}), flush=True)
