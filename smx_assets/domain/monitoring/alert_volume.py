@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,8 @@ def judge(use_case: str, observed: int, animals: int, rate: float | None, source
         if observed >= max(3, policy.jump_ratio):
             status, p = "jump", 0.0
         return VolumeVerdict(use_case, observed, animals, expected, source, status, p)
+    from scipy import stats  # lazily: scipy.stats costs ~1 s of every code-location (run worker) start
+
     p_hi = float(stats.poisson.sf(observed - 1, expected))  # P(X >= observed)
     p_lo = float(stats.poisson.cdf(observed, expected))  # P(X <= observed)
     if observed > expected * policy.jump_ratio and p_hi < policy.alpha:
