@@ -7,7 +7,10 @@ cannot see its own future. Two baselines:
 * same hour of day: mean per (animal, hour 0–23) over the previous ``n`` days (default 10),
   because temperature and activity follow a strong daily rhythm, and "2 °C above this cow at
   this hour" is the signal, not "2 °C above the herd";
-* a 10-day temperature mean per animal, which the classic fever rule (+0.8 °C) compares to.
+* a 10-day temperature mean per animal, which the classic fever rule (+0.8 °C) compares to;
+* a 3-day temperature mean per animal (days ``D-3 .. D-1``): the *recent* level. Before calving
+  the temperature rises over the last week and then drops, so "below the last three days" marks
+  the drop where "below the 10-day mean" (which the rise pulls up only partly) does not.
 
 Computation is split in two steps so a backfill over many days reads each day of readings
 once: ``daily_hourly_stats`` (sums and counts of one day, small) and ``baselines_from_stats``
@@ -27,6 +30,8 @@ from smx_assets.domain.sensor_store.base import BUCKET, SensorStore, utc
 N_DAYS = 10
 MIN_DAYS = 3  # an hour-of-day baseline needs that hour on at least this many days
 MIN_BUCKETS_10D = 144  # the 10-day mean needs at least a day's worth of clean buckets
+RECENT_DAYS = 3
+MIN_BUCKETS_RECENT = 144  # the 3-day mean too
 DAY = pd.Timedelta(days=1)
 CONTEXT = drinking.CONTEXT * BUCKET  # readings needed before a day to clean its first bucket
 
@@ -34,7 +39,7 @@ STATS_COLUMNS = ["animal_id", "day", "hour", "temp_sum", "temp_n", "act_sum", "a
 BASELINE_COLUMNS = [
     "day", "animal_id", "hour",
     "temp_hod", "temp_hod_days", "activity_hod", "activity_hod_days",
-    "temp_10d", "temp_10d_buckets",
+    "temp_10d", "temp_10d_buckets", "temp_3d",
 ]
 
 
@@ -106,11 +111,17 @@ def baselines_from_stats(stats: pd.DataFrame, target_day: pd.Timestamp | str, n_
     with np.errstate(invalid="ignore", divide="ignore"):
         temp_10d = tot["temp_sum"] / tot["temp_n"]
     temp_10d[tot["temp_n"] < MIN_BUCKETS_10D] = np.nan
+    recent = w[w["day"] >= d - RECENT_DAYS * DAY].groupby("animal_id")[["temp_sum", "temp_n"]].sum()
+    recent = recent.reindex(tot.index, fill_value=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        temp_3d = recent["temp_sum"] / recent["temp_n"]
+    temp_3d[recent["temp_n"] < MIN_BUCKETS_RECENT] = np.nan
     out = pd.DataFrame({
         "temp_hod": temp_hod, "temp_hod_days": hod["temp_day"].astype("float64"),
         "activity_hod": act_hod, "activity_hod_days": hod["act_day"].astype("float64"),
     }).reset_index()
-    out = out.merge(pd.DataFrame({"temp_10d": temp_10d, "temp_10d_buckets": tot["temp_n"]}).reset_index(),
+    out = out.merge(pd.DataFrame({"temp_10d": temp_10d, "temp_10d_buckets": tot["temp_n"],
+                                  "temp_3d": temp_3d}).reset_index(),
                     on="animal_id", how="left")
     out["day"] = d
     out["animal_id"] = out["animal_id"].astype("int64")
@@ -130,10 +141,13 @@ def compute_baselines(readings: pd.DataFrame, target_day: pd.Timestamp | str, n_
 
 
 def baseline_arrays(baselines: pd.DataFrame, day: pd.Timestamp, animal_ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Dense look-up arrays for one target day: ``*_hod`` of shape (A, 24), ``temp_10d`` of shape (A,)."""
+    """Dense look-up arrays for one target day: ``*_hod`` of shape (A, 24), ``temp_10d`` and
+    ``temp_3d`` of shape (A,). Baselines stored before ``temp_3d`` existed give NaN for it (the
+    models see it as missing, as on a cow's first days) until those days are re-materialised."""
     n_a = len(animal_ids)
     out = {k: np.full((n_a, 24), np.nan) for k in ("temp_hod", "activity_hod", "temp_hod_days")}
     out["temp_10d"] = np.full(n_a, np.nan)
+    out["temp_3d"] = np.full(n_a, np.nan)
     if baselines is None or baselines.empty:
         return out
     b = baselines[baselines["day"] == day_start(day)]
@@ -148,6 +162,8 @@ def baseline_arrays(baselines: pd.DataFrame, day: pd.Timestamp, animal_ids: np.n
     for k in ("temp_hod", "activity_hod", "temp_hod_days"):
         out[k][ai[ok], hours[ok]] = b[k].to_numpy(dtype="float64")[ok]
     out["temp_10d"][ai[ok]] = b["temp_10d"].to_numpy(dtype="float64")[ok]
+    if "temp_3d" in b.columns:
+        out["temp_3d"][ai[ok]] = b["temp_3d"].to_numpy(dtype="float64")[ok]
     return out
 
 

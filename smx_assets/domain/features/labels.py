@@ -15,7 +15,11 @@ materialised before its pregnancy checks are entered has fewer confirmed labels;
   repeat, or before the first recorded heat of a lactation from 18 d after calving — the rows
   are NaN. After a confirmed conception heats are suppressed, so those rows stay 0.
 * **calving**: 1 if a calving (``lactations.calving_at``) falls within
-  ``[bucket_start, bucket_start + 24 h)``.
+  ``[bucket_start, bucket_start + 12 h)``. The use case alerts "calving within about a day"
+  (alerts 6-36 h ahead count), but the score needs hours above its threshold to confirm, so
+  a model trained on the last 12 h crosses at ~20 h ahead; trained on the last 24 h it rose as
+  the drop began, often 36-72 h early (seed 23: 0.84 -> 0.88 of calvings in the 6-36 h window,
+  precision 0.67 -> 0.82, together with the 3-day temperature level features).
 * **fever**: from treatments whose diagnosis is a febrile disease (mastitis, metritis,
   pneumonia, fever, ...; not milk fever, which lowers temperature). Farmers diagnose 0–4 days
   after onset: 1 in ``[diagnosed_at - 48 h, diagnosed_at + 24 h)``, NaN in the uncertain margins
@@ -36,7 +40,7 @@ D = pd.Timedelta(days=1)
 HEAT_BEFORE, HEAT_AFTER = 18 * H, 6 * H
 CYCLE, CYCLE_SLACK = 21 * D, 3 * D
 FIRST_HEAT_AFTER_CALVING = 18 * D
-CALVING_HORIZON = 24 * H
+CALVING_HORIZON = 12 * H
 FEVER_BEFORE, FEVER_AFTER = 48 * H, 24 * H
 FEVER_UNCERTAIN_BEFORE, FEVER_UNCERTAIN_AFTER = 96 * H, 96 * H
 FEBRILE = ("mastitis", "metritis", "pneumonia", "fever", "infection", "pyrexia", "respiratory", "brd")
@@ -126,7 +130,7 @@ def attach_labels(features: pd.DataFrame, records: FarmRecords) -> pd.DataFrame:
     lac = records.lactations
     if len(lac):
         c = ns(lac["calving_at"])
-        # bucket_start in (calving - 24 h, calving]  <=>  calving in [bucket_start, bucket_start + 24 h)
+        # bucket_start in (calving - horizon, calving]  <=>  calving in [bucket_start, bucket_start + horizon)
         _mark(calving, animal, ts, lac["animal_id"].to_numpy(), c - CALVING_HORIZON.value + 1, c + 1, 1.0)
 
     fever = np.zeros(n)

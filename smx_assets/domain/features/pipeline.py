@@ -79,6 +79,11 @@ FEATURE_DOC.update({
     "temp_baseline_10d": "animal's mean drinking-free temperature over the previous 10 days",
     "temp_dev_10d_2h": "temp_clean_mean_2h - temp_baseline_10d (fever rule: > 0.8)",
     "temp_dev_10d_6h": "temp_clean_mean_6h - temp_baseline_10d",
+    "temp_baseline_3d": "animal's mean drinking-free temperature over the previous 3 days (recent level)",
+    "temp_dev_3d_2h": "temp_clean_mean_2h - temp_baseline_3d (pre-calving drop below the recent level)",
+    "temp_dev_3d_6h": "temp_clean_mean_6h - temp_baseline_3d",
+    "temp_dev_3d_24h": "temp_clean_mean_24h - temp_baseline_3d",
+    "temp_3d_minus_10d": "temp_baseline_3d - temp_baseline_10d (pre-calving rise over the last days)",
     "baseline_days": "days contributing to this hour's temperature baseline",
     "baseline_missing": "1 if the hour-of-day temperature baseline is missing (< 3 days of history)",
     "activity_baseline_missing": "1 if the hour-of-day activity baseline is missing",
@@ -236,7 +241,7 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
     # scoring run had loaded at that moment).
     w2 = WINDOWS["2h"]
     b = {k: np.full((n_a, n_t), np.nan) for k in ("temp_hod_baseline", "activity_hod_baseline", "baseline_days",
-                                                   "temp_baseline_10d", "hod_temp_2h", "hod_act_2h", "hod_act_6h",
+                                                   "temp_baseline_10d", "temp_baseline_3d", "hod_temp_2h", "hod_act_2h", "hod_act_6h",
                                                    "dev_hod_6h", "dev_hod_24h", "low_share_24h")}
     w6, w24 = WINDOWS["6h"], WINDOWS["24h"]
     for day, cols in day_groups:
@@ -246,6 +251,7 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
         b["activity_hod_baseline"][:, cols] = arr["activity_hod"][:, hours_t]
         b["baseline_days"][:, cols] = arr["temp_hod_days"][:, hours_t]
         b["temp_baseline_10d"][:, cols] = arr["temp_10d"][:, None]
+        b["temp_baseline_3d"][:, cols] = arr["temp_3d"][:, None]
         win_hours = hours_grid[(j0 + cols)[:, None] + np.arange(-w2 + 1, 1)[None, :]]  # (n_cols, 12)
         for src, dst in (("temp_hod", "hod_temp_2h"), ("activity_hod", "hod_act_2h")):
             v = arr[src][:, win_hours]  # (A, n_cols, 12)
@@ -277,6 +283,11 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
     f["temp_baseline_10d"] = b["temp_baseline_10d"]
     f["temp_dev_10d_2h"] = f["temp_clean_mean_2h"] - b["temp_baseline_10d"]
     f["temp_dev_10d_6h"] = f["temp_clean_mean_6h"] - b["temp_baseline_10d"]
+    f["temp_baseline_3d"] = b["temp_baseline_3d"]
+    f["temp_dev_3d_2h"] = f["temp_clean_mean_2h"] - b["temp_baseline_3d"]
+    f["temp_dev_3d_6h"] = f["temp_clean_mean_6h"] - b["temp_baseline_3d"]
+    f["temp_dev_3d_24h"] = f["temp_clean_mean_24h"] - b["temp_baseline_3d"]
+    f["temp_3d_minus_10d"] = b["temp_baseline_3d"] - b["temp_baseline_10d"]
     f["baseline_days"] = np.where(np.isnan(b["baseline_days"]), 0.0, b["baseline_days"])
     f["baseline_missing"] = np.isnan(b["temp_hod_baseline"]).astype("float64")
     f["activity_baseline_missing"] = np.isnan(b["activity_hod_baseline"]).astype("float64")

@@ -19,17 +19,17 @@ def _at(f: pd.DataFrame, ts: pd.Timestamp, col: str, animal: int = 1) -> float:
     return f.loc[(f["animal_id"] == animal) & (f["bucket_start"] == ts), col].iloc[0]
 
 
-def test_calving_within_next_24h() -> None:
+def test_calving_within_next_12h() -> None:
     c = DAY0 + 5 * D + 14 * H + pd.Timedelta(minutes=5)
     rec = records([1, 2], lactations=pd.DataFrame({"animal_id": [1], "lactation_number": [2], "calving_at": [c],
                                                    "recorded_at": [c + 2 * D]}))
     f = attach_labels(_frame(DAY0 + 4 * D, DAY0 + 7 * D, (1, 2)), rec)
     assert _at(f, c.floor("10min"), "label_calving") == 1  # the calving's own bucket
-    assert _at(f, c.floor("10min") - 24 * H + pd.Timedelta(minutes=10), "label_calving") == 1
-    assert _at(f, c.floor("10min") - 24 * H, "label_calving") == 0  # calving 24 h 5 min later
+    assert _at(f, c.floor("10min") - 12 * H + pd.Timedelta(minutes=10), "label_calving") == 1
+    assert _at(f, c.floor("10min") - 12 * H, "label_calving") == 0  # calving 12 h 5 min later
     assert _at(f, c.floor("10min") + pd.Timedelta(minutes=10), "label_calving") == 0
     assert f.loc[f["animal_id"] == 2, "label_calving"].eq(0).all()
-    assert f["label_calving"].sum() == 144
+    assert f["label_calving"].sum() == 72
 
 
 def test_fever_from_diagnosis_with_uncertain_margins_and_no_milk_fever() -> None:
