@@ -22,6 +22,7 @@ from smx_assets import settings
 from smx_assets.defs.partitions import ten_minute_partitions
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.heap import frozen_heap
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource
@@ -52,6 +53,18 @@ class ScoringConfig(dg.Config):
     ),
 )
 def scores(
+    context: dg.AssetExecutionContext,
+    config: ScoringConfig,
+    herd_db: HerdDbResource,
+    sensor_store: SensorStoreResource,
+    feature_store: FeatureStoreResource,
+    mlflow: MlflowResource,
+) -> dg.MaterializeResult:
+    with frozen_heap():  # the run's many short-lived objects must not make GC rescan Dagster's heap
+        return _score(context, config, herd_db, sensor_store, feature_store, mlflow)
+
+
+def _score(
     context: dg.AssetExecutionContext,
     config: ScoringConfig,
     herd_db: HerdDbResource,
