@@ -84,7 +84,7 @@ def coverage(engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timesta
             for version, n in conn.execute(sa.select(p.c.model_version, sa.func.count()).where(*cond)
                                            .group_by(p.c.model_version)).all():
                 rows.append({"day": day, "model_version": str(version), "animal_buckets": int(n)})
-            animals |= {int(r[0]) for r in conn.execute(sa.select(sa.distinct(p.c.animal_id)).where(*cond)).all()}
+            animals |= {int(r[0]) for r in conn.execute(sa.select(p.c.animal_id).where(*cond).distinct()).all()}
     frame = pd.DataFrame(rows, columns=["day", "model_version", "animal_buckets"])
     return frame, animals
 
