@@ -35,3 +35,14 @@ def test_freeze_loaded_heap_then_a_run_block_returns_everything() -> None:
     with frozen_heap():
         pass
     assert gc.get_freeze_count() == 0
+
+
+def test_frozen_heap_as_a_decorator_freezes_each_call() -> None:
+    gc.unfreeze()
+
+    @frozen_heap()
+    def run() -> int:
+        return gc.get_freeze_count()
+
+    assert run() > 1000 and run() > 1000  # a fresh freeze per call, not one shared generator
+    assert gc.get_freeze_count() == 0

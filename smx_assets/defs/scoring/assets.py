@@ -52,19 +52,8 @@ class ScoringConfig(dg.Config):
         "version, partition key and a reference to the stored feature vector."
     ),
 )
+@frozen_heap()  # the run's many short-lived objects must not make GC rescan Dagster's heap
 def scores(
-    context: dg.AssetExecutionContext,
-    config: ScoringConfig,
-    herd_db: HerdDbResource,
-    sensor_store: SensorStoreResource,
-    feature_store: FeatureStoreResource,
-    mlflow: MlflowResource,
-) -> dg.MaterializeResult:
-    with frozen_heap():  # the run's many short-lived objects must not make GC rescan Dagster's heap
-        return _score(context, config, herd_db, sensor_store, feature_store, mlflow)
-
-
-def _score(
     context: dg.AssetExecutionContext,
     config: ScoringConfig,
     herd_db: HerdDbResource,
