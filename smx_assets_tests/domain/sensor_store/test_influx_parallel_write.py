@@ -3,31 +3,19 @@ as in-process, ph merge kept, and a dead worker falls back to in-process without
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from smx_assets.devtools.influx_server import InfluxServer
 from smx_assets.domain.sensor_store import _lp_workers
 from smx_assets.domain.sensor_store import influx_store as IS
-from smx_assets.domain.sensor_store.factory import open_sensor_store
 from smx_assets.domain.sensor_store.influx_store import InfluxSensorStore
 
 pytestmark = pytest.mark.influx
 
 T0 = pd.Timestamp("2025-03-01", tz="UTC")
-
-
-@pytest.fixture
-def store(influx_server: InfluxServer) -> Iterator[InfluxSensorStore]:
-    s = open_sensor_store(influx_server.url_with(database=f"t_{uuid.uuid4().hex[:12]}"))
-    assert isinstance(s, InfluxSensorStore)
-    s.ensure_schema()
-    yield s
-    s.close()
 
 
 def frame(n_animals: int, n_slots: int) -> pd.DataFrame:

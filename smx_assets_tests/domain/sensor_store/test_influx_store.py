@@ -3,7 +3,6 @@ body limits, unreachable servers, and the throw-away server helper itself."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,15 +28,6 @@ def one_reading(animal_id: int = 1) -> pd.DataFrame:
         "ts": pd.to_datetime(["2025-03-01T00:05:00Z"]),
         "temp_c": [39.0], "activity": [1.0], "ph": [np.nan],
     })
-
-
-@pytest.fixture
-def store(influx_server: InfluxServer) -> Iterator[InfluxSensorStore]:
-    s = open_sensor_store(influx_server.url_with(database=f"t_{uuid.uuid4().hex[:12]}"))
-    assert isinstance(s, InfluxSensorStore)
-    s.ensure_schema()
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")
