@@ -25,7 +25,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from smx_assets.domain.sensor_store.base import SensorStore  # noqa: E402
-from smx_assets.domain.sensor_store.factory import open_sensor_store  # noqa: E402
+from _scratch_stores import BACKENDS, scratch_store  # noqa: E402
 
 READINGS_PER_DAY = 144
 
@@ -105,32 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="smx_bench_") as tmp:
         for backend in args.backends.split(","):
-            if backend == "influx":
-                from smx_assets.devtools.influx_server import InfluxServer
-
-                with InfluxServer.start(Path(tmp) / "influxdb") as server:
-                    results[backend] = bench_store("influxdb", open_sensor_store(server.url), frame,
-                                                   args.animals, args.days)
-            elif backend == "sqlite":
-                store = open_sensor_store(f"sqlite:///{Path(tmp) / 'sensors.db'}")
-                results[backend] = bench_store("sqlite", store, frame, args.animals, args.days)
-            elif backend == "postgres":
-                import sqlalchemy as sa
-
-                admin = sa.create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-                name = f"smx_bench_{int(time.time())}"
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-                try:
-                    url = admin.url.set(database=name).render_as_string(hide_password=False)
-                    results[backend] = bench_store("postgres", open_sensor_store(url), frame,
-                                                   args.animals, args.days)
-                finally:
-                    with admin.connect() as conn:
-                        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    admin.dispose()
-            else:
+            if backend not in BACKENDS:
                 parser.error(f"unknown backend {backend!r}")
+            with scratch_store(backend, Path(tmp), args.pg_url) as (store, _):
+                results[backend] = bench_store("influxdb" if backend == "influx" else backend, store, frame,
+                                               args.animals, args.days)
 
     limits = {"influx": 60.0, "sqlite": 120.0, "postgres": 120.0}
     scale = (args.animals * args.days) / (1000 * 30)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from smx_assets.domain import ingest_validation as iv  # noqa: E402
 from smx_assets.domain.herd_db import make_engine  # noqa: E402
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db  # noqa: E402
-from smx_assets.domain.sensor_store.factory import open_sensor_store  # noqa: E402
+from _scratch_stores import BACKENDS, scratch_store  # noqa: E402
 from smx_assets.domain.simulator import SimConfig, simulate  # noqa: E402
 from smx_assets.domain.simulator import loader  # noqa: E402
 
@@ -214,30 +214,10 @@ def main(argv: list[str] | None = None) -> int:
             herd_url = f"sqlite:///{tmp / f'herd_{backend}.db'}"
             if profiler:
                 profiler.enable()
-            if backend == "influx":
-                from smx_assets.devtools.influx_server import InfluxServer
-
-                with InfluxServer.start(tmp / "influxdb") as server:
-                    results[backend] = run_backend(backend, herd, open_sensor_store(server.url), herd_url, server.pid)
-            elif backend == "sqlite":
-                store = open_sensor_store(f"sqlite:///{tmp / 'sensors.db'}")
-                results[backend] = run_backend(backend, herd, store, herd_url, None)
-            elif backend == "postgres":
-                import sqlalchemy as sa
-
-                admin = sa.create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-                db_name = f"smx_bench_{os.getpid()}_{int(time.time())}"
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'CREATE DATABASE "{db_name}"')
-                try:
-                    url = admin.url.set(database=db_name).render_as_string(hide_password=False)
-                    results[backend] = run_backend(backend, herd, open_sensor_store(url), herd_url, None)
-                finally:
-                    with admin.connect() as conn:
-                        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-                    admin.dispose()
-            else:
+            if backend not in BACKENDS:
                 parser.error(f"unknown backend {backend!r}")
+            with scratch_store(backend, tmp, args.pg_url) as (store, server_pid):
+                results[backend] = run_backend(backend, herd, store, herd_url, server_pid)
             if profiler:
                 profiler.disable()
     if profiler:

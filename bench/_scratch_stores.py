@@ -1,0 +1,42 @@
+"""A throw-away sensor store per backend for the ingest benchmarks (InfluxDB started here, a
+SQLite file, or a temporary PostgreSQL database), removed when the block ends."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from smx_assets.domain.sensor_store.base import SensorStore
+from smx_assets.domain.sensor_store.factory import open_sensor_store
+
+BACKENDS = ("influx", "sqlite", "postgres")
+
+
+@contextmanager
+def scratch_store(backend: str, folder: Path, pg_url: str) -> Iterator[tuple[SensorStore, int | None]]:
+    """(store, influxd pid or None) for ``backend``; ``folder`` holds the files it needs."""
+    if backend == "influx":
+        from smx_assets.devtools.influx_server import InfluxServer
+
+        with InfluxServer.start(folder / "influxdb") as server:
+            yield open_sensor_store(server.url), server.pid
+    elif backend == "sqlite":
+        yield open_sensor_store(f"sqlite:///{folder / 'sensors.db'}"), None
+    elif backend == "postgres":
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        name = f"smx_bench_{os.getpid()}_{int(time.time())}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield open_sensor_store(admin.url.set(database=name).render_as_string(hide_password=False)), None
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+    else:
+        raise ValueError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
