@@ -2,7 +2,7 @@
 
 For target day ``D`` (UTC) the baseline uses only the drinking-free temperature and the
 activity of days ``D-n .. D-1`` — never day ``D`` itself — so a feature for any bucket of ``D``
-cannot see its own future. Two baselines:
+cannot see its own future. Three baselines:
 
 * same hour of day: mean per (animal, hour 0–23) over the previous ``n`` days (default 10),
   because temperature and activity follow a strong daily rhythm, and "2 °C above this cow at
