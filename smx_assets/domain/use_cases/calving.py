@@ -7,8 +7,6 @@ Signal (DOMAIN.md): temperature up 0.2-0.4 °C over the last week, then down 0.3
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -46,15 +44,11 @@ def temperature_drop(frame: pd.DataFrame, drop_c: float, scale: float, min_days_
     return logistic(-frame["temp_dev_hod_2h"].to_numpy(dtype="float64"), drop_c, scale) * near_term
 
 
-def calving_model() -> Any:
-    return hist_gradient_boosting()
-
-
 CALVING = UseCase(
     name="calving",
     feature_columns=FEATURES,
     label_rule=calving_label,
-    model_factory=calving_model,
+    model_factory=hist_gradient_boosting,
     # 3 h of confirmation debounces the near-term prior and single noisy buckets; a 72 h
     # refractory keeps one calving to one alert (a 24 h one let a second alert fire in the last
     # hours or just after calving, while the temperature is still low and the calving not yet

@@ -6,8 +6,6 @@ Signal (DOMAIN.md): temperature ramps over 6-24 h to +0.8-2.0 °C above the cow'
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -34,15 +32,11 @@ def rise_over_10d_baseline(frame: pd.DataFrame, rise_c: float, scale: float) -> 
     return logistic(frame["temp_dev_10d_2h"], rise_c, scale)
 
 
-def fever_model() -> Any:
-    return hist_gradient_boosting()
-
-
 FEVER = UseCase(
     name="fever",
     feature_columns=FEATURES,
     label_rule=fever_label,
-    model_factory=fever_model,
+    model_factory=hist_gradient_boosting,
     # An episode lasts 1-4 days: a shorter refractory would alert twice on one fever.
     alert_policy=AlertPolicy(threshold=0.5, refractory="96h", min_consecutive=3),
     rule_baseline=RuleModel("rise_over_10d_baseline", rise_over_10d_baseline,

@@ -7,8 +7,6 @@ temperature up 0.3-0.6 °C; heat stress weakens it. Label: the feature layer's `
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -38,15 +36,11 @@ def activity_over_baseline(frame: pd.DataFrame, cutoff: float, scale: float) -> 
     return logistic(frame["activity_ratio_hod_2h"], cutoff, scale)
 
 
-def heat_model() -> Any:
-    return hist_gradient_boosting()
-
-
 HEAT = UseCase(
     name="heat",
     feature_columns=FEATURES,
     label_rule=heat_label,
-    model_factory=heat_model,
+    model_factory=hist_gradient_boosting,
     # 12 h refractory would let a long heat alert twice; 36 h still catches the next cycle (18-24 d).
     alert_policy=AlertPolicy(threshold=0.8, refractory="36h", min_consecutive=2),  # tuned on seed 23
     rule_baseline=RuleModel("activity_over_hod_baseline", activity_over_baseline,
