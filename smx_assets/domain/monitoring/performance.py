@@ -104,10 +104,6 @@ def record_events(records: FarmRecords, kind: str) -> pd.DataFrame:
     return ev.reset_index(drop=True)
 
 
-def _utc(s: pd.Series) -> pd.Series:
-    return pd.to_datetime(s, utc=True)
-
-
 def live_performance(
     *,
     use_case: str,
@@ -147,11 +143,11 @@ def live_performance(
     ev_days = events["start"].dt.normalize()
     events = events.assign(model_version=ev_days.map(owner))
     a = alerts.copy()
-    a["bucket_start"] = _utc(a["bucket_start"])
+    a["bucket_start"] = pd.to_datetime(a["bucket_start"], utc=True)
     a = a[(a["bucket_start"] >= lo) & (a["bucket_start"] < hi)]
     fb = feedback.copy()
     if len(fb):
-        fb = fb[_utc(fb["given_at"]) < cutoff]
+        fb = fb[pd.to_datetime(fb["given_at"], utc=True) < cutoff]
     matching = RECORD_MATCHING.get(kind)
     out: list[VersionPerformance] = []
     for version, vcov in cov.groupby("model_version"):
