@@ -86,12 +86,11 @@ def _read_days(files: FeatureFiles, days: list[pd.Timestamp], uc: UseCase) -> tu
     cols = KEY_COLUMNS + list(uc.feature_columns) + LABEL_COLUMNS
     frames, missing = [], []
     for d in days:
-        p = files.path(TRAINING, d)
-        if not files.fs.exists(p):
+        frame = files.read(TRAINING, d, columns=cols)
+        if frame is None:
             missing.append(day_key(d))
-            continue
-        with files.fs.open(p, "rb") as fh:
-            frames.append(pd.read_parquet(fh, columns=cols))
+        else:
+            frames.append(frame)
     if not frames:
         raise dg.Failure(f"no training_features in {day_key(days[0])}..{day_key(days[-1])}: materialise them first")
     return pd.concat(frames, ignore_index=True), missing

@@ -59,13 +59,14 @@ class FeatureFiles:
     def exists(self, kind: str, day: pd.Timestamp | str, table: str | None = None) -> bool:
         return self.fs.exists(self.path(kind, day, table))
 
-    def read(self, kind: str, day: pd.Timestamp | str, table: str | None = None) -> pd.DataFrame | None:
-        """The stored frame, or None when that day was never materialised."""
+    def read(self, kind: str, day: pd.Timestamp | str, table: str | None = None,
+             columns: list[str] | None = None) -> pd.DataFrame | None:
+        """The stored frame (only ``columns`` when given), or None when that day was never materialised."""
         p = self.path(kind, day, table)
         if not self.fs.exists(p):
             return None
         with self.fs.open(p, "rb") as fh:
-            return pd.read_parquet(fh)
+            return pd.read_parquet(fh, columns=columns)
 
     # -- typed helpers ---------------------------------------------------------------------
 
