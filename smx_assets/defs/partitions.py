@@ -12,6 +12,7 @@ import datetime as dt
 import os
 
 import dagster as dg
+import pandas as pd
 
 PARTITIONS_START = os.environ.get("SMX_PARTITIONS_START", "2026-09-01")
 
@@ -24,3 +25,11 @@ ten_minute_partitions = dg.TimeWindowPartitionsDefinition(
     fmt="%Y-%m-%d-%H:%M",
     timezone="UTC",
 )
+
+
+def partition_days(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
+    """The UTC days of the run's partition range (one for a normal run, N for a single-run backfill)."""
+    window = context.partition_time_window
+    start = pd.Timestamp(window.start).tz_convert("UTC")
+    end = pd.Timestamp(window.end).tz_convert("UTC")
+    return list(pd.date_range(start, end, freq="D", inclusive="left"))

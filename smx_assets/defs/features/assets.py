@@ -19,7 +19,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from smx_assets.defs.partitions import daily_partitions
+from smx_assets.defs.partitions import daily_partitions, partition_days
 from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS, LOOKBACK
 from smx_assets.domain.features.baselines import N_DAYS, baselines_from_store
 from smx_assets.domain.features.labels import attach_labels
@@ -34,14 +34,6 @@ OWNERS = ["team:ml-platform"]
 DAY = pd.Timedelta(days=1)
 PARITY_SAMPLE_BUCKETS = 4
 PARITY_TOLERANCE = 1e-9
-
-
-def _days(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
-    """The UTC days of the run's partition range (one for a normal run, N for a single-run backfill)."""
-    window = context.partition_time_window
-    start = pd.Timestamp(window.start).tz_convert("UTC")
-    end = pd.Timestamp(window.end).tz_convert("UTC")
-    return list(pd.date_range(start, end, freq="D", inclusive="left"))
 
 
 def _markdown(frame: pd.DataFrame, columns: list[str], n: int = 8) -> str:
@@ -77,7 +69,7 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
     records = load_herd_records(herd_db.engine())
     per_day: dict[str, int] = {}
     snapshot = pd.DataFrame()
-    for day in _days(context):
+    for day in partition_days(context):
         end = day + DAY
         known = records.known_by(end)
         files.write_records(known, day)
@@ -93,7 +85,7 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
         "missing_share": dg.MetadataValue.float(float(snapshot.isna().to_numpy().mean()) if len(snapshot) else 0.0),
         "preview": dg.MetadataValue.md(_markdown(snapshot, list(snapshot.columns))),
         "dagster/column_schema": _schema(snapshot, FEATURE_DOC),
-        "path": files.url(PROFILES, _days(context)[-1], "snapshot"),
+        "path": files.url(PROFILES, partition_days(context)[-1], "snapshot"),
     })
 
 
@@ -117,7 +109,7 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
 def sensor_baselines(context: dg.AssetExecutionContext, sensor_store: SensorStoreResource,
                      feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     files = FeatureFiles(feature_store.base_path)
-    days = _days(context)
+    days = partition_days(context)
     per_day: dict[str, int] = {}
     baselines = pd.DataFrame()
     for day, baselines in baselines_from_store(sensor_store.open(), days).items():
@@ -200,7 +192,7 @@ def training_features(context: dg.AssetExecutionContext, herd_db: HerdDbResource
     store = sensor_store.open()
     live = load_herd_records(herd_db.engine())  # labels may look ahead: they use all records entered so far
     labels_as_of = pd.Timestamp.now(tz="UTC")
-    days = _days(context)
+    days = partition_days(context)
     per_day: dict[str, int] = {}
     label_counts = {c: 0 for c in LABEL_COLUMNS}
     frame = pd.DataFrame()

@@ -19,8 +19,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from smx_assets.defs.partitions import daily_partitions
-from smx_assets.domain.features.storage import TRAINING, FeatureFiles
+from smx_assets.defs.partitions import daily_partitions, partition_days
+from smx_assets.domain.features.storage import TRAINING, FeatureFiles, day_key
 from smx_assets.domain.monitoring import alert_volume as av
 from smx_assets.domain.monitoring import queries
 from smx_assets.domain.monitoring.drift import DriftThresholds, attach_scores, drift_report as run_drift, \
@@ -28,6 +28,7 @@ from smx_assets.domain.monitoring.drift import DriftThresholds, attach_scores, d
 from smx_assets.domain.monitoring.lineage import RunInfo, champion_run_info, metric, run_info
 from smx_assets.domain.monitoring.operations import RunRow, flatten_numbers, lag_minutes, run_figures
 from smx_assets.domain.monitoring.performance import PerformancePolicy, live_performance
+from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource
 
 GROUP = "monitoring"
@@ -39,32 +40,6 @@ ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 def _env(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
-
-
-def _days(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
-    window = context.partition_time_window
-    return list(pd.date_range(pd.Timestamp(window.start).tz_convert("UTC"),
-                              pd.Timestamp(window.end).tz_convert("UTC"), freq="D", inclusive="left"))
-
-
-def _use_cases() -> list[Any]:
-    """The catalog's use cases (none while the catalog is missing: drift then covers features only)."""
-    try:
-        from smx_assets.domain.use_cases.catalog import all_use_cases
-    except ImportError:
-        return []
-    return all_use_cases()
-
-
-def _client(mlflow: MlflowResource) -> Any:
-    from smx_assets.domain.model_registry import configure
-
-    mlflow.configure()
-    return configure(mlflow.tracking_uri)
-
-
-def _key(day: pd.Timestamp) -> str:
-    return day.strftime("%Y-%m-%d")
 
 
 # ---------------------------------------------------------------------------- drift_report
@@ -90,12 +65,12 @@ class DriftConfig(dg.Config):
 
 def _save_html_target(files: FeatureFiles, day: pd.Timestamp) -> tuple[str, str, bool]:
     """(path to write to, location for people, whether it must be uploaded afterwards)."""
-    target = posixpath.join(files.root, REPORTS, f"{_key(day)}.html")
-    url = f"{files.base_path}/{REPORTS}/{_key(day)}.html"
+    target = posixpath.join(files.root, REPORTS, f"{day_key(day)}.html")
+    url = f"{files.base_path}/{REPORTS}/{day_key(day)}.html"
     local = getattr(files.fs, "protocol", "file") in ("file", ("file", "local"), "local")
     if local:
         return target, url, False
-    return os.path.join(tempfile.mkdtemp(prefix="smx-drift-"), f"{_key(day)}.html"), url, True
+    return os.path.join(tempfile.mkdtemp(prefix="smx-drift-"), f"{day_key(day)}.html"), url, True
 
 
 @dg.asset(
@@ -126,9 +101,9 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
     thresholds = config.thresholds()
     sample = config.sample_rows or int(_env("SMX_DRIFT_SAMPLE_ROWS", 1000))
     fallback = config.fallback_days or int(_env("SMX_DRIFT_REFERENCE_DAYS", 7))
-    client = _client(mlflow)
+    client = mlflow.client()
     scorers, lineage, training_days = {}, {}, []
-    for uc in _use_cases():
+    for uc in all_use_cases():
         try:
             model = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client)
         except NoModelError:
@@ -141,10 +116,10 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
     engine = herd_db.engine()
     per_day: dict[str, dict[str, Any]] = {}
     last: dict[str, Any] = {}
-    for day in _days(context):
+    for day in partition_days(context):
         current = read_scored_features(files, day)
         if current is None or current.empty:
-            per_day[_key(day)] = {"status": "no scored feature vectors"}
+            per_day[day_key(day)] = {"status": "no scored feature vectors"}
             context.log.warning("drift_report %s: no scored feature vectors (was `scores` run for that day?)", day.date())
             continue
         preds = queries.champion_predictions(engine, day, day + DAY)
@@ -154,7 +129,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
         parts = [sample_rows(f, sample, seed + i) for i, f in enumerate(files.read(TRAINING, d) for d in ref_days)
                  if f is not None]
         if not parts:
-            per_day[_key(day)] = {"status": f"no training_features for the reference days ({ref_source})"}
+            per_day[day_key(day)] = {"status": f"no training_features for the reference days ({ref_source})"}
             context.log.warning("drift_report %s: no reference rows (%s)", day.date(), ref_source)
             continue
         reference = pd.concat(parts, ignore_index=True)
@@ -162,14 +137,14 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
         result = run_drift(reference, current, columns=config.columns or None, scorers=scorers,
                            thresholds=thresholds, sample=sample, seed=seed, html_path=html)
         if upload:
-            files.fs.put(html, posixpath.join(files.root, REPORTS, f"{_key(day)}.html"))
-        per_day[_key(day)] = {"share": round(result.share, 4), "n_drifted": result.n_drifted,
+            files.fs.put(html, posixpath.join(files.root, REPORTS, f"{day_key(day)}.html"))
+        per_day[day_key(day)] = {"share": round(result.share, 4), "n_drifted": result.n_drifted,
                               "level": thresholds.level(result.share),
                               "drifted_predictions": result.drifted_predictions}
         context.log.info("drift_report %s: %d/%d columns drifted (%.2f), predictions drifted %s, %.1f s",
                          day.date(), result.n_drifted, len(result.columns), result.share,
                          result.drifted_predictions, result.report_seconds)
-        last = {"day": _key(day), "result": result, "url": url, "ref_days": ref_days, "ref_source": ref_source}
+        last = {"day": day_key(day), "result": result, "url": url, "ref_days": ref_days, "ref_source": ref_source}
 
     metadata: dict[str, Any] = {"per_day": per_day, "champions": lineage,
                                 "thresholds": {"warn_share": thresholds.warn_share,
@@ -185,7 +160,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
             "p_values": dg.MetadataValue.json({k: float(f"{v:.4g}") for k, v in sorted(r.p_values.items(),
                                                                                       key=lambda kv: kv[1])}),
             "prediction_drift": dg.MetadataValue.json(r.prediction),
-            "reference": f"{len(last['ref_days'])} days {_key(last['ref_days'][0])}..{_key(last['ref_days'][-1])} "
+            "reference": f"{len(last['ref_days'])} days {day_key(last['ref_days'][0])}..{day_key(last['ref_days'][-1])} "
                          f"({last['ref_source']}), {r.n_reference} sampled rows",
             "current_rows_sampled": r.n_current,
             "report_seconds": round(r.report_seconds, 2),
@@ -243,12 +218,12 @@ def alert_volume(context: dg.AssetExecutionContext, config: VolumeConfig, herd_d
     policy = av.VolumePolicy(config.jump_ratio, config.collapse_ratio, config.alpha, config.trailing_days,
                              config.min_history_days)
     engine = herd_db.engine()
-    days = _days(context)
+    days = partition_days(context)
     history = pd.concat([queries.daily_volume(engine, d) for d in
                          pd.date_range(days[0] - policy.trailing_days * DAY, days[-1], freq="D")], ignore_index=True)
-    client = _client(mlflow)
+    client = mlflow.client()
     training: dict[str, dict[str, float]] = {}
-    names = {uc.name: uc.model_name for uc in _use_cases()}
+    names = {uc.name: uc.model_name for uc in all_use_cases()}
     for name, model_name in names.items():
         info = champion_run_info(client, model_name)
         if info is not None:
@@ -258,16 +233,16 @@ def alert_volume(context: dg.AssetExecutionContext, config: VolumeConfig, herd_d
     metadata: dict[str, Any] = {}
     for day in days:
         today = history[history["day"] == day]
-        verdicts[_key(day)] = {}
+        verdicts[day_key(day)] = {}
         for name in sorted(set(names) | set(today["use_case"])):
             row = today[today["use_case"] == name]
             observed = int(row["alerts"].sum())
             animals = int(row["animals"].sum())
             rate, source = av.expected_rate(history, name, day, policy, training.get(name))
             v = av.judge(name, observed, animals, rate, source, policy)
-            verdicts[_key(day)][name] = v.as_metadata()
+            verdicts[day_key(day)][name] = v.as_metadata()
             if v.status in ("jump", "collapse"):
-                flagged.append(f"{_key(day)} {name}: {v.status} ({observed} alerts, expected {v.expected:.1f})")
+                flagged.append(f"{day_key(day)} {name}: {v.status} ({observed} alerts, expected {v.expected:.1f})")
             metadata[f"alerts_{name}"] = observed
             metadata[f"alerts_per_100_animals_{name}"] = dg.MetadataValue.float(
                 100.0 * observed / animals if animals else 0.0)
@@ -314,18 +289,18 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
                                config.min_alerts)
     engine = herd_db.engine()
     records = load_herd_records(engine)
-    client = _client(mlflow)
+    client = mlflow.client()
     run_cache: dict[tuple[str, str], RunInfo] = {}
     results: dict[str, dict[str, Any]] = {}
     degraded: list[str] = []
     metadata: dict[str, Any] = {}
-    for day in _days(context):
+    for day in partition_days(context):
         cutoff = day + DAY
         lo, hi = policy.window(cutoff)
         alerts = queries.alerts_between(engine, lo, hi)
         feedback = queries.feedback_for(engine, [int(i) for i in alerts["id"]])
-        results[_key(day)] = {}
-        for uc in _use_cases():
+        results[day_key(day)] = {}
+        for uc in all_use_cases():
             cov, animals = queries.coverage(engine, uc.name, lo, hi)
             ua = alerts[alerts["use_case"] == uc.name]
             training: dict[str, dict[str, float]] = {}
@@ -339,9 +314,9 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
             perf = live_performance(use_case=uc.name, kind=uc.event_kind, records=records, alerts=ua, feedback=feedback,
                                     coverage=cov, cutoff=cutoff, policy=policy, training_metrics=training,
                                     scored_animals=animals)
-            results[_key(day)][uc.name] = {p.model_version: p.as_metadata() for p in perf}
+            results[day_key(day)][uc.name] = {p.model_version: p.as_metadata() for p in perf}
             for p in perf:
-                degraded += [f"{_key(day)} {uc.name} v{p.model_version}: {d}" for d in p.degraded]
+                degraded += [f"{day_key(day)} {uc.name} v{p.model_version}: {d}" for d in p.degraded]
                 for name in ("precision", "sensitivity", "lead_time_median_h", "precision_feedback"):
                     v = getattr(p, name)
                     if v == v:  # not NaN
@@ -374,7 +349,7 @@ def scoring_operations(context: dg.AssetExecutionContext, herd_db: HerdDbResourc
     engine = herd_db.engine()
     per_day: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
-    for day in _days(context):
+    for day in partition_days(context):
         preds, alerts = queries.lag_rows(engine, day)
         score_lag = lag_minutes(preds, "scored_at")
         alert_lag = lag_minutes(alerts, "created_at")
@@ -382,10 +357,10 @@ def scoring_operations(context: dg.AssetExecutionContext, herd_db: HerdDbResourc
             created_after=day.to_pydatetime(), created_before=(day + DAY).to_pydatetime()))
         runs = run_figures(RunRow(r.dagster_run.job_name, r.dagster_run.status.value,
                                   r.start_time, r.end_time) for r in records)
-        per_day[_key(day)] = {"scoring_lag_min": score_lag, "alert_lag_min": alert_lag, "runs": runs}
+        per_day[day_key(day)] = {"scoring_lag_min": score_lag, "alert_lag_min": alert_lag, "runs": runs}
         metadata = {**flatten_numbers("scoring_lag_min", score_lag), **flatten_numbers("alert_lag_min", alert_lag),
                     **flatten_numbers("runs", {k: v for k, v in runs.items() if k != "per_job"})}
-    metadata["per_job"] = dg.MetadataValue.json(per_day[_key(_days(context)[-1])]["runs"]["per_job"])
+    metadata["per_job"] = dg.MetadataValue.json(per_day[day_key(partition_days(context)[-1])]["runs"]["per_job"])
     metadata["per_day"] = dg.MetadataValue.json(per_day)
     return dg.MaterializeResult(metadata=metadata)
 
