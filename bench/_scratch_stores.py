@@ -13,6 +13,8 @@ from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.sensor_store.factory import open_sensor_store
 
 BACKENDS = ("influx", "sqlite", "postgres")
+# Issue 2's ingest targets for 1,000 animals x 30 days; benchmarks scale them to their size.
+LOAD_TARGET_S = {"influx": 60.0, "sqlite": 120.0, "postgres": 120.0}
 
 
 @contextmanager

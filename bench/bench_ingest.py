@@ -25,7 +25,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from smx_assets.domain.sensor_store.base import SensorStore  # noqa: E402
-from _scratch_stores import BACKENDS, scratch_store  # noqa: E402
+from _scratch_stores import BACKENDS, LOAD_TARGET_S, scratch_store  # noqa: E402
 
 READINGS_PER_DAY = 144
 
@@ -111,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[backend] = bench_store("influxdb" if backend == "influx" else backend, store, frame,
                                                args.animals, args.days)
 
-    limits = {"influx": 60.0, "sqlite": 120.0, "postgres": 120.0}
     scale = (args.animals * args.days) / (1000 * 30)
-    failed = [b for b, r in results.items() if r["write_s"] > limits[b] * max(scale, 1e-9)]
+    failed = [b for b, r in results.items() if r["write_s"] > LOAD_TARGET_S[b] * max(scale, 1e-9)]
     if failed:
         print(f"SLOWER THAN TARGET: {failed}")
         return 1
