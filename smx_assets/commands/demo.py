@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from smx_assets.domain.time_grid import BUCKET_FREQ, PARTITION_KEY_FORMAT
+
 log = logging.getLogger("smx.demo")
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -101,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     day_range = {RANGE_START: start.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
     stages.run("daily features (single-run backfill)", _execute, defs, "daily_features_job", instance, day_range)
     stages.run("train, register and promote models", _execute, defs, "training_job", instance)
-    buckets = pd.date_range(pd.Timestamp(score_from), pd.Timestamp(today), freq="10min", inclusive="left")
-    fmt = "%Y-%m-%d-%H:%M"
+    buckets = pd.date_range(pd.Timestamp(score_from), pd.Timestamp(today), freq=BUCKET_FREQ, inclusive="left")
+    fmt = PARTITION_KEY_FORMAT
     stages.run(f"retro-score {len(buckets)} buckets (one run)", _execute, defs, "scoring_job", instance,
                {RANGE_START: buckets[0].strftime(fmt), RANGE_END: buckets[-1].strftime(fmt)})
     if _has_job(defs, "monitoring_job"):

@@ -284,6 +284,6 @@ def to_db_ts(value: Any) -> dt.datetime:
 
 def from_db_ts(value: Any) -> pd.Timestamp:
     """A herd-DB timestamp to an aware UTC ``pd.Timestamp``."""
-    from smx_assets.domain.sensor_store.base import utc
+    from smx_assets.domain.time_grid import utc
 
     return utc(value)

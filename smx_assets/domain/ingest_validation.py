@@ -53,7 +53,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.herd_db import RejectedReading, to_db_ts
-from smx_assets.domain.sensor_store.base import BOLUS_COLUMNS, CLIMATE_COLUMNS, SensorStore, utc
+from smx_assets.domain.sensor_store.base import BOLUS_COLUMNS, CLIMATE_COLUMNS, SensorStore
+from smx_assets.domain.time_grid import utc
 
 TEMP_RANGE_C = (28.0, 44.0)
 PH_RANGE = (4.0, 8.0)

@@ -15,7 +15,8 @@ from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain.features.pipeline import LOOKBACK
 from smx_assets.domain.features.profile import active_animals, load_herd_records
 from smx_assets.domain.herd_db import Prediction, to_db_ts
-from smx_assets.domain.sensor_store.base import BUCKET, SensorStore
+from smx_assets.domain.sensor_store.base import SensorStore
+from smx_assets.domain.time_grid import BUCKET
 from smx_assets_tests.scenario import Scenario
 
 FMT = "%Y-%m-%d-%H:%M"

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from smx_assets.defs.scoring import sensors as scoring_sensors
 from smx_assets.domain.scoring import engine as scoring_engine
-from smx_assets.domain.sensor_store.base import BUCKET
+from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.resources import HerdDbResource
 from smx_assets_tests.reliability.helpers import FMT, World, alerts_of, materialize_scores, predictions_of

@@ -27,6 +27,7 @@ from smx_assets.domain.features.pipeline import compute_features
 from smx_assets.domain.features.profile import FarmRecords, active_animals, load_herd_records, profile_features
 from smx_assets.domain.features.serving import bucket_features
 from smx_assets.domain.features.storage import BASELINES, PROFILES, TRAINING, FeatureFiles
+from smx_assets.domain.time_grid import BUCKET, BUCKETS_PER_DAY
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorStoreResource
 
 GROUP = "features"
@@ -135,9 +136,9 @@ def _parity(store, live_records: FarmRecords, baselines: pd.DataFrame | None, tr
             day: pd.Timestamp, seed: int) -> tuple[bool, dict[str, object]]:
     """Recompute a sample of the day's buckets through the serving path and compare."""
     rng = np.random.default_rng(seed)
-    n_buckets = 144
+    n_buckets = BUCKETS_PER_DAY
     picks = sorted({0, n_buckets - 1, *rng.choice(n_buckets, PARITY_SAMPLE_BUCKETS - 2, replace=False).tolist()})
-    buckets = [day + k * pd.Timedelta(minutes=10) for k in picks]
+    buckets = [day + k * BUCKET for k in picks]
     worst, bad_cols, compared = 0.0, set(), 0
     problems: list[str] = []
     for b in buckets:

@@ -20,7 +20,8 @@ import dagster as dg
 import pandas as pd
 
 from smx_assets.defs.partitions import daily_partitions, partition_days
-from smx_assets.domain.features.storage import TRAINING, FeatureFiles, day_key
+from smx_assets.domain.features.storage import TRAINING, FeatureFiles
+from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.monitoring import alert_volume as av
 from smx_assets.domain.monitoring import queries
 from smx_assets.domain.monitoring.drift import DriftThresholds, attach_scores, drift_report as run_drift, \

@@ -12,7 +12,7 @@ import os
 import dagster as dg
 import pandas as pd
 
-from smx_assets.domain.sensor_store.base import utc
+from smx_assets.domain.time_grid import utc
 from smx_assets.domain.simulator.live import STEP, live_step, load_state
 from smx_assets.resources import HerdDbResource, SensorStoreResource
 

@@ -30,7 +30,8 @@ import pandas as pd
 from smx_assets.domain import model_registry as reg
 from smx_assets.domain.features import KEY_COLUMNS, LABEL_COLUMNS
 from smx_assets.domain.features.profile import FarmRecords, load_herd_records
-from smx_assets.domain.features.storage import TRAINING, FeatureFiles, day_key
+from smx_assets.domain.features.storage import TRAINING, FeatureFiles
+from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.use_cases.base import UseCase
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.domain.use_cases.training import (

@@ -25,7 +25,8 @@ import pandas as pd
 
 from smx_assets.domain.features import drinking
 from smx_assets.domain.features.buckets import bucket_range, bucketize_bolus, to_grid
-from smx_assets.domain.sensor_store.base import BUCKET, SensorStore, utc
+from smx_assets.domain.sensor_store.base import SensorStore
+from smx_assets.domain.time_grid import BUCKET, day_start, utc
 
 N_DAYS = 10
 MIN_DAYS = 3  # an hour-of-day baseline needs that hour on at least this many days
@@ -41,11 +42,6 @@ BASELINE_COLUMNS = [
     "temp_hod", "temp_hod_days", "activity_hod", "activity_hod_days",
     "temp_10d", "temp_10d_buckets", "temp_3d",
 ]
-
-
-def day_start(day: pd.Timestamp | str) -> pd.Timestamp:
-    """Midnight UTC of the day containing ``day``."""
-    return utc(day).floor("D")
 
 
 def clean_temperature_grid(readings: pd.DataFrame, animal_ids: np.ndarray, start: pd.Timestamp,

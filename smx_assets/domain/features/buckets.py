@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.sensor_store.base import BUCKET, utc
+from smx_assets.domain.time_grid import BUCKET, floor_bucket, utc
 
 BUCKET_NS: int = int(BUCKET.value)
 
@@ -33,11 +33,6 @@ def to_ns(ts: pd.Series) -> np.ndarray:
     idx = pd.DatetimeIndex(ts)
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
     return idx.as_unit("ns").asi8
-
-
-def floor_bucket(ts: pd.Timestamp | str) -> pd.Timestamp:
-    """The start of the 10-minute bucket containing ``ts`` (UTC): 14:01:30 -> 14:00, 14:10 -> 14:10."""
-    return utc(ts).floor(BUCKET)
 
 
 def bucket_range(start: pd.Timestamp | str, end: pd.Timestamp | str) -> pd.DatetimeIndex:

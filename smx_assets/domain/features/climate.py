@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.sensor_store.base import BUCKET
+from smx_assets.domain.time_grid import BUCKET
 
 AIR_TEMP_VALID = (-40.0, 60.0)
 RH_VALID = (0.0, 100.0)

@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 from smx_assets.domain.features import drinking
-from smx_assets.domain.features.baselines import baseline_arrays, day_start
+from smx_assets.domain.features.baselines import baseline_arrays
+from smx_assets.domain.time_grid import day_start
 from smx_assets.domain.features.buckets import bucket_range as make_buckets
-from smx_assets.domain.features.buckets import bucketize_bolus, floor_bucket, to_grid, to_ns
+from smx_assets.domain.features.buckets import bucketize_bolus, to_grid, to_ns
+from smx_assets.domain.time_grid import floor_bucket
 from smx_assets.domain.features.climate import bucket_thi
 from smx_assets.domain.features.profile import PROFILE_COLUMNS, FarmRecords, active_animals, profile_features
 from smx_assets.domain.features.windows import WINDOWS, trailing_count, trailing_max, trailing_mean, trailing_min, trailing_std, trailing_sum
-from smx_assets.domain.sensor_store.base import BUCKET, utc
+from smx_assets.domain.time_grid import BUCKET, utc
 
 # Cells of history a target bucket needs: 143 for the 24 h window, 12 of drinking context for its
 # oldest cell, 1 more for the "bout onset" comparison with the previous cell.

@@ -20,14 +20,11 @@ import fsspec
 import pandas as pd
 
 from smx_assets.domain.features.profile import FarmRecords, normalise_records
+from smx_assets.domain.time_grid import day_key
 
 TRAINING = "training_features"
 BASELINES = "sensor_baselines"
 PROFILES = "animal_profiles"
-
-
-def day_key(day: pd.Timestamp | str) -> str:
-    return pd.Timestamp(day).strftime("%Y-%m-%d")
 
 
 class FeatureFiles:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.sensor_store.base import utc
+from smx_assets.domain.time_grid import utc
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS
 from smx_assets.domain.features.profile import PROFILE_COLUMNS
 

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-BUCKET = pd.Timedelta(minutes=10)
+from smx_assets.domain.time_grid import BUCKET
+
 
 
 def lag_minutes(frame: pd.DataFrame, at_column: str) -> dict[str, float | int]:

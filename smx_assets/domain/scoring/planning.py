@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-BUCKET = pd.Timedelta(minutes=10)
+from smx_assets.domain.time_grid import BUCKET, BUCKET_FREQ
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class ScoringPlan:
 
 def latest_due_bucket(now: pd.Timestamp, grace: pd.Timedelta) -> pd.Timestamp:
     """The newest bucket start whose window closed at least ``grace`` ago."""
-    return (now - grace - BUCKET).floor("10min")
+    return (now - grace - BUCKET).floor(BUCKET_FREQ)
 
 
 def fingerprint(n_readings: int, last_received_at: pd.Timestamp | None) -> str:

@@ -15,13 +15,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.sensor_store.base import (
-    BOLUS_COLUMNS,
-    CHANGED_BUCKET_COLUMNS,
-    CLIMATE_COLUMNS,
-    SensorStoreError,
-    utc,
-)
+from smx_assets.domain.sensor_store.base import BOLUS_COLUMNS, CHANGED_BUCKET_COLUMNS, CLIMATE_COLUMNS, SensorStoreError
+from smx_assets.domain.time_grid import utc
 
 MAX_ID = 2**63 - 1
 

@@ -23,8 +23,6 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import pandas as pd
 
-BUCKET = pd.Timedelta(minutes=10)
-
 BOLUS_COLUMNS = ["animal_id", "ts", "temp_c", "activity", "ph"]
 CLIMATE_COLUMNS = ["sensor_id", "ts", "air_temp_c", "rh_pct"]
 CHANGED_BUCKET_COLUMNS = ["bucket_start", "n_readings", "last_received_at"]
@@ -55,17 +53,6 @@ def empty_climate_frame() -> pd.DataFrame:
             "rh_pct": pd.Series(dtype="float64"),
         }
     )
-
-
-def utc(value: dt.datetime | pd.Timestamp | str) -> pd.Timestamp:
-    """Normalise to an aware UTC timestamp; naive input is taken to be UTC."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def bucket_start(ts: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
-    """The 10-minute bucket a reading belongs to: 14:01:30 -> 14:00 (bucket 14:00-14:10)."""
-    return ts.dt.floor("10min") if isinstance(ts, pd.Series) else ts.floor("10min")
 
 
 @runtime_checkable

@@ -31,11 +31,12 @@ from smx_assets.domain.simulator.loader import (
     write_readings,
 )
 from smx_assets.domain.simulator.simulation import bolus_readings, climate_readings
+from smx_assets.domain.time_grid import BUCKET
 
 log = logging.getLogger(__name__)
 
 STATE_KEY = "simulator"
-STEP = pd.Timedelta(minutes=10)
+STEP = BUCKET  # one delivery step is one bucket
 MAX_LATENESS = pd.Timedelta(hours=9)  # late blocks arrive at most 8 h after their readings
 
 

@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from smx_assets.domain import herd_db as db
-from smx_assets.domain.sensor_store.base import SensorStore, utc
+from smx_assets.domain.sensor_store.base import SensorStore
+from smx_assets.domain.time_grid import utc
 from smx_assets.domain.simulator.herd import Herd
 from smx_assets.domain.simulator.simulation import SimulatedHerd
 

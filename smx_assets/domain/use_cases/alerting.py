@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.sensor_store.base import utc
+from smx_assets.domain.time_grid import utc
 from smx_assets.domain.use_cases.base import AlertPolicy
 
 ALERT_COLUMNS = ["animal_id", "bucket_start", "score", "threshold", "episode_start"]

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from smx_assets.domain.features.profile import FarmRecords
+from smx_assets.domain.time_grid import BUCKET
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
@@ -57,7 +58,7 @@ class AlertPolicy:
     threshold: float
     refractory: pd.Timedelta = pd.Timedelta(hours=12)
     min_consecutive: int = 1
-    bucket: pd.Timedelta = pd.Timedelta(minutes=10)
+    bucket: pd.Timedelta = BUCKET
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "refractory", _td(self.refractory, "refractory"))

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.use_cases.base import EventMatching
 
 HOUR = pd.Timedelta(hours=1)
@@ -79,7 +80,7 @@ def events_from_gt(gt_events: pd.DataFrame, kind: str) -> pd.DataFrame:
               end=lambda d: pd.to_datetime(d["end"], utc=True))
 
 
-def cow_days_from_buckets(scores: pd.DataFrame, bucket: pd.Timedelta = pd.Timedelta(minutes=10)) -> float:
+def cow_days_from_buckets(scores: pd.DataFrame, bucket: pd.Timedelta = BUCKET) -> float:
     """Cow-days observed = scored (animal, bucket) pairs x bucket length, in days."""
     n = len(scores.drop_duplicates(["animal_id", "bucket_start"])) if not scores.empty else 0
     return n * (bucket / pd.Timedelta(days=1))
@@ -200,7 +201,7 @@ def row_metrics(y_true: Any, scores: Any) -> dict[str, float]:
 
 
 def events_from_labels(frame: pd.DataFrame, labels: pd.Series,
-                       bucket: pd.Timedelta = pd.Timedelta(minutes=10)) -> pd.DataFrame:
+                       bucket: pd.Timedelta = BUCKET) -> pd.DataFrame:
     """Events recovered from farm-record labels, for evaluation that must not read ``gt_events``.
 
     A *span* is a maximal run of an animal's consecutive buckets whose label is not 0 (1 or

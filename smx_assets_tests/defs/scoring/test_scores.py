@@ -22,7 +22,7 @@ from smx_assets.domain import model_registry
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS
 from smx_assets.domain.features.profile import active_animals, load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
-from smx_assets.domain.sensor_store.base import BUCKET
+from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.settings import Settings
 from smx_assets_tests.scenario import Scenario, build_scenario, env

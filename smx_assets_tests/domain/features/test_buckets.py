@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smx_assets.domain.features.buckets import bucket_range, bucketize_bolus, floor_bucket, to_grid
+from smx_assets.domain.features.buckets import bucket_range, bucketize_bolus, to_grid
+from smx_assets.domain.time_grid import floor_bucket
 
 from .helpers import DAY0
 
