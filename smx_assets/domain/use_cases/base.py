@@ -2,7 +2,7 @@
 
 Everything the platform does with a model — labelling training rows, fitting, raising alerts,
 comparing with a rule baseline, matching alerts to events — is driven by a :class:`UseCase`.
-Adding a model therefore means adding one declaration to :data:`USE_CASES`, never editing the
+Adding a model therefore means adding one declaration to ``catalog.CATALOG``, never editing the
 training, scoring or monitoring code. The module is pure Python/pandas (no Dagster, no MLflow)
 so the same declaration serves training, the 10-minute scoring path and tests.
 
@@ -240,24 +240,3 @@ def model_name_for(use_case: str) -> str:
 
 def rule_model_name_for(use_case: str) -> str:
     return f"smx-{use_case}-rule"
-
-
-# ---------------------------------------------------------------------------- registry
-
-USE_CASES: dict[str, UseCase] = {}
-
-
-def register_use_case(use_case: UseCase, *, replace: bool = False) -> UseCase:
-    """Add a use case to :data:`USE_CASES`; a duplicate name is a bug unless ``replace``."""
-    if use_case.name in USE_CASES and not replace:
-        raise ValueError(f"use case {use_case.name!r} is already registered")
-    USE_CASES[use_case.name] = use_case
-    return use_case
-
-
-def get_use_case(name: str) -> UseCase:
-    try:
-        return USE_CASES[name]
-    except KeyError:
-        known = ", ".join(sorted(USE_CASES)) or "none registered yet"
-        raise KeyError(f"unknown use case {name!r} (known: {known})") from None

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from smx_assets.domain.features import FEATURE_COLUMNS
-from smx_assets.domain.use_cases.base import USE_CASES
 from smx_assets.domain.use_cases.catalog import all_use_cases, use_case
 from smx_assets.domain.use_cases.evaluation import events_from_labels
 from smx_assets.domain.use_cases.training import time_split, training_rows
@@ -25,7 +24,7 @@ def _frame(days: int = 6, animals: int = 2) -> pd.DataFrame:
 def test_catalog_registers_once_and_uses_real_feature_columns() -> None:
     ucs = all_use_cases()
     assert [u.name for u in ucs] == ["heat", "calving", "fever"]
-    assert all_use_cases() == ucs and all(USE_CASES[u.name] is u for u in ucs)
+    assert all_use_cases() == ucs and all(use_case(u.name) is u for u in ucs)
     for uc in ucs:
         assert set(uc.feature_columns) <= set(FEATURE_COLUMNS)
         assert set(uc.rule_baseline.feature_columns) <= set(uc.feature_columns) | set(FEATURE_COLUMNS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from smx_assets.domain.use_cases import base
+from smx_assets.domain.use_cases import catalog
 from smx_assets.domain.use_cases.base import AlertPolicy, EventMatching, RuleModel, UseCase
 from smx_assets_tests.domain.models.toy import TOY, activity_ramp, empty_records
 
@@ -19,14 +19,12 @@ def test_toy_use_case_names_and_policies() -> None:
     assert hasattr(TOY.new_model(), "fit")
 
 
-def test_registry_rejects_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(base, "USE_CASES", {})
-    base.register_use_case(TOY)
-    assert base.get_use_case("toyheat") is TOY
+def test_registry_rejects_duplicates_and_names_known_use_cases() -> None:
+    assert catalog.index_by_name([TOY]) == {"toyheat": TOY}
     with pytest.raises(ValueError, match="already registered"):
-        base.register_use_case(TOY)
-    with pytest.raises(KeyError, match="toyheat"):
-        base.get_use_case("nope")
+        catalog.index_by_name([TOY, TOY])
+    with pytest.raises(KeyError, match="heat, calving, fever"):
+        catalog.use_case("nope")
 
 
 @pytest.mark.parametrize("kwargs", [
