@@ -32,7 +32,7 @@ def main() -> None:
     import dagster as dg
 
     from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
-    from smx_assets.defs.ingest.sources import SOURCE_SPECS
+    from smx_assets.defs.ingest.assets import SOURCE_SPECS
     from smx_assets.domain.features.storage import TRAINING, FeatureFiles
     from smx_assets.domain.simulator import SimConfig, simulate
     from smx_assets.domain.simulator.loader import load

@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from smx_assets import settings
+
 # Modules under smx_assets.commands that expose add_parser(subparsers) -> None.
 # Each parser sets ``func`` (callable taking the parsed args, returning an exit code).
 COMMAND_MODULES = [
@@ -41,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        settings.current()  # every variable's type and range, before any command does work
+    except settings.SettingsError as exc:
+        print(f"smx: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args) or 0)
 
 

@@ -1,21 +1,24 @@
-"""The code location: one ``Definitions`` assembled from the domain folders under ``defs/``."""
+"""The code location: every Dagster object under ``defs/``, autoloaded, plus the shared resources.
+
+The settings are checked first (:func:`smx_assets.settings.current`): a malformed or
+out-of-range variable fails the load with one message naming it, its value and the allowed
+range, instead of a sensor that silently stops requesting runs.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-from smx_assets.defs import features, ingest, monitoring, ops_health, scoring, simulation, training
+from smx_assets import settings
 from smx_assets.domain.heap import freeze_loaded_heap
 from smx_assets.resources import default_resources
 
+settings.current()
+
 defs = dg.Definitions.merge(
-    ingest.defs,
-    features.defs,
-    ops_health.defs,
-    simulation.defs,
-    training.defs,
-    scoring.defs,
-    monitoring.defs,
+    dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
     dg.Definitions(resources=default_resources()),
 )
 

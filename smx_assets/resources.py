@@ -8,7 +8,6 @@ fresh clone runs with no configuration at all.
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
 from typing import Any
@@ -28,11 +27,6 @@ def _engine_for(url: str) -> Engine:
     engine = make_engine(url)
     upgrade_herd_db(engine)
     return engine
-
-
-def env_or_default(var: str, default: str) -> Any:
-    """``EnvVar(var)`` when the variable is set (value hidden in the UI), else ``default``."""
-    return dg.EnvVar(var) if os.environ.get(var) else default
 
 
 class HerdDbResource(dg.ConfigurableResource):
@@ -102,22 +96,17 @@ class MlflowResource(dg.ConfigurableResource):
         from mlflow import MlflowClient
 
         self.configure()
-        registry = self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or self.tracking_uri
+        registry = self.registry_uri or settings.raw("MLFLOW_REGISTRY_URI") or self.tracking_uri
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry)
 
 
 def default_resources() -> dict[str, Any]:
     """The resource set for the current environment (embedded defaults where nothing is set)."""
     home = settings.smx_home()
+    env = settings.env_var_or_default
     return {
-        "herd_db": HerdDbResource(url=env_or_default("SMX_HERD_DB_URL", settings.default_herd_db_url(home))),
-        "sensor_store": SensorStoreResource(
-            url=env_or_default("SMX_SENSOR_STORE_URL", settings.default_sensor_store_url(home))
-        ),
-        "feature_store": FeatureStoreResource(
-            base_path=env_or_default("SMX_FEATURES_PATH", settings.default_features_path(home))
-        ),
-        "mlflow": MlflowResource(
-            tracking_uri=env_or_default("MLFLOW_TRACKING_URI", settings.default_mlflow_uri(home))
-        ),
+        "herd_db": HerdDbResource(url=env("SMX_HERD_DB_URL", settings.default_herd_db_url(home))),
+        "sensor_store": SensorStoreResource(url=env("SMX_SENSOR_STORE_URL", settings.default_sensor_store_url(home))),
+        "feature_store": FeatureStoreResource(base_path=env("SMX_FEATURES_PATH", settings.default_features_path(home))),
+        "mlflow": MlflowResource(tracking_uri=env("MLFLOW_TRACKING_URI", settings.default_mlflow_uri(home))),
     }

@@ -1,22 +1,285 @@
-"""Environment-driven settings with embedded defaults.
+"""The one configuration home: every environment variable the platform reads, in one table.
 
-One place decides what "no configuration" means, so the CLI, the Dagster resources and the
-tests agree on where the embedded default keeps its files. Dagster resources read the same
-variables through ``EnvVar``; this module is for code that runs outside Dagster.
+Why one module: configuration used to be read in five ways (resource helpers, sensor-local
+``policy_from_env`` functions, a monitoring ``_env``, ``os.environ`` at import time), so a
+variable could be misspelt or mis-typed in one place and silently ignored in another. Here:
+
+* :data:`TABLE` lists each variable once: name, default, meaning and allowed range. The README's
+  configuration table is checked against it by a test; a new setting is a new row.
+* :meth:`Settings.from_env` reads and checks *every* row and returns one frozen
+  :class:`Settings` with nested policies (scoring, retraining, drift, partitions, database,
+  workers). A bad value raises :class:`SettingsError` naming the variable, the value and the
+  allowed range, so the code location (``definitions.py``) and the CLI fail at start-up
+  instead of a sensor that silently stops requesting runs.
+* Nothing else under ``defs/`` or ``domain/`` reads the environment: resources build their
+  ``EnvVar`` from the table (:func:`env_var_or_default`), sensors take their policies from
+  :func:`current`, and domain code receives plain values as arguments.
+
+Values are re-read on each :func:`current` call (a few dictionary look-ups): sensors pick up a
+changed variable at their next tick, as before, and tests can set variables per test.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+class SettingsError(ValueError):
+    """A configuration value is malformed or out of range (the message says which and why)."""
+
+
+# ------------------------------------------------------------------------------ the table
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the configuration table.
+
+    ``default`` is the text the variable would hold (``None``: derived, see ``default_doc``);
+    ``parse`` turns the text into the typed value and raises ``ValueError`` with the allowed
+    range when it does not fit.
+    """
+
+    name: str
+    default: str | None
+    meaning: str
+    allowed: str
+    parse: Callable[[str], Any] = field(repr=False, compare=False)
+    default_doc: str | None = None  # how a derived default is shown in the README
+    group: str = "stores"
+
+    @property
+    def shown_default(self) -> str:
+        if self.default_doc is not None:
+            return self.default_doc
+        return "unset" if self.default in (None, "") else self.default
+
+
+def _number(kind: type, lo: float | None, hi: float | None, *, lo_open: bool = False) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text.strip())
+        except ValueError:
+            raise ValueError("not a number") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("not a finite number")
+        if lo is not None and (value <= lo if lo_open else value < lo):
+            raise ValueError("out of range")
+        if hi is not None and value > hi:
+            raise ValueError("out of range")
+        return value
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError("not one of the allowed values")
+        return text
+
+    return parse
+
+
+def _date(text: str) -> str:
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError("not a date") from None
+    if day.year < 2000:
+        raise ValueError("before 2000")
+    return day.isoformat()
+
+
+def _text(text: str) -> str:
+    return text
+
+
+# Numeric query parameters a store URL may carry (herd DB, sensor store): checked here so
+# ``?timeout=abc`` fails at load naming the variable, not as a bare float() traceback later.
+_URL_NUMBERS: dict[str, tuple[type, float, float]] = {
+    "timeout": (float, 0.001, 3600.0),
+    "connect_timeout": (int, 1, 3600),
+    "retries": (int, 0, 100),
+}
+
+
+def _url(text: str) -> str:
+    try:
+        parts = urlsplit(text)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        raise ValueError("not a URL") from None
+    if not parts.scheme:
+        raise ValueError("not a URL (no scheme)")
+    for key, value in query:
+        if key in _URL_NUMBERS:
+            kind, lo, hi = _URL_NUMBERS[key]
+            try:
+                _number(kind, lo, hi)(value)
+            except ValueError:
+                raise ValueError(f"URL parameter {key}={value!r} must be {'a number' if kind is float else 'an integer'} "
+                                 f"from {lo:g} to {hi:g}") from None
+    return text
+
+
+def _uri_or_path(text: str) -> str:
+    """MLflow also takes a plain folder path; a URI's numeric parameters are still checked."""
+    return _url(text) if "://" in text or text.startswith("sqlite:") else _path_or_url(text)
+
+
+def _mask_url(text: str) -> str:
+    """The URL with any password replaced by ``***`` (a refused value is echoed in the error)."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest:
+        return text
+    userinfo, host = rest.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else text
+
+
+def _path_or_url(text: str) -> str:
+    if not text.strip():
+        raise ValueError("empty")
+    return text
+
+
+S, R, D, P, DB, W, O = "stores", "scoring", "drift", "partitions", "database", "workers", "operations"
+
+TABLE: tuple[Setting, ...] = (
+    Setting("SMX_HOME", ".smx", "data folder of the embedded default", "a folder path",
+            _path_or_url, default_doc="./.smx"),
+    Setting("SMX_HERD_DB_URL", None, "the herd database (farm records, predictions, alerts)",
+            "a SQLAlchemy URL: sqlite:///... or postgresql+psycopg2://user:pw@host/db", _url,
+            default_doc="sqlite:///$SMX_HOME/herd.db"),
+    Setting("SMX_SENSOR_STORE_URL", None, "the bolus/climate time-series store",
+            "sqlite:///..., postgresql+psycopg2://..., influxdb://[user:pw@]host:port/db "
+            "(influxdbs:// for TLS, ?token=, ?timeout=, ?read_cache=/local/dir)", _url,
+            default_doc="sqlite:///$SMX_HOME/sensors.db"),
+    Setting("MLFLOW_TRACKING_URI", None, "MLflow tracking store (and registry unless MLFLOW_REGISTRY_URI)",
+            "sqlite:///..., http(s)://mlflow-server or a folder", _uri_or_path, default_doc="sqlite:///$SMX_HOME/mlflow.db"),
+    Setting("MLFLOW_REGISTRY_URI", "", "a separate MLflow model registry", "an MLflow URI",
+            lambda t: _uri_or_path(t) if t else t, default_doc="the tracking URI"),
+    Setting("SMX_FEATURES_PATH", None, "where feature Parquet files live", "a folder or any fsspec URL (s3://...)",
+            _path_or_url, default_doc="$SMX_HOME/features"),
+    Setting("SMX_PARTITIONS_START", "2026-09-01",
+            "first day of partitions (keep recent: 52,560 ten-minute partitions a year)",
+            "a date YYYY-MM-DD, 2000 or later", _date, group=P),
+    Setting("SMX_SCORING_GRACE_MINUTES", "5", "wait after a bucket closes before scoring it",
+            "a number from 0 to 1440", _number(float, 0, 1440), group=R),
+    Setting("SMX_SCORING_MAX_NEW_PER_TICK", "6", "new buckets the scoring sensor requests per tick (catch-up bound)",
+            "an integer from 1 to 1000", _number(int, 1, 1000), group=R),
+    Setting("SMX_SCORING_MAX_CATCHUP_HOURS", "24", "oldest bucket (hours back) the scoring sensor still scores",
+            "a number above 0 and up to 8760", _number(float, 0, 8760, lo_open=True), group=R),
+    Setting("SMX_SCORING_RESCORE_HOURS", "24", "how far back late readings make the sensor re-score a bucket",
+            "a number from 0 to 8760", _number(float, 0, 8760), group=R),
+    Setting("SMX_SCORING_MAX_RESCORES_PER_TICK", "12", "late-data re-scores the sensor requests per tick",
+            "an integer from 0 to 1000", _number(int, 0, 1000), group=R),
+    Setting("SMX_RETRAIN_MIN_INTERVAL_HOURS", "24", "at most one monitoring-triggered retraining per interval",
+            "a number from 0 to 8760", _number(float, 0, 8760), group=R),
+    Setting("SMX_RETRAIN_TRAINING_DAYS", "30", "training_features days that must exist before retraining",
+            "an integer from 1 to 3650", _number(int, 1, 3650), group=R),
+    Setting("SMX_DRIFT_WARN_SHARE", "0.2", "share of drifted feature columns that warns",
+            "a number from 0 to 1, at most SMX_DRIFT_FAIL_SHARE", _number(float, 0, 1), group=D),
+    Setting("SMX_DRIFT_FAIL_SHARE", "0.35", "share of drifted feature columns that fails the check (retrains)",
+            "a number from 0 to 1, at least SMX_DRIFT_WARN_SHARE", _number(float, 0, 1), group=D),
+    Setting("SMX_DRIFT_P_VALUE", "0.01", "a column drifts when its KS p-value is below this",
+            "a number above 0 and up to 1", _number(float, 0, 1, lo_open=True), group=D),
+    Setting("SMX_DRIFT_SAMPLE_ROWS", "1000", "rows sampled from reference and current data per report",
+            "an integer from 10 to 1000000", _number(int, 10, 1_000_000), group=D),
+    Setting("SMX_DRIFT_REFERENCE_DAYS", "7", "reference days when the champion's run logged none",
+            "an integer from 1 to 365", _number(int, 1, 365), group=D),
+    Setting("SMX_DB_CONNECT_TIMEOUT_S", "10", "PostgreSQL connect timeout (a server that accepts but never answers)",
+            "an integer from 1 to 600", _number(int, 1, 600), group=DB),
+    Setting("SMX_INFLUX_SERIALIZE_WORKERS", "2", "processes that serialise InfluxDB line protocol for big writes",
+            "an integer from 0 (in-process) to 64", _number(int, 0, 64), group=W),
+    Setting("SMX_LIVE_SIMULATION", "", "`1` turns the simulated farm's schedule on (demo only)",
+            "unset, 0 or 1", _choice("", "0", "1"), group=O),
+    Setting("SMX_TRAINING_SCHEDULE", "", "`running` starts the weekly training schedule by default",
+            "unset, stopped or running", _choice("", "stopped", "running"), group=O),
+    Setting("SMX_CODE_VERSION", "", "code version stamped on predictions and alerts",
+            "any text", _text, default_doc="the git sha (+dirty), else the package version", group=O),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in TABLE}
+
+
+def raw(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable's text (None when unset or empty): the one place that reads the environment."""
+    if name not in BY_NAME:
+        raise KeyError(f"{name} is not a setting (add a row to smx_assets.settings.TABLE)")
+    value = (os.environ if environ is None else environ).get(name)
+    return value if value else None
+
+
+def env_var_or_default(name: str, default: Any) -> Any:
+    """A Dagster ``EnvVar(name)`` when the variable is set (its value stays out of the UI and run
+    config), else ``default``: how resources take their URLs from the table."""
+    import dagster as dg
+
+    return dg.EnvVar(name) if raw(name) else default
+
+
+# ------------------------------------------------------------------------ the settings object
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    grace_minutes: float = 5.0
+    max_new_per_tick: int = 6
+    max_catchup_hours: float = 24.0
+    rescore_hours: float = 24.0
+    max_rescores_per_tick: int = 12
+
+
+@dataclass(frozen=True)
+class RetrainingSettings:
+    min_interval_hours: float = 24.0
+    training_days: int = 30
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    warn_share: float = 0.2
+    fail_share: float = 0.35
+    p_value: float = 0.01
+    sample_rows: int = 1000
+    reference_days: int = 7
+
+
+@dataclass(frozen=True)
+class PartitionSettings:
+    start: str = "2026-09-01"  # ISO day
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    connect_timeout_s: int = 10
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    influx_serialize_workers: int = 2
+
+
+@dataclass(frozen=True)
+class OperationSettings:
+    live_simulation: bool = False
+    training_schedule_running: bool = False
 
 
 def smx_home() -> Path:
     """The embedded default's data folder (``SMX_HOME``, default ``./.smx``), created on demand."""
-    home = Path(os.environ.get("SMX_HOME", ".smx")).expanduser().resolve()
+    home = Path(raw("SMX_HOME") or ".smx").expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     return home
 
@@ -39,24 +302,84 @@ def default_features_path(home: Path | None = None) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved configuration; ``from_env`` is the only constructor the code should need."""
+    """Resolved, checked configuration; :meth:`from_env` is the only constructor code needs."""
 
     home: Path
     herd_db_url: str
     sensor_store_url: str
     mlflow_tracking_uri: str
     features_path: str
+    mlflow_registry_uri: str | None = None
+    scoring: ScoringSettings = ScoringSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
+    drift: DriftSettings = DriftSettings()
+    partitions: PartitionSettings = PartitionSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    workers: WorkerSettings = WorkerSettings()
+    operations: OperationSettings = OperationSettings()
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        home = smx_home()
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read and check every row of :data:`TABLE`; one :class:`SettingsError` lists all bad values."""
+        values: dict[str, Any] = {}
+        errors: list[str] = []
+        for row in TABLE:
+            text = raw(row.name, environ)
+            if text is None:
+                text = row.default
+            if text is None:
+                values[row.name] = None
+                continue
+            try:
+                values[row.name] = row.parse(text)
+            except ValueError as exc:
+                shown = _mask_url(text) if row.parse in (_url, _uri_or_path) else text
+                errors.append(f"{row.name}={shown!r} is not allowed ({exc}): expected {row.allowed}")
+        if not errors and values["SMX_DRIFT_WARN_SHARE"] > values["SMX_DRIFT_FAIL_SHARE"]:
+            errors.append(f"SMX_DRIFT_WARN_SHARE={values['SMX_DRIFT_WARN_SHARE']} is above "
+                          f"SMX_DRIFT_FAIL_SHARE={values['SMX_DRIFT_FAIL_SHARE']}: expected warn <= fail")
+        if errors:
+            raise SettingsError("bad configuration: " + "; ".join(errors))
+        home_text = values["SMX_HOME"]
+        home = Path(home_text).expanduser().resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        v = values
         return cls(
             home=home,
-            herd_db_url=os.environ.get("SMX_HERD_DB_URL") or default_herd_db_url(home),
-            sensor_store_url=os.environ.get("SMX_SENSOR_STORE_URL") or default_sensor_store_url(home),
-            mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or default_mlflow_uri(home),
-            features_path=os.environ.get("SMX_FEATURES_PATH") or default_features_path(home),
+            herd_db_url=v["SMX_HERD_DB_URL"] or default_herd_db_url(home),
+            sensor_store_url=v["SMX_SENSOR_STORE_URL"] or default_sensor_store_url(home),
+            mlflow_tracking_uri=v["MLFLOW_TRACKING_URI"] or default_mlflow_uri(home),
+            features_path=v["SMX_FEATURES_PATH"] or default_features_path(home),
+            mlflow_registry_uri=v["MLFLOW_REGISTRY_URI"] or None,
+            scoring=ScoringSettings(
+                grace_minutes=v["SMX_SCORING_GRACE_MINUTES"],
+                max_new_per_tick=v["SMX_SCORING_MAX_NEW_PER_TICK"],
+                max_catchup_hours=v["SMX_SCORING_MAX_CATCHUP_HOURS"],
+                rescore_hours=v["SMX_SCORING_RESCORE_HOURS"],
+                max_rescores_per_tick=v["SMX_SCORING_MAX_RESCORES_PER_TICK"],
+            ),
+            retraining=RetrainingSettings(
+                min_interval_hours=v["SMX_RETRAIN_MIN_INTERVAL_HOURS"],
+                training_days=v["SMX_RETRAIN_TRAINING_DAYS"],
+            ),
+            drift=DriftSettings(
+                warn_share=v["SMX_DRIFT_WARN_SHARE"], fail_share=v["SMX_DRIFT_FAIL_SHARE"],
+                p_value=v["SMX_DRIFT_P_VALUE"], sample_rows=v["SMX_DRIFT_SAMPLE_ROWS"],
+                reference_days=v["SMX_DRIFT_REFERENCE_DAYS"],
+            ),
+            partitions=PartitionSettings(start=v["SMX_PARTITIONS_START"]),
+            database=DatabaseSettings(connect_timeout_s=v["SMX_DB_CONNECT_TIMEOUT_S"]),
+            workers=WorkerSettings(influx_serialize_workers=v["SMX_INFLUX_SERIALIZE_WORKERS"]),
+            operations=OperationSettings(
+                live_simulation=v["SMX_LIVE_SIMULATION"] == "1",
+                training_schedule_running=v["SMX_TRAINING_SCHEDULE"] == "running",
+            ),
         )
+
+
+def current() -> Settings:
+    """The settings as the environment holds them now (checked; raises :class:`SettingsError`)."""
+    return Settings.from_env()
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +388,7 @@ def code_version() -> str:
 
     Stored on every prediction and alert so any output can be traced to the code that made it.
     """
-    env = os.environ.get("SMX_CODE_VERSION")
+    env = raw("SMX_CODE_VERSION")
     if env:
         return env
     root = Path(__file__).resolve().parent.parent

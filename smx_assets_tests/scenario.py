@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 
 from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
-from smx_assets.defs.ingest.sources import SOURCE_SPECS
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.partitions import PARTITIONS_START
 from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.loader import load

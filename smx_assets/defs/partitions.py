@@ -1,4 +1,4 @@
-"""Partition definitions shared by every domain folder.
+"""Partition definitions shared by every domain folder, and the decorator block of partitioned assets.
 
 The start date is one setting (``SMX_PARTITIONS_START``) because the ten-minute partition set
 grows by 52,560 keys a year and Dagster's UI and backfill daemon slow down past ~100k: a
@@ -9,20 +9,23 @@ deployment moves the start forward when it archives old scores. Simulated demo h
 from __future__ import annotations
 
 import datetime as dt
-import os
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-PARTITIONS_START = os.environ.get("SMX_PARTITIONS_START", "2026-09-01")
+from smx_assets.domain.time_grid import BUCKET_CRON, PARTITION_KEY_FORMAT
+from smx_assets import settings
+
+PARTITIONS_START = settings.current().partitions.start
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 
 ten_minute_partitions = dg.TimeWindowPartitionsDefinition(
-    cron_schedule="*/10 * * * *",
+    cron_schedule=BUCKET_CRON,
     # A datetime, not the string: a string start must match ``fmt`` (Dagster 1.13 rejects "2026-09-01").
     start=dt.datetime.fromisoformat(PARTITIONS_START).replace(tzinfo=dt.timezone.utc),
-    fmt="%Y-%m-%d-%H:%M",
+    fmt=PARTITION_KEY_FORMAT,
     timezone="UTC",
 )
 
@@ -33,3 +36,14 @@ def partition_days(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
     start = pd.Timestamp(window.start).tz_convert("UTC")
     end = pd.Timestamp(window.end).tz_convert("UTC")
     return list(pd.date_range(start, end, freq="D", inclusive="left"))
+
+
+def partitioned_asset(partitions_def: dg.PartitionsDefinition, *, group_name: str, owners: list[str],
+                      **kwargs: Any) -> Any:
+    """``@dg.asset`` with the block every partitioned asset shares.
+
+    Single-run backfill (a range is one run that loops inside, so per-run overhead is paid
+    once), the domain's group and owners. Everything else is passed on to ``dg.asset``.
+    """
+    return dg.asset(partitions_def=partitions_def, backfill_policy=dg.BackfillPolicy.single_run(),
+                    group_name=group_name, owners=owners, **kwargs)

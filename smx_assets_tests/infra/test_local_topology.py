@@ -240,7 +240,7 @@ def seeded(topology: Topology) -> Iterator[SeededHerd]:
     from sklearn.preprocessing import StandardScaler
 
     from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
-    from smx_assets.defs.ingest.sources import SOURCE_SPECS
+    from smx_assets.defs.ingest.assets import SOURCE_SPECS
     from smx_assets.domain import model_registry
     from smx_assets.domain.features.storage import FeatureFiles
     from smx_assets.domain.simulator import SimConfig, simulate

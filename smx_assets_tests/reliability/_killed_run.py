@@ -18,7 +18,7 @@ def _die(*_args: object, **_kwargs: object) -> None:
 if __name__ == "__main__":
     engine._alerts = _die  # type: ignore[assignment]
     # Only the scoring asset (not every definition: monitoring imports Evidently, seconds more).
-    from smx_assets.defs.ingest.sources import SOURCE_SPECS
+    from smx_assets.defs.ingest.assets import SOURCE_SPECS
     from smx_assets.defs.scoring.assets import scores
     from smx_assets.resources import default_resources
 

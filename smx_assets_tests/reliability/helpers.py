@@ -10,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smx_assets.defs.ingest.sources import SOURCE_SPECS
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain.features.pipeline import LOOKBACK
 from smx_assets.domain.features.profile import active_animals, load_herd_records

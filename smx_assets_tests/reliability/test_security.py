@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from smx_assets.defs.ingest.sources import SOURCE_SPECS
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.defs.scoring.jobs import scoring_job
 from smx_assets.devtools import influx_server as influx_mod

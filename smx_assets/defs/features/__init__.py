@@ -1,3 +1,3 @@
-from smx_assets.defs.features.definitions import defs
+"""The feature layer as daily assets (animal_profiles, sensor_baselines, training_features), their job and schedule.
 
-__all__ = ["defs"]
+Loaded by ``smx_assets.definitions`` from the defs folder (no hand-written object lists)."""

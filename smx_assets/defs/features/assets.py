@@ -19,7 +19,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from smx_assets.defs.partitions import daily_partitions, partition_days
+from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset
 from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS, LOOKBACK
 from smx_assets.domain.features.baselines import N_DAYS, baselines_from_store
 from smx_assets.domain.features.labels import attach_labels
@@ -51,12 +51,9 @@ def _schema(frame: pd.DataFrame, docs: dict[str, str] | None = None) -> dg.Table
 # ------------------------------------------------------------------------- animal_profiles
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@partitioned_asset(
+    daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["herd_records"],
-    group_name=GROUP,
-    owners=OWNERS,
     kinds={"pandas", "parquet"},
     description=(
         "The farm records as the farm software held them at the end of each day (calvings, "
@@ -93,12 +90,9 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
 # ------------------------------------------------------------------------ sensor_baselines
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@partitioned_asset(
+    daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["bolus_readings"],
-    group_name=GROUP,
-    owners=OWNERS,
     kinds={"pandas", "parquet"},
     description=(
         f"Per-animal baselines for each day from the previous {N_DAYS} days only (never the day "
@@ -167,12 +161,9 @@ def _parity(store, live_records: FarmRecords, baselines: pd.DataFrame | None, tr
     }
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@partitioned_asset(
+    daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=[animal_profiles, sensor_baselines, "bolus_readings", "climate_readings", "herd_records"],
-    group_name=GROUP,
-    owners=OWNERS,
     kinds={"pandas", "parquet"},
     check_specs=[dg.AssetCheckSpec(
         "serving_parity", asset="training_features", blocking=True,

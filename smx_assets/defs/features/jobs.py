@@ -1,4 +1,4 @@
-"""The daily feature job and its schedule (one partition a day, the day that just ended)."""
+"""The daily feature job (one partition a day; its schedule is in ``schedules.py``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,4 @@ daily_features_job = dg.define_asset_job(
     selection=[animal_profiles, sensor_baselines, training_features],
     tags={"smx/run_kind": "features"},
     description="animal_profiles, sensor_baselines and training_features for one UTC day.",
-)
-
-# Each tick (00:30 UTC) materialises the previous day's partition; 30 minutes of grace for
-# late readings. STOPPED by default like the other schedules: switch it on in the UI.
-daily_features_schedule = dg.build_schedule_from_partitioned_job(
-    daily_features_job, name="daily_features_schedule", hour_of_day=0, minute_of_hour=30,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
 )

@@ -1,3 +1,3 @@
-from smx_assets.defs.ingest.definitions import defs
+"""The external sources the platform reads but does not produce (bolus and climate readings, herd records).
 
-__all__ = ["defs"]
+Loaded by ``smx_assets.definitions`` from the defs folder (no hand-written object lists)."""

@@ -1,3 +1,3 @@
-from smx_assets.defs.monitoring.definitions import defs
+"""Daily monitoring assets and checks, the monitoring/retraining jobs, their schedule and the retraining sensor.
 
-__all__ = ["defs"]
+Loaded by ``smx_assets.definitions`` from the defs folder (no hand-written object lists)."""

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from smx_assets.defs.partitions import daily_partitions, partition_days
+from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset
 from smx_assets.domain.features.storage import TRAINING, FeatureFiles
 from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.monitoring import alert_volume as av
@@ -31,16 +31,14 @@ from smx_assets.domain.monitoring.operations import RunRow, flatten_numbers, lag
 from smx_assets.domain.monitoring.performance import PerformancePolicy, live_performance
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource
+from smx_assets import settings
+from smx_assets.settings import DriftSettings
 
 GROUP = "monitoring"
 OWNERS = ["team:ml-platform"]
 DAY = pd.Timedelta(days=1)
 REPORTS = "drift_reports"
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-
-
-def _env(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
 
 
 # ---------------------------------------------------------------------------- drift_report
@@ -56,12 +54,11 @@ class DriftConfig(dg.Config):
     fallback_days: int | None = None  # SMX_DRIFT_REFERENCE_DAYS: reference without lineage (default 7)
     columns: list[str] = []  # empty: every monitored feature column
 
-    def thresholds(self) -> DriftThresholds:
-        d = DriftThresholds()
+    def thresholds(self, d: DriftSettings) -> DriftThresholds:
         return DriftThresholds(
-            warn_share=self.warn_share if self.warn_share is not None else _env("SMX_DRIFT_WARN_SHARE", d.warn_share),
-            fail_share=self.fail_share if self.fail_share is not None else _env("SMX_DRIFT_FAIL_SHARE", d.fail_share),
-            p_value=self.p_value if self.p_value is not None else _env("SMX_DRIFT_P_VALUE", d.p_value))
+            warn_share=self.warn_share if self.warn_share is not None else d.warn_share,
+            fail_share=self.fail_share if self.fail_share is not None else d.fail_share,
+            p_value=self.p_value if self.p_value is not None else d.p_value)
 
 
 def _save_html_target(files: FeatureFiles, day: pd.Timestamp) -> tuple[str, str, bool]:
@@ -74,12 +71,9 @@ def _save_html_target(files: FeatureFiles, day: pd.Timestamp) -> tuple[str, str,
     return os.path.join(tempfile.mkdtemp(prefix="smx-drift-"), f"{day_key(day)}.html"), url, True
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@partitioned_asset(
+    daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["training_features", "scores"],
-    group_name=GROUP,
-    owners=OWNERS,
     kinds={"evidently", "html"},
     check_specs=[dg.AssetCheckSpec(
         "drift_share", asset="drift_report",
@@ -95,13 +89,14 @@ def _save_html_target(files: FeatureFiles, day: pd.Timestamp) -> tuple[str, str,
 def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db: HerdDbResource,
                  feature_store: FeatureStoreResource, mlflow: MlflowResource
                  ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    from smx_assets.domain.model_registry import NoModelError, load_champion
+    from smx_assets.domain.model_registry.registry import NoModelError, load_champion
     from smx_assets.domain.scoring.engine import read_scored_features
 
     files = FeatureFiles(feature_store.base_path)
-    thresholds = config.thresholds()
-    sample = config.sample_rows or int(_env("SMX_DRIFT_SAMPLE_ROWS", 1000))
-    fallback = config.fallback_days or int(_env("SMX_DRIFT_REFERENCE_DAYS", 7))
+    drift_settings = settings.current().drift
+    thresholds = config.thresholds(drift_settings)
+    sample = config.sample_rows or drift_settings.sample_rows
+    fallback = config.fallback_days or drift_settings.reference_days
     client = mlflow.client()
     scorers, lineage, training_days = {}, {}, []
     for uc in all_use_cases():
@@ -200,12 +195,9 @@ class VolumeConfig(dg.Config):
     min_history_days: int = 3
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@partitioned_asset(
+    daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["scores"],
-    group_name=GROUP,
-    owners=OWNERS,
     kinds={"sqlalchemy"},
     check_specs=[dg.AssetCheckSpec(
         "alert_volume_normal", asset="alert_volume",
@@ -267,12 +259,9 @@ class PerformanceConfig(dg.Config):
     min_alerts: int = 5
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@partitioned_asset(
+    daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["scores", "herd_records"],
-    group_name=GROUP,
-    owners=OWNERS,
     kinds={"sqlalchemy", "mlflow"},
     check_specs=[dg.AssetCheckSpec(
         "performance_vs_training", asset="model_performance",
@@ -335,12 +324,9 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
 # ---------------------------------------------------------------------- scoring_operations
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@partitioned_asset(
+    daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["scores"],
-    group_name=GROUP,
-    owners=OWNERS,
     kinds={"dagster", "sqlalchemy"},
     description="Operational figures per day, as plottable numbers: scoring lag (predictions.scored_at and "
                 "alerts.created_at after the bucket's end, live runs only) and Dagster runs, failures and "
@@ -365,5 +351,3 @@ def scoring_operations(context: dg.AssetExecutionContext, herd_db: HerdDbResourc
     metadata["per_day"] = dg.MetadataValue.json(per_day)
     return dg.MaterializeResult(metadata=metadata)
 
-
-MONITORING_ASSETS = [drift_report, alert_volume, model_performance, scoring_operations]

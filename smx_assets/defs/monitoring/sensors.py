@@ -7,8 +7,6 @@ backfill run's status) and turns the plan into run requests.
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 import pandas as pd
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -21,6 +19,8 @@ from smx_assets.domain.monitoring.retraining import (
     missing_days,
     plan_retraining,
 )
+from smx_assets import settings
+from smx_assets.settings import RetrainingSettings
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -28,11 +28,9 @@ WATCHED = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "drift_share"),
            dg.AssetCheckKey(dg.AssetKey("model_performance"), "performance_vs_training")]
 
 
-def policy_from_env() -> RetrainingPolicy:
-    return RetrainingPolicy(
-        min_interval=pd.Timedelta(hours=float(os.environ.get("SMX_RETRAIN_MIN_INTERVAL_HOURS", "24"))),
-        training_days=int(os.environ.get("SMX_RETRAIN_TRAINING_DAYS", "30")),
-    )
+def retraining_policy(s: RetrainingSettings) -> RetrainingPolicy:
+    """The planner's policy from the checked settings (``SMX_RETRAIN_*``)."""
+    return RetrainingPolicy(min_interval=pd.Timedelta(hours=s.min_interval_hours), training_days=s.training_days)
 
 
 def utc_now() -> pd.Timestamp:
@@ -66,7 +64,7 @@ def _materialized_days(instance: dg.DagsterInstance) -> set[str]:
                 "SMX_RETRAIN_MIN_INTERVAL_HOURS (default 24).",
 )
 def retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    policy = policy_from_env()
+    policy = retraining_policy(settings.current().retraining)
     cursor = RetrainingCursor.from_json(context.cursor)
     instance = context.instance
     pending_status = None

@@ -1,3 +1,3 @@
-from smx_assets.defs.ops_health.definitions import defs
+"""Platform health (a run that touches every store) and housekeeping (run retention).
 
-__all__ = ["defs"]
+Loaded by ``smx_assets.definitions`` from the defs folder (no hand-written object lists)."""

@@ -1,3 +1,3 @@
-from smx_assets.defs.scoring.definitions import defs
+"""``scores`` (ten-minute partitions), the scoring job, its sensor and the plain-schedule alternative.
 
-__all__ = ["defs"]
+Loaded by ``smx_assets.definitions`` from the defs folder (no hand-written object lists)."""

@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from smx_assets import settings
-from smx_assets.defs.partitions import ten_minute_partitions
+from smx_assets.defs.partitions import partitioned_asset, ten_minute_partitions
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.heap import frozen_heap
@@ -38,11 +38,8 @@ class ScoringConfig(dg.Config):
     use_cases: list[str] = []  # empty: every registered use case
 
 
-@dg.asset(
-    partitions_def=ten_minute_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
-    owners=OWNERS,
+@partitioned_asset(
+    ten_minute_partitions, group_name=GROUP, owners=OWNERS,
     kinds={"python", "mlflow", "sqlalchemy"},
     deps=["bolus_readings", "climate_readings", "herd_records", "sensor_baselines"],
     description=(

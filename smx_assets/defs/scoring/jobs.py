@@ -13,9 +13,3 @@ scoring_job = dg.define_asset_job(
     tags={"smx/run_kind": "scoring", "dagster/max_runtime": "540"},  # run monitoring fails a bucket stuck > 9 min
     description="Score one ten-minute bucket (or a backfilled range in one run) with every use case.",
 )
-
-# The alternative to the sensor for teams that prefer a plain schedule: each tick scores the
-# last completed bucket. It cannot see late data; the sensor re-scores those buckets.
-scoring_schedule = dg.build_schedule_from_partitioned_job(
-    scoring_job, name="scoring_schedule", default_status=dg.DefaultScheduleStatus.STOPPED
-)

@@ -6,37 +6,32 @@ skipped range (so a gap after long downtime is visible in the UI, never silent).
 """
 
 
-import os
-
 import dagster as dg
 import pandas as pd
 
 from smx_assets.defs.partitions import ten_minute_partitions
 from smx_assets.defs.scoring.jobs import scoring_job
 from smx_assets.domain.scoring.planning import ScoringCursor, ScoringPolicy, latest_due_bucket, plan_scoring
+from smx_assets.domain.time_grid import BUCKET, partition_key
 from smx_assets.resources import SensorStoreResource
+from smx_assets import settings
+from smx_assets.settings import ScoringSettings
 
-PARTITION_FMT = "%Y-%m-%d-%H:%M"
 
-
-def policy_from_env() -> ScoringPolicy:
-    env = os.environ.get
+def scoring_policy(s: ScoringSettings) -> ScoringPolicy:
+    """The planner's policy from the checked settings (``SMX_SCORING_*``)."""
     return ScoringPolicy(
-        grace=pd.Timedelta(minutes=float(env("SMX_SCORING_GRACE_MINUTES", "5"))),
-        max_new_per_tick=int(env("SMX_SCORING_MAX_NEW_PER_TICK", "6")),
-        max_catchup=pd.Timedelta(hours=float(env("SMX_SCORING_MAX_CATCHUP_HOURS", "24"))),
-        rescore_horizon=pd.Timedelta(hours=float(env("SMX_SCORING_RESCORE_HOURS", "24"))),
-        max_rescores_per_tick=int(env("SMX_SCORING_MAX_RESCORES_PER_TICK", "12")),
+        grace=pd.Timedelta(minutes=s.grace_minutes),
+        max_new_per_tick=s.max_new_per_tick,
+        max_catchup=pd.Timedelta(hours=s.max_catchup_hours),
+        rescore_horizon=pd.Timedelta(hours=s.rescore_hours),
+        max_rescores_per_tick=s.max_rescores_per_tick,
     )
 
 
 def utc_now() -> pd.Timestamp:
     """The sensor's clock (tests replace it to replay downtime and late arrivals)."""
     return pd.Timestamp.now(tz="UTC")
-
-
-def partition_key(bucket: pd.Timestamp) -> str:
-    return bucket.tz_convert("UTC").strftime(PARTITION_FMT)
 
 
 @dg.sensor(
@@ -47,7 +42,7 @@ def partition_key(bucket: pd.Timestamp) -> str:
     "buckets of the last 24 h whose readings changed (run keys from the bucket's data).",
 )
 def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStoreResource) -> dg.SensorResult:
-    policy = policy_from_env()
+    policy = scoring_policy(settings.current().scoring)
     cursor = ScoringCursor.from_json(context.cursor)
     now = utc_now()
     due = latest_due_bucket(now, policy.grace)
@@ -56,7 +51,7 @@ def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStor
     if cursor.last_bucket is not None:
         since = cursor.last_late_check or (now - policy.rescore_horizon)
         changed = sensor_store.open().buckets_received_since(
-            since, due - policy.rescore_horizon, due + pd.Timedelta(minutes=10)
+            since, due - policy.rescore_horizon, due + BUCKET
         )
     plan = plan_scoring(cursor, now, policy, earliest, changed)
     requests = [
@@ -69,7 +64,7 @@ def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStor
     ]
     events = []
     for start, end in plan.skipped:
-        n = int((end - start) / pd.Timedelta(minutes=10))
+        n = int((end - start) / BUCKET)
         context.log.warning("skipping %d buckets %s .. %s (older than the catch-up limit): "
                             "backfill `scores` over that range to score them", n, start, end)
         events.append(dg.AssetObservation(

@@ -1,3 +1,3 @@
-from smx_assets.defs.simulation.definitions import defs
+"""The farm stand-in for demos: the simulator's live mode as a job on a ten-minute schedule.
 
-__all__ = ["defs"]
+Loaded by ``smx_assets.definitions`` from the defs folder (no hand-written object lists)."""

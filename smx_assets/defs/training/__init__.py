@@ -1,3 +1,3 @@
-from smx_assets.defs.training.definitions import defs
+"""``<uc>_model`` and ``<uc>_promotion`` for every catalog use case, the training and rollback jobs, the weekly schedule.
 
-__all__ = ["defs"]
+Loaded by ``smx_assets.definitions`` from the defs folder (no hand-written object lists)."""

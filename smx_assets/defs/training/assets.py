@@ -133,8 +133,7 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
                    feature_store: FeatureStoreResource, herd_db: HerdDbResource,
                    mlflow: MlflowResource) -> dg.MaterializeResult:
     """The body of every ``<uc>_model`` asset (one MLflow run, always ended)."""
-    mlflow.configure()
-    client = reg.configure(mlflow.tracking_uri)
+    client = mlflow.client()  # the resource's tracking AND registry store (a separate registry_uri included)
     files = FeatureFiles(feature_store.base_path)
     days = _window(files, config)
     frame, missing = _read_days(files, days, uc)
@@ -208,8 +207,7 @@ def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Pro
                      feature_store: FeatureStoreResource, herd_db: HerdDbResource,
                      mlflow: MlflowResource) -> tuple[dg.MaterializeResult, dg.AssetCheckResult]:
     """Challenger vs champion vs rule baseline on the challenger's held-out window."""
-    mlflow.configure()
-    client = reg.configure(mlflow.tracking_uri)
+    client = mlflow.client()  # the resource's tracking AND registry store (a separate registry_uri included)
     challenger = reg.get_alias_version(uc.model_name, reg.CHALLENGER, client)
     if challenger is None:
         raise dg.Failure(f"{uc.model_name} has no challenger: materialise {uc.name}_model first")
@@ -303,9 +301,5 @@ def _build(uc: UseCase) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
     return model_asset, promotion_asset
 
 
-MODEL_ASSETS: list[dg.AssetsDefinition] = []
-PROMOTION_ASSETS: list[dg.AssetsDefinition] = []
-for _uc in all_use_cases():
-    _m, _p = _build(_uc)
-    MODEL_ASSETS.append(_m)
-    PROMOTION_ASSETS.append(_p)
+# Generated from the use-case catalog (a new use case gets its two assets without an edit here).
+USE_CASE_ASSETS: list[dg.AssetsDefinition] = [asset for uc in all_use_cases() for asset in _build(uc)]

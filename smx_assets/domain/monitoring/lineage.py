@@ -114,7 +114,7 @@ def run_info(client: Any, model_name: str, version: str, run_id: str | None) -> 
 
 def champion_run_info(client: Any, model_name: str, alias: str = "champion") -> RunInfo | None:
     """The ``alias`` version's :class:`RunInfo`, or None when no such alias is set."""
-    from smx_assets.domain.model_registry import get_alias_version
+    from smx_assets.domain.model_registry.registry import get_alias_version
 
     mv = get_alias_version(model_name, alias, client)
     if mv is None:

@@ -34,7 +34,7 @@ from smx_assets.domain.features.pipeline import FEATURE_COLUMNS, LOOKBACK, compu
 from smx_assets.domain.features.profile import FarmRecords
 from smx_assets.domain.features.storage import BASELINES, FeatureFiles
 from smx_assets.domain.herd_db import Prediction, to_db_ts
-from smx_assets.domain.model_registry import CHALLENGER, LoadedModel, load_alias, load_champion
+from smx_assets.domain.model_registry.registry import CHALLENGER, LoadedModel, load_alias, load_champion
 from smx_assets.domain.scoring.outputs import alerts_near, insert_alerts, replace_predictions
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.time_grid import BUCKET, utc

@@ -9,9 +9,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from smx_assets.defs.features import defs as feature_defs
+from smx_assets.defs import load_domain
 from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
-from smx_assets.defs.ingest.sources import SOURCE_SPECS
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.partitions import PARTITIONS_START
 from smx_assets.domain.features import FEATURE_COLUMNS, KEY_COLUMNS, LABEL_COLUMNS
 from smx_assets.domain.features.storage import FeatureFiles
@@ -54,7 +54,7 @@ def _run(resources: dict[str, object], first: str, last: str | None = None) -> d
 
 
 def test_definitions_load(resources) -> None:
-    merged = dg.Definitions.merge(feature_defs, dg.Definitions(assets=SOURCE_SPECS, resources=resources))
+    merged = dg.Definitions.merge(load_domain("features"), dg.Definitions(assets=SOURCE_SPECS, resources=resources))
     merged.resolve_implicit_global_asset_job_def()
     keys = {k.to_user_string() for k in merged.resolve_asset_graph().get_all_asset_keys()}
     assert {"animal_profiles", "sensor_baselines", "training_features"} <= keys

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
-from smx_assets.defs.ingest.sources import SOURCE_SPECS
-from smx_assets.defs.monitoring import defs as monitoring_defs
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
+from smx_assets.defs import load_domain
 from smx_assets.defs.monitoring import sensors as sensors_mod
 from smx_assets.defs.monitoring.assets import alert_volume, drift_report, scoring_operations
 from smx_assets.defs.partitions import PARTITIONS_START
@@ -83,7 +83,7 @@ DRIFT_CONFIG = {"ops": {"drift_report": {"config": {"fallback_days": 3}}}}
 
 
 def test_definitions_load_with_jobs_and_sensor(env) -> None:
-    merged = dg.Definitions.merge(monitoring_defs, dg.Definitions(assets=FEATURES[:3] + SOURCE_SPECS,
+    merged = dg.Definitions.merge(load_domain("monitoring"), dg.Definitions(assets=FEATURES[:3] + SOURCE_SPECS,
                                                                   resources=env["resources"]))
     assert merged.resolve_job_def("monitoring_job").name == "monitoring_job"
     assert merged.resolve_sensor_def("retraining_sensor") is not None

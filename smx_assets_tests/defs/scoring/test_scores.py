@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from smx_assets.commands.explain import explain
-from smx_assets.defs.ingest.sources import SOURCE_SPECS
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.scoring import sensors as scoring_sensors
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain import model_registry

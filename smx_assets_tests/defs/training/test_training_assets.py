@@ -23,11 +23,10 @@ import mlflow
 import pandas as pd
 import pytest
 
-from smx_assets.defs.features import defs as feature_defs
+from smx_assets.defs import load_domain
 from smx_assets.defs.features.jobs import daily_features_job
-from smx_assets.defs.ingest.sources import SOURCE_SPECS
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.partitions import PARTITIONS_START
-from smx_assets.defs.training import defs as training_defs
 from smx_assets.domain import model_registry as reg
 from smx_assets.domain.features import attach_labels, compute_features
 from smx_assets.domain.features.baselines import CONTEXT as BASELINE_CONTEXT
@@ -83,7 +82,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         write_herd(herd, resources["herd_db"].engine())
         _write_training_features(herd, FeatureFiles(str(tmp / "features")),
                                  [START + k * DAY for k in range(10, 25)])
-        defs = dg.Definitions.merge(feature_defs, training_defs,
+        defs = dg.Definitions.merge(load_domain("features", "training"),
                                     dg.Definitions(assets=SOURCE_SPECS, resources=resources))
         try:
             yield {"defs": defs, "uri": uri, "home": tmp, "resources": resources, "herd": herd}

@@ -1,0 +1,45 @@
+"""The farm stand-in for demos: the simulator's live mode on a ten-minute schedule.
+
+With ``dagster dev`` and this schedule running, readings (some of them late) keep arriving,
+the scoring sensor scores each new bucket and alerts appear without anyone clicking. The
+schedule starts RUNNING only when ``SMX_LIVE_SIMULATION=1`` (``make ui`` sets it): a production
+deployment must never write simulated data into a real store by default.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from smx_assets.domain.time_grid import utc
+from smx_assets.domain.simulator.live import STEP, live_step, load_state
+from smx_assets.resources import HerdDbResource, SensorStoreResource
+
+MAX_STEPS_PER_RUN = 36  # after a pause, catch up at most 6 h of farm time per run
+
+
+@dg.op(description="Deliver the simulated farm's readings and records up to now (at most 6 h per run).")
+def deliver_simulated_readings(
+    context: dg.OpExecutionContext, herd_db: HerdDbResource, sensor_store: SensorStoreResource
+) -> dg.Output[dict]:
+    engine = herd_db.engine()
+    state = load_state(engine)
+    if state is None:
+        raise dg.Failure("no simulated herd: run `smx simulate` (or `smx demo`) first")
+    _, until = state
+    now = pd.Timestamp.now(tz="UTC")
+    until = utc(until)
+    steps = int(min(MAX_STEPS_PER_RUN, max(0, (now - until) // STEP)))
+    if steps == 0:
+        context.log.info("simulated farm is up to date (%s)", until)
+        return dg.Output({"steps": 0}, metadata={"steps": 0, "simulated_until": str(until)})
+    out = live_step(engine, sensor_store.open(), steps=steps)
+    context.log.info("delivered %s -> %s: %s bolus readings (%s late), %s climate readings",
+                     out["since"], out["until"], out["bolus"], out["late_bolus"], out["climate"])
+    meta = {"steps": steps, "bolus_readings": int(out["bolus"]), "late_bolus_readings": int(out["late_bolus"]),
+            "climate_readings": int(out["climate"]), "simulated_until": str(out["until"])}
+    return dg.Output(meta, metadata=meta)
+
+
+@dg.job(executor_def=dg.in_process_executor, tags={"smx/run_kind": "simulation"},
+        description="Append the simulated farm's next readings (live demo mode).")
+def live_simulation_job() -> None:
+    deliver_simulated_readings()

@@ -1,0 +1,17 @@
+"""The live simulation's ten-minute schedule: RUNNING only with ``SMX_LIVE_SIMULATION=1`` (demo)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from smx_assets.defs.simulation.jobs import live_simulation_job
+from smx_assets.domain.time_grid import BUCKET_CRON
+from smx_assets import settings
+
+live_simulation_schedule = dg.ScheduleDefinition(
+    job=live_simulation_job,
+    cron_schedule=BUCKET_CRON,
+    execution_timezone="UTC",
+    default_status=(dg.DefaultScheduleStatus.RUNNING if settings.current().operations.live_simulation
+                    else dg.DefaultScheduleStatus.STOPPED),
+)
