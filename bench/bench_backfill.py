@@ -34,6 +34,7 @@ def main() -> None:
     from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
     from smx_assets.defs.ingest.assets import SOURCE_SPECS
     from smx_assets.domain.features.storage import TRAINING, FeatureFiles
+    from smx_assets.domain.herd_db_migrate import upgrade_herd_db
     from smx_assets.domain.simulator import SimConfig, simulate
     from smx_assets.domain.simulator.loader import load
     from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorStoreResource
@@ -50,6 +51,7 @@ def main() -> None:
     try:
         start = dt.date(2026, 9, 1)
         cfg = SimConfig(n_animals=args.animals, days=args.days + 2, seed=5, start=start)
+        upgrade_herd_db(f"sqlite:///{root / 'herd.db'}")  # start-up step: resources only check the schema
         res = {
             "herd_db": HerdDbResource(url=f"sqlite:///{root / 'herd.db'}"),
             "sensor_store": SensorStoreResource(url=store_url),

@@ -48,11 +48,11 @@ def prepare(root: Path, n_animals: int, influx_url: str) -> dict[str, str]:
     from smx_assets.domain.features.pipeline import LOOKBACK
     from smx_assets.domain.features.profile import records_from_tables
     from smx_assets.domain.features.storage import BASELINES, FeatureFiles
-    from smx_assets.domain.herd_db import make_engine
     from smx_assets.domain.herd_db_migrate import upgrade_herd_db
     from smx_assets.domain.sensor_store.factory import open_sensor_store
     from smx_assets.domain.simulator import SimConfig, simulate
     from smx_assets.domain.simulator.loader import write_herd
+    from smx_assets.domain.sql_engine import make_engine
     from smx_assets.domain.use_cases.catalog import all_use_cases
     from smx_assets.domain.use_cases.training import fit_model
 
@@ -117,11 +117,11 @@ def run_one(mode: str) -> None:
         from smx_assets import settings
         from smx_assets.domain.features.profile import load_herd_records
         from smx_assets.domain.features.storage import FeatureFiles
-        from smx_assets.domain.herd_db import make_engine
         from smx_assets.domain.herd_db_migrate import upgrade_herd_db
         from smx_assets.domain.model_registry import configure
         from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
         from smx_assets.domain.sensor_store.factory import open_sensor_store
+        from smx_assets.domain.sql_engine import make_engine
         from smx_assets.domain.use_cases.catalog import all_use_cases
 
         t_import = time.perf_counter() - t_start

@@ -8,10 +8,11 @@ simulating: ``loader.load`` (herd DB rows, then every arrived climate and bolus 
     python bench/bench_simulate_ingest.py [--animals 1000] [--days 30] [--seed 0]
         [--backends influx,sqlite[,postgres]] [--pg-url URL] [--profile FILE]
 
-Per backend it prints: herd DB+sort s (herd DB rows and the loader sorting arrivals), validate s (ingestion validation proper), write s (sensor
-store calls), rejections s (storing rejected readings in the herd DB), load total s, rows/s,
-the peak RSS so far, and for InfluxDB the server's CPU seconds (from /proc). Load average is
-printed at start and end: on a shared 2-core machine the figures only mean something next to it.
+Per backend it prints: herd DB+sort s (herd DB rows and the loader sorting arrivals), validate s
+(ingestion validation proper), write s (sensor store calls), rejections s (storing rejected readings
+in the herd DB), load total s, rows/s, the peak RSS so far, and for InfluxDB the server's CPU
+seconds (from /proc). Load average is printed at start and end: on a shared 2-core machine the
+figures only mean something next to it.
 
 Each backend gets a fresh herd DB (SQLite in a temp folder) and a fresh store: InfluxDB started
 with ``InfluxServer`` in the temp folder, SQLite in the temp folder, PostgreSQL as a throw-away
@@ -35,16 +36,20 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from smx_assets.domain import ingest_validation as iv  # noqa: E402
-from smx_assets.domain.herd_db import make_engine  # noqa: E402
-from smx_assets.domain.herd_db_migrate import upgrade_herd_db  # noqa: E402
 from _scratch_stores import BACKENDS, LOAD_TARGET_S, scratch_store  # noqa: E402
-from smx_assets.domain.simulator import SimConfig, simulate  # noqa: E402
-from smx_assets.domain.simulator import loader  # noqa: E402
+
+from smx_assets.domain import ingest_validation as iv  # noqa: E402
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db  # noqa: E402
+from smx_assets.domain.simulator import (  # noqa: E402
+    SimConfig,
+    loader,  # noqa: E402
+    simulate,
+)
+from smx_assets.domain.sql_engine import make_engine  # noqa: E402
 
 
 def loadavg() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def peak_rss_mb() -> float:

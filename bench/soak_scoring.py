@@ -73,7 +73,7 @@ def main() -> None:
         import sqlalchemy as sa
 
         from smx_assets.definitions import defs
-        from smx_assets.domain.herd_db import make_engine
+        from smx_assets.domain.sql_engine import make_engine
 
         job = defs.resolve_job_def("scoring_job")
         instance = dg.DagsterInstance.get()

@@ -16,16 +16,20 @@ import dagster as dg
 from sqlalchemy.engine import Engine
 
 from smx_assets import settings
-from smx_assets.domain.herd_db import make_engine
-from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+from smx_assets.domain.herd_db_migrate import require_current_schema
+from smx_assets.domain.sql_engine import make_engine
 
 _engine_lock = threading.Lock()
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
-    engine = make_engine(url)
-    upgrade_herd_db(engine)
+def _engine_for(url: str, connect_timeout_s: int) -> Engine:
+    engine = make_engine(url, connect_timeout_s=connect_timeout_s)
+    try:
+        require_current_schema(engine)  # a check, not a migration: see herd_db_migrate
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -35,9 +39,11 @@ class HerdDbResource(dg.ConfigurableResource):
     url: str
 
     def engine(self) -> Engine:
-        """One pooled engine per URL and process, schema upgraded on first use."""
+        """One pooled engine per URL and process; the schema must be at head (``smx migrate``),
+        else :class:`HerdDbSchemaError` names the command to run."""
+        timeout = settings.current().database.connect_timeout_s
         with _engine_lock:
-            return _engine_for(self.url)
+            return _engine_for(self.url, timeout)
 
 
 class SensorStoreResource(dg.ConfigurableResource):
@@ -48,7 +54,9 @@ class SensorStoreResource(dg.ConfigurableResource):
     def open(self):  # type: ignore[no-untyped-def]
         from smx_assets.domain.sensor_store.factory import open_sensor_store
 
-        return _store_for(self.url, open_sensor_store)
+        s = settings.current()
+        return _store_for(self.url, lambda url: open_sensor_store(
+            url, connect_timeout_s=s.database.connect_timeout_s, serialize_workers=s.workers.influx_serialize_workers))
 
 
 _stores: dict[str, Any] = {}

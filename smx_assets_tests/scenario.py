@@ -19,6 +19,7 @@ import pandas as pd
 from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
 from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.partitions import PARTITIONS_START
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.loader import load
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource
@@ -66,6 +67,7 @@ def build_scenario(root: Path, *, n_animals: int = 25, days: int = 14, seed: int
     """Simulate, load, and materialise the daily feature assets over ``feature_days`` (first, last)."""
     config = SimConfig(n_animals=n_animals, days=days, seed=seed, start=START.date())
     herd = simulate(config)
+    upgrade_herd_db(f"sqlite:///{root / 'herd.db'}")  # start-up step: resources only check the schema
     resources: dict[str, object] = {
         "herd_db": HerdDbResource(url=f"sqlite:///{root / 'herd.db'}"),
         "sensor_store": SensorStoreResource(url=f"sqlite:///{root / 'sensors.db'}"),

@@ -47,9 +47,9 @@ def _feature_row(feature_ref: str | None) -> dict[str, Any] | None:
 
 def explain(alert_id: int, settings: Settings) -> dict[str, Any]:
     from smx_assets.domain import model_registry
-    from smx_assets.domain.herd_db import make_engine
+    from smx_assets.domain.sql_engine import make_engine
 
-    engine = make_engine(settings.herd_db_url)
+    engine = make_engine(settings.herd_db_url, connect_timeout_s=settings.database.connect_timeout_s)
     try:
         with engine.connect() as conn:
             row = conn.execute(sa.text("SELECT * FROM alerts WHERE id = :id"), {"id": alert_id}).mappings().first()

@@ -15,12 +15,12 @@ import datetime as dt
 import logging
 import time
 
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.sensor_store.factory import mask_url, open_sensor_store
 from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.live import live_step, save_state
 from smx_assets.domain.simulator.loader import CHUNK_ROWS, SQL_CHUNK_ROWS, load
+from smx_assets.domain.sql_engine import make_engine
 from smx_assets.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     herd_url = args.herd_db_url or settings.herd_db_url
     store_url = args.sensor_store_url or settings.sensor_store_url
     upgrade_herd_db(herd_url)
-    engine = make_engine(herd_url)
-    store = open_sensor_store(store_url)
+    engine = make_engine(herd_url, connect_timeout_s=settings.database.connect_timeout_s)
+    store = open_sensor_store(store_url, connect_timeout_s=settings.database.connect_timeout_s,
+                              serialize_workers=settings.workers.influx_serialize_workers)
     try:
         store.ensure_schema()
         if args.live:

@@ -18,10 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def print_summary(settings: Settings, since: pd.Timestamp | None = None) -> None:
     from smx_assets.domain import model_registry
-    from smx_assets.domain.herd_db import make_engine, to_db_ts
+    from smx_assets.domain.herd_db import to_db_ts
+    from smx_assets.domain.sql_engine import make_engine
     from smx_assets.domain.use_cases.catalog import all_use_cases
 
-    engine = make_engine(settings.herd_db_url)
+    engine = make_engine(settings.herd_db_url, connect_timeout_s=settings.database.connect_timeout_s)
     try:
         with engine.connect() as conn:
             where = "WHERE bucket_start >= :since" if since is not None else ""

@@ -18,7 +18,6 @@ evaluation code that measures detection performance on a simulated herd does.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 import pandas as pd
@@ -36,10 +35,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
 )
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -242,36 +238,6 @@ class Feedback(Base):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the pragmas the embedded SQLite default needs to be safe under Dagster.
-
-    WAL lets the webserver read while a run writes; the busy timeout turns a momentary lock
-    into a wait instead of ``database is locked``.
-    """
-    if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"timeout": 30})
-    else:
-        kwargs.setdefault("pool_pre_ping", True)
-        if url.startswith("postgresql") and "connect_timeout" not in url:
-            # libpq waits forever for a server that accepts TCP but never answers (a hung
-            # PgBouncer, a half-open firewall): bound it so a run fails instead of hanging.
-            connect_args = dict(kwargs.get("connect_args") or {})
-            connect_args.setdefault("connect_timeout", int(os.environ.get("SMX_DB_CONNECT_TIMEOUT_S", "10")))
-            kwargs["connect_args"] = connect_args
-    engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-    return engine
 
 
 def to_db_ts(value: Any) -> dt.datetime:

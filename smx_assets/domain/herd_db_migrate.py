@@ -1,20 +1,26 @@
-"""Create or upgrade the herd database schema with Alembic.
+"""Create or upgrade the herd database schema with Alembic, and check it before use.
 
-Every entry point (CLI, Dagster resource, tests) calls ``upgrade_herd_db`` before touching the
-herd DB, so a fresh SQLite file and a production PostgreSQL follow the same migration history.
+Migration happens at start-up, never inside a run: ``smx migrate`` (a deployment step),
+``smx simulate``/``smx demo`` and ``make ui`` call :func:`upgrade_herd_db`, so a fresh SQLite
+file and a production PostgreSQL follow the same migration history. The Dagster resource only
+checks (:func:`require_current_schema`: one ``SELECT`` on ``alembic_version``) and a run against
+an out-of-date schema fails at once saying what to run, instead of running Alembic inside the
+first ``engine()`` call of a ten-minute scoring run.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from functools import lru_cache
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
-from smx_assets.domain.herd_db import make_engine
+from smx_assets.domain.sql_engine import make_engine
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -27,6 +33,39 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+class HerdDbSchemaError(RuntimeError):
+    """The herd DB schema is missing or not at the revision this code needs."""
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration of this code (read once per process from the migrations folder)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise HerdDbSchemaError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database records (None: never migrated)."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Fail fast with the command to run when the schema is not at this code's head revision."""
+    found, wanted = current_revision(engine), head_revision()
+    if found != wanted:
+        where = engine.url.render_as_string(hide_password=True)
+        state = "has no herd schema" if found is None else f"is at schema revision {found}"
+        raise HerdDbSchemaError(f"herd DB {where} {state}, this code needs {wanted}: run `smx migrate` "
+                                "(with the same SMX_HERD_DB_URL) before starting runs")
 
 
 def upgrade_herd_db(url_or_engine: str | Engine, revision: str = "head") -> None:

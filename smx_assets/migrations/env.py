@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from smx_assets.domain.herd_db import Base, make_engine
+from smx_assets.domain.herd_db import Base
+from smx_assets.domain.sql_engine import make_engine
 
 config = context.config
 target_metadata = Base.metadata

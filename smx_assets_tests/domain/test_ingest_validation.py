@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.ingest_validation import (
     store_rejections,
@@ -20,6 +19,7 @@ from smx_assets.domain.ingest_validation import (
     validate_climate,
 )
 from smx_assets.domain.sensor_store.factory import open_sensor_store
+from smx_assets.domain.sql_engine import make_engine
 
 NOW = pd.Timestamp("2025-03-01 12:00", tz="UTC")
 KNOWN = {1, 2, 3}

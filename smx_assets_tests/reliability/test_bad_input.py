@@ -17,7 +17,8 @@ from smx_assets.defs.scoring import sensors as scoring_sensors
 from smx_assets.domain.ingest_validation import validate_and_write_bolus
 from smx_assets.domain.sensor_store.base import SensorStoreError
 from smx_assets.domain.sensor_store.factory import open_sensor_store
-from smx_assets.domain.sensor_store.influx_store import InfluxSensorStore, line_protocol
+from smx_assets.domain.sensor_store.influx_store import InfluxSensorStore
+from smx_assets.domain.sensor_store.line_protocol import line_protocol
 from smx_assets.domain.sensor_store.sql_store import SqlSensorStore
 from smx_assets_tests.reliability.helpers import FMT, World, materialize_scores, predictions_of
 

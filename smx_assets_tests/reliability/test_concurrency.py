@@ -18,9 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from smx_assets.defs.scoring import sensors as scoring_sensors
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.scoring import engine as scoring_engine
-from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.simulator.loader import write_herd
+from smx_assets.domain.time_grid import BUCKET
 from smx_assets.resources import HerdDbResource
 from smx_assets_tests.reliability.helpers import FMT, World, alerts_of, materialize_scores, predictions_of
 
@@ -29,6 +30,7 @@ KEY = ["use_case", "model_name", "model_version", "animal_id", "bucket_start"]
 
 def _pg_world(world: World, pg_url: str) -> tuple[dict[str, Any], sa.Engine]:
     """The world's herd records in a fresh PostgreSQL database (readings and models shared)."""
+    upgrade_herd_db(pg_url)  # start-up step: resources only check the schema
     herd_db = HerdDbResource(url=pg_url)
     engine = herd_db.engine()
     write_herd(world.sc.herd, engine, world.sc.config.end_ts)

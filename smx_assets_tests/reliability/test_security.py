@@ -17,6 +17,7 @@ from smx_assets.defs.scoring.jobs import scoring_job
 from smx_assets.devtools import influx_server as influx_mod
 from smx_assets.devtools import topology
 from smx_assets.devtools.influx_server import InfluxServer
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.sensor_store.factory import open_sensor_store
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.resources import HerdDbResource, SensorStoreResource
@@ -44,6 +45,7 @@ def test_credentials_never_appear_in_logs_metadata_or_run_config(
         bucket = world.bucket(8)
         copy_scoring_window(world.sc.sensor_store.open(), open_sensor_store(server.url), bucket, bucket)
         herd_url = sa.make_url(pg_url).set(password=SECRET).render_as_string(hide_password=False)  # trust auth
+        upgrade_herd_db(herd_url)  # start-up step: resources only check the schema
         write_herd(world.sc.herd, HerdDbResource(url=herd_url).engine(), world.sc.config.end_ts)
         monkeypatch.setenv("SMX_SENSOR_STORE_URL", server.url)
         monkeypatch.setenv("SMX_HERD_DB_URL", herd_url)

@@ -25,12 +25,12 @@ from sklearn.pipeline import make_pipeline
 from smx_assets.devtools.influx_server import InfluxServer, free_port
 from smx_assets.domain import model_registry
 from smx_assets.domain.features.storage import FeatureFiles
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.ingest_validation import validate_and_write_bolus
 from smx_assets.domain.sensor_store.base import SensorStoreError
 from smx_assets.domain.sensor_store.factory import influx_url, open_sensor_store
 from smx_assets.domain.sensor_store.influx_store import InfluxSensorStore
+from smx_assets.domain.sql_engine import make_engine
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import HerdDbResource, MlflowResource, SensorStoreResource
 from smx_assets_tests.reliability.helpers import (
@@ -199,12 +199,11 @@ def test_postgresql_that_accepts_but_never_answers_times_out(monkeypatch: pytest
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # the kernel completes the handshake; nobody ever speaks
         port = silent.getsockname()[1]
-        engine = make_engine(f"postgresql+psycopg2://smx@127.0.0.1:{port}/smx_herd")
         t0 = time.monotonic()
+        # SMX_DB_CONNECT_TIMEOUT_S reaches libpq through the settings and the resource
         with pytest.raises(sa.exc.OperationalError, match="timeout expired"):
-            engine.connect()
+            HerdDbResource(url=f"postgresql+psycopg2://smx@127.0.0.1:{port}/smx_herd").engine()
         assert time.monotonic() - t0 < 10
-        engine.dispose()
 
 
 # ------------------------------------------------------------------------------ MLflow
@@ -278,3 +277,31 @@ def test_corrupted_model_artifact_fails_naming_the_version(world: World, tmp_pat
     assert f"ModelLoadError: cannot load smx-heat version {version} (alias champion)" in text
     assert predictions_of(world.sc.herd_db.engine(), bucket).empty
     mlflow.set_tracking_uri(world.resources["mlflow"].tracking_uri)
+
+
+# ------------------------------------------------------------------------- herd DB schema
+
+
+@pytest.mark.parametrize("state", ["never migrated", "old revision"])
+def test_scoring_against_an_out_of_date_herd_schema_fails_fast_without_migrating(
+        world: World, tmp_path: Path, state: str) -> None:
+    """Migration is a start-up step (``smx migrate``): a run never runs Alembic itself, and an
+    out-of-date schema stops it before any read or write, saying what to run."""
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE keep_me (x INTEGER)"))
+        if state == "old revision":
+            conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(sa.text("INSERT INTO alembic_version VALUES ('0000_older')"))
+    t0 = time.monotonic()
+    result = materialize_scores({**world.resources, "herd_db": HerdDbResource(url=url)}, world.bucket(20))
+    seconds = time.monotonic() - t0
+    assert not result.success
+    text = failure_text(result)
+    assert "HerdDbSchemaError" in text and "run `smx migrate`" in text
+    assert ("has no herd schema" if state == "never migrated" else "is at schema revision 0000_older") in text
+    assert seconds < 30
+    tables = set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    assert "predictions" not in tables and "keep_me" in tables  # nothing created, nothing dropped

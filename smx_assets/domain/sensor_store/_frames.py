@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -9,14 +9,15 @@ influxd work at the same time.
 Why plain subprocesses and not ``multiprocessing``: a spawned multiprocessing worker re-imports
 the caller's ``__main__`` (an unguarded script would run again in every worker) and a forked one
 inherits whatever locks other threads hold (Dagster and gRPC run threads). These workers run
-``python -m smx_assets.domain.sensor_store._lp_workers`` and speak length-prefixed pickles over
+``smx_assets.domain.sensor_store._lp_workers.main`` in a fresh interpreter and speak length-prefixed pickles over
 their stdin/stdout: request ``(frame, measurement, tag, precision)``, answer
 ``(True, body bytes, line count)`` or ``(False, error text, 0)``. Each worker has at most one
 request outstanding, so neither side can block the other on a full pipe.
 
 The workers are started on first use, shared by every store in the process, used by one write
 at a time (a concurrent writer serialises in-process), and ended at exit (end of stdin).
-``SMX_INFLUX_SERIALIZE_WORKERS`` sets their number (default 2; 0 = always in-process).
+The caller passes their number (``SMX_INFLUX_SERIALIZE_WORKERS`` through the settings: default
+2; 0 = always in-process).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import pickle
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +64,11 @@ def _recv(stream: Any) -> Any:
 
 class _Worker:
     def __init__(self) -> None:
-        env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[3])  # the folder holding smx_assets/
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smx_assets.domain.sensor_store._lp_workers"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-        )
+        # The worker finds this very package first (a checkout need not be installed); it
+        # inherits the environment as any child process does.
+        boot = f"import sys; sys.path.insert(0, {root!r}); from {__name__} import main; main()"
+        self.proc = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def send(self, request: tuple[Any, ...]) -> None:
         try:
@@ -144,22 +144,19 @@ _disabled = False
 _lock = threading.Lock()
 
 
-def acquire_pool() -> WorkerPool | None:
-    """The shared pool, locked for the caller (release with :func:`release_pool`), or None when
-    workers are disabled, cannot start, or another thread is using them."""
+def acquire_pool(workers: int = DEFAULT_WORKERS) -> WorkerPool | None:
+    """The shared pool (``workers`` processes when it is started), locked for the caller (release
+    with :func:`release_pool`), or None when ``workers`` is 0, they cannot start, or another
+    thread is using them."""
     global _pool, _disabled
+    if workers <= 0:
+        return None
+    n = workers
     with _lock:
         if _pool is not None and _pool.broken:
             _pool.stop()
             _pool = None
         if _pool is None and not _disabled:
-            try:
-                n = int(os.environ.get("SMX_INFLUX_SERIALIZE_WORKERS", str(DEFAULT_WORKERS)))
-            except ValueError:
-                n = DEFAULT_WORKERS
-            if n <= 0:
-                _disabled = True
-                return None
             try:
                 _pool = WorkerPool(n)
             except OSError as exc:
@@ -207,7 +204,12 @@ def _serve(serialize: Callable[..., tuple[bytes, int]]) -> None:
             return
 
 
-if __name__ == "__main__":
-    from smx_assets.domain.sensor_store.influx_store import line_protocol
+def main() -> None:
+    """A worker process's body: serve line-protocol requests until stdin ends."""
+    from smx_assets.domain.sensor_store.line_protocol import line_protocol
 
     _serve(line_protocol)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,8 @@ leaves one reading. Reads are half-open ``[start, end)`` and sorted by (id, ts).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 

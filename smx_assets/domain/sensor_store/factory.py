@@ -72,10 +72,13 @@ def parse_influx_url(url: str) -> dict[str, object]:
         "verify_ssl": params.get("verify_ssl", "true").lower() not in ("0", "false", "no"),
         "url_for_display": mask_url(url),
     }
-    if "timeout" in params:
-        kwargs["timeout_s"] = float(params["timeout"])
-    if "retries" in params:
-        kwargs["retries"] = int(params["retries"])
+    for key, kind, name in (("timeout", float, "timeout_s"), ("retries", int, "retries")):
+        if key in params:
+            try:
+                kwargs[name] = kind(params[key])
+            except ValueError:
+                raise ValueError(f"InfluxDB URL parameter {key}={params[key]!r} is not "
+                                 f"{'a number' if kind is float else 'an integer'}: {mask_url(url)}") from None
     if params.get("read_cache"):
         kwargs["read_cache_dir"] = params["read_cache"]
     return kwargs
@@ -93,13 +96,17 @@ def influx_url(host: str, port: int, database: str, *, user: str | None = None,
     return f"{'influxdbs' if ssl else 'influxdb'}://{cred}{host}:{port}/{quote(database, safe='')}"
 
 
-def open_sensor_store(url: str) -> SensorStore:
-    """The backend for ``url``; raises ``ValueError`` naming the supported schemes otherwise."""
+def open_sensor_store(url: str, *, connect_timeout_s: int = 10, serialize_workers: int = 2) -> SensorStore:
+    """The backend for ``url``; raises ``ValueError`` naming the supported schemes otherwise.
+
+    ``connect_timeout_s`` bounds a PostgreSQL connect, ``serialize_workers`` is the number of
+    line-protocol processes for big InfluxDB writes (both from the settings in Dagster code).
+    """
     scheme = urlsplit(url).scheme.lower()
     if scheme in INFLUX_SCHEMES:
         from smx_assets.domain.sensor_store.influx_store import InfluxSensorStore
 
-        return InfluxSensorStore(**parse_influx_url(url))  # type: ignore[arg-type]
+        return InfluxSensorStore(**parse_influx_url(url), serialize_workers=serialize_workers)  # type: ignore[arg-type]
     if scheme.split("+", 1)[0] in ("sqlite", "postgresql"):
         from smx_assets.domain.sensor_store.sql_store import SqlSensorStore
 
@@ -107,7 +114,7 @@ def open_sensor_store(url: str) -> SensorStore:
             sa.make_url(url)
         except sa.exc.ArgumentError as exc:
             raise ValueError(f"bad SQLAlchemy URL for the sensor store: {mask_url(url)}") from exc
-        return SqlSensorStore(url)
+        return SqlSensorStore(url, connect_timeout_s=connect_timeout_s)
     raise ValueError(
         f"unsupported sensor store URL {mask_url(url)!r}: expected sqlite:///..., "
         "postgresql+psycopg2://..., influxdb://[user:password@]host:port/database or influxdbs://..."

@@ -49,24 +49,23 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import requests
-from influxdb_client import WritePrecision
-from influxdb_client.client.write.dataframe_serializer import DataframeSerializer
-from influxdb_client.client.write_api import PointSettings
 
 from smx_assets.domain.sensor_store import _frames as F
 from smx_assets.domain.sensor_store import _lp_workers
-from smx_assets.domain.sensor_store.read_cache import BucketReadCache
 from smx_assets.domain.sensor_store.base import (
     SensorStoreError,
     empty_bolus_frame,
     empty_climate_frame,
 )
+from smx_assets.domain.sensor_store.line_protocol import line_protocol
+from smx_assets.domain.sensor_store.read_cache import BucketReadCache
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +121,10 @@ class InfluxSensorStore:
         backoff_s: float = 0.25,
         url_for_display: str | None = None,
         read_cache_dir: str | None = None,
+        serialize_workers: int = _lp_workers.DEFAULT_WORKERS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.serialize_workers = serialize_workers  # SMX_INFLUX_SERIALIZE_WORKERS, via the settings
         self.database = database
         self.timeout_s = timeout_s
         self.retries = max(0, retries)
@@ -254,8 +255,8 @@ class InfluxSensorStore:
                   for lo in range(0, len(frame), WRITE_CHUNK)]
         if not pieces:
             return
-        pool = _lp_workers.acquire_pool() if len(pieces) > 1 and sum(map(len, pieces)) >= PARALLEL_MIN_ROWS \
-            else None
+        big = len(pieces) > 1 and sum(map(len, pieces)) >= PARALLEL_MIN_ROWS
+        pool = _lp_workers.acquire_pool(self.serialize_workers) if big else None
         if pool is not None:
             try:
                 bodies = pool.serialize(pieces, (measurement, tag, precision))
@@ -604,21 +605,3 @@ def _error_text(resp: requests.Response) -> str:
     except ValueError:
         pass
     return resp.text[:500] or resp.reason or ""
-
-
-# ------------------------------------------------------------------ serialisation
-
-
-def line_protocol(frame: pd.DataFrame, measurement: str, tag: str | None, precision: str = "s"
-                  ) -> tuple[bytes, int]:
-    """One write body from influxdb-client's ``DataframeSerializer``: (bytes, number of lines).
-
-    A module-level function so the worker processes run it too (see ``_lp_workers``).
-    """
-    serializer = DataframeSerializer(
-        frame, PointSettings(), WritePrecision.S if precision == "s" else WritePrecision.NS,
-        data_frame_measurement_name=measurement,
-        data_frame_tag_columns=[tag] if tag else [],
-    )
-    lines = serializer.serialize()
-    return "\n".join(lines).encode(), len(lines)

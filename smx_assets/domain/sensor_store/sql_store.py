@@ -24,20 +24,21 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.sensor_store import _frames as F
 from smx_assets.domain.sensor_store.base import (
     SensorStoreError,
     empty_bolus_frame,
     empty_climate_frame,
 )
+from smx_assets.domain.sql_engine import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,9 @@ def _none_for_nan(arr: np.ndarray) -> list[Any]:
 class SqlSensorStore:
     """Sensor store on a SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg2://...``)."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, *, engine: Engine | None = None, connect_timeout_s: int = 10) -> None:
         self.url = url
-        self.engine = engine or make_engine(url)
+        self.engine = engine or make_engine(url, connect_timeout_s=connect_timeout_s)
         self.dialect = self.engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"SqlSensorStore supports SQLite and PostgreSQL, not {self.dialect!r}")

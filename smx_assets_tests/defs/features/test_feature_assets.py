@@ -15,6 +15,7 @@ from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.partitions import PARTITIONS_START
 from smx_assets.domain.features import FEATURE_COLUMNS, KEY_COLUMNS, LABEL_COLUMNS
 from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.simulator.config import SimConfig
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.domain.simulator.simulation import simulate
@@ -30,6 +31,7 @@ def resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """A 20-cow herd simulated from the first partition day for 14 days, loaded into real stores."""
     tmp: Path = tmp_path_factory.mktemp("features_assets")
     herd = simulate(SimConfig(n_animals=20, days=14, seed=5, start=START.date()))
+    upgrade_herd_db(f"sqlite:///{tmp / 'herd.db'}")  # start-up step: resources only check the schema
     res = {
         "herd_db": HerdDbResource(url=f"sqlite:///{tmp / 'herd.db'}"),
         "sensor_store": SensorStoreResource(url=f"sqlite:///{tmp / 'sensors.db'}"),

@@ -14,14 +14,15 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from smx_assets.defs import load_domain
 from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
 from smx_assets.defs.ingest.assets import SOURCE_SPECS
-from smx_assets.defs import load_domain
 from smx_assets.defs.monitoring import sensors as sensors_mod
 from smx_assets.defs.monitoring.assets import alert_volume, drift_report, scoring_operations
 from smx_assets.defs.partitions import PARTITIONS_START
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.monitoring.retraining import RetrainingCursor
 from smx_assets.domain.scoring.engine import window_features, write_scored_features
 from smx_assets.domain.scoring.outputs import insert_alerts, replace_predictions
@@ -48,6 +49,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     cfg = SimConfig(n_animals=30, days=16, seed=5, start=START.date(),
                     temp_offset_from=(START + OFFSET_DAY * DAY).date(), temp_offset_c=1.0)
     herd = simulate(cfg)
+    upgrade_herd_db(f"sqlite:///{tmp / 'herd.db'}")  # start-up step: resources only check the schema
     res = {
         "herd_db": HerdDbResource(url=f"sqlite:///{tmp / 'herd.db'}"),
         "sensor_store": SensorStoreResource(url=f"sqlite:///{tmp / 'sensors.db'}"),

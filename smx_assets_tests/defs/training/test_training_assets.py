@@ -24,7 +24,6 @@ import pandas as pd
 import pytest
 
 from smx_assets.defs import load_domain
-from smx_assets.defs.features.jobs import daily_features_job
 from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.partitions import PARTITIONS_START
 from smx_assets.domain import model_registry as reg
@@ -34,6 +33,7 @@ from smx_assets.domain.features.baselines import baselines_from_stats, daily_hou
 from smx_assets.domain.features.pipeline import LOOKBACK
 from smx_assets.domain.features.profile import records_from_tables
 from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.simulator.config import SimConfig
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.domain.simulator.simulation import simulate
@@ -73,6 +73,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
         herd = simulate(SimConfig(n_animals=80, days=25, seed=11, start=START.date()))
+        upgrade_herd_db(f"sqlite:///{tmp / 'herd.db'}")  # start-up step: resources only check the schema
         resources = {
             "herd_db": HerdDbResource(url=f"sqlite:///{tmp / 'herd.db'}"),
             "sensor_store": SensorStoreResource(url=f"sqlite:///{tmp / 'sensors.db'}"),

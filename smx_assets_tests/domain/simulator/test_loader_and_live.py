@@ -13,12 +13,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.live import live_step, load_state, save_state
 from smx_assets.domain.simulator.loader import load, write_herd, write_readings
+from smx_assets.domain.sql_engine import make_engine
 
 CFG = SimConfig(n_animals=20, days=3, seed=3, start=dt.date(2024, 5, 20))
 TABLES = ["farms", "climate_sensors", "animals", "housing_periods", "lactations", "inseminations",

@@ -1,0 +1,44 @@
+"""SQLAlchemy engines with the settings the platform's databases need (herd DB, SQL sensor store).
+
+The lowest layer, next to the sensor stores: the SQL sensor store and the herd DB both build
+their engines here, so the store does not import the herd DB module above it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+
+def make_engine(url: str, *, connect_timeout_s: int = 10, **kwargs: Any) -> Engine:
+    """An engine with the pragmas the embedded SQLite default needs to be safe under Dagster.
+
+    WAL lets the webserver read while a run writes; the busy timeout turns a momentary lock
+    into a wait instead of ``database is locked``. ``connect_timeout_s`` bounds a PostgreSQL
+    connect (``SMX_DB_CONNECT_TIMEOUT_S`` through the settings; a URL's own
+    ``connect_timeout`` wins).
+    """
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        if url.startswith("postgresql") and "connect_timeout" not in url:
+            # libpq waits forever for a server that accepts TCP but never answers (a hung
+            # PgBouncer, a half-open firewall): bound it so a run fails instead of hanging.
+            connect_args = dict(kwargs.get("connect_args") or {})
+            connect_args.setdefault("connect_timeout", connect_timeout_s)
+            kwargs["connect_args"] = connect_args
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine

@@ -1,0 +1,112 @@
+"""Settings are checked when the code location loads and when the CLI starts.
+
+A bad value used to be accepted and then silently stop scoring (``SMX_SCORING_MAX_NEW_PER_TICK=-1``
+requested no run ever) or fail every tick with a bare ``could not convert string to float``.
+Now it fails at load with one message naming the variable, the value and the allowed range.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from smx_assets import settings
+
+BAD = [
+    ("SMX_SCORING_MAX_NEW_PER_TICK", "-1", "an integer from 1 to 1000"),
+    ("SMX_SCORING_GRACE_MINUTES", "-600", "a number from 0 to 1440"),
+    ("SMX_SCORING_GRACE_MINUTES", "abc", "a number from 0 to 1440"),
+    ("SMX_SCORING_GRACE_MINUTES", "nan", "a number from 0 to 1440"),
+    ("SMX_PARTITIONS_START", "notadate", "a date YYYY-MM-DD"),
+    ("SMX_SENSOR_STORE_URL", "influxdb://127.0.0.1:8086/smx?timeout=abc", "timeout='abc' must be a number from 0.001 to 3600"),
+    ("SMX_HERD_DB_URL", "postgresql+psycopg2://u@127.0.0.1/db?connect_timeout=abc", "connect_timeout='abc'"),
+    ("SMX_DRIFT_P_VALUE", "0", "above 0 and up to 1"),
+    ("SMX_RETRAIN_TRAINING_DAYS", "2.5", "an integer from 1 to 3650"),
+    ("SMX_LIVE_SIMULATION", "yes", "unset, 0 or 1"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD)
+def test_bad_value_names_variable_value_and_range(smx_home, monkeypatch: pytest.MonkeyPatch, name: str,
+                                                   value: str, allowed: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(settings.SettingsError) as err:
+        settings.current()
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"{name}={value!r}" in message and allowed in message
+
+
+def test_defaults_are_the_table_defaults(smx_home) -> None:
+    s = settings.current()
+    assert s.scoring == settings.ScoringSettings()
+    assert s.drift == settings.DriftSettings() and s.retraining == settings.RetrainingSettings()
+    assert s.partitions.start == settings.BY_NAME["SMX_PARTITIONS_START"].default
+    assert s.herd_db_url == f"sqlite:///{smx_home / 'herd.db'}"
+    # The dataclass defaults and the table's defaults are one set of numbers, not two.
+    assert str(settings.ScoringSettings().max_new_per_tick) == settings.BY_NAME["SMX_SCORING_MAX_NEW_PER_TICK"].default
+
+
+def test_good_values_are_typed(smx_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMX_SCORING_GRACE_MINUTES", "7.5")
+    monkeypatch.setenv("SMX_SCORING_MAX_NEW_PER_TICK", "3")
+    monkeypatch.setenv("SMX_TRAINING_SCHEDULE", "running")
+    s = settings.current()
+    assert s.scoring.grace_minutes == 7.5 and s.scoring.max_new_per_tick == 3
+    assert s.operations.training_schedule_running is True
+
+
+def test_a_refused_url_is_echoed_without_its_password(smx_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMX_SENSOR_STORE_URL", "influxdb://admin:Hunter2Zq@127.0.0.1:8086/smx?timeout=abc")
+    with pytest.raises(settings.SettingsError) as err:
+        settings.current()
+    assert "Hunter2Zq" not in str(err.value) and "admin:***@127.0.0.1" in str(err.value)
+
+
+def test_warn_share_above_fail_share_is_refused(smx_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMX_DRIFT_WARN_SHARE", "0.5")
+    monkeypatch.setenv("SMX_DRIFT_FAIL_SHARE", "0.3")
+    with pytest.raises(settings.SettingsError, match="SMX_DRIFT_WARN_SHARE=0.5 is above SMX_DRIFT_FAIL_SHARE=0.3"):
+        settings.current()
+
+
+def test_code_location_load_fails_with_the_message(smx_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    import smx_assets.definitions as module
+
+    monkeypatch.setenv("SMX_SCORING_MAX_NEW_PER_TICK", "-1")
+    with pytest.raises(settings.SettingsError, match=r"SMX_SCORING_MAX_NEW_PER_TICK='-1'.*from 1 to 1000"):
+        importlib.reload(module)
+    monkeypatch.delenv("SMX_SCORING_MAX_NEW_PER_TICK")
+    importlib.reload(module)  # leave a loadable module behind for later tests
+
+
+def test_cli_refuses_to_start_with_one_line(smx_home: Path) -> None:
+    env = {"SMX_HOME": str(smx_home), "SMX_PARTITIONS_START": "notadate", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "smx_assets.cli", "summary"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert lines == ["smx: bad configuration: SMX_PARTITIONS_START='notadate' is not allowed (not a date): "
+                     "expected a date YYYY-MM-DD, 2000 or later"]
+    assert "Traceback" not in out.stderr
+
+
+def test_readme_configuration_table_is_the_settings_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index(settings.README_BEGIN) + len(settings.README_BEGIN)
+    block = readme[start:readme.index(settings.README_END)].strip()
+    assert block == settings.markdown_table(), (
+        "README configuration table differs from smx_assets/settings.py TABLE: "
+        "paste the output of `python -m smx_assets.settings` between the markers")
+
+
+def test_every_nested_default_is_the_table_default(smx_home) -> None:
+    """Built from an empty environment, each nested policy equals its dataclass defaults."""
+    s = settings.Settings.from_env({"SMX_HOME": str(smx_home)})
+    for name in ("scoring", "retraining", "drift", "partitions", "database", "workers", "operations"):
+        policy = getattr(s, name)
+        assert policy == type(policy)(), name
