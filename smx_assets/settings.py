@@ -153,7 +153,7 @@ def _path_or_url(text: str) -> str:
     return text
 
 
-S, R, D, P, DB, W, O = "stores", "scoring", "drift", "partitions", "database", "workers", "operations"
+S, R, D, P, DB, W, OPS = "stores", "scoring", "drift", "partitions", "database", "workers", "operations"
 
 TABLE: tuple[Setting, ...] = (
     Setting("SMX_HOME", ".smx", "data folder of the embedded default", "a folder path",
@@ -203,11 +203,11 @@ TABLE: tuple[Setting, ...] = (
     Setting("SMX_INFLUX_SERIALIZE_WORKERS", "2", "processes that serialise InfluxDB line protocol for big writes",
             "an integer from 0 (in-process) to 64", _number(int, 0, 64), group=W),
     Setting("SMX_LIVE_SIMULATION", "", "`1` turns the simulated farm's schedule on (demo only)",
-            "unset, 0 or 1", _choice("", "0", "1"), group=O),
+            "unset, 0 or 1", _choice("", "0", "1"), group=OPS),
     Setting("SMX_TRAINING_SCHEDULE", "", "`running` starts the weekly training schedule by default",
-            "unset, stopped or running", _choice("", "stopped", "running"), group=O),
+            "unset, stopped or running", _choice("", "stopped", "running"), group=OPS),
     Setting("SMX_CODE_VERSION", "", "code version stamped on predictions and alerts",
-            "any text", _text, default_doc="the git sha (+dirty), else the package version", group=O),
+            "any text", _text, default_doc="the git sha (+dirty), else the package version", group=OPS),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in TABLE}
@@ -319,7 +319,7 @@ class Settings:
     operations: OperationSettings = OperationSettings()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and check every row of :data:`TABLE`; one :class:`SettingsError` lists all bad values."""
         values: dict[str, Any] = {}
         errors: list[str] = []
@@ -377,6 +377,24 @@ class Settings:
         )
 
 
+README_BEGIN = "<!-- settings table: generated from smx_assets/settings.py (python -m smx_assets.settings) -->"
+README_END = "<!-- end of settings table -->"
+
+
+def markdown_table() -> str:
+    """The README's configuration table, one row per :data:`TABLE` entry (a test keeps them equal)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| variable | default | allowed | meaning |", "|---|---|---|---|"]
+    for row in TABLE:
+        shown = row.shown_default
+        literal = row.default not in (None, "") or (row.default_doc is not None and " " not in row.default_doc)
+        default = f"`{cell(shown)}`" if literal else cell(shown)
+        rows.append(f"| `{row.name}` | {default} | {cell(row.allowed)} | {cell(row.meaning)} |")
+    return "\n".join(rows)
+
+
 def current() -> Settings:
     """The settings as the environment holds them now (checked; raises :class:`SettingsError`)."""
     return Settings.from_env()
@@ -406,3 +424,9 @@ def code_version() -> str:
         from smx_assets import __version__
 
         return __version__
+
+
+if __name__ == "__main__":  # pragma: no cover - prints the README block
+    print(README_BEGIN)
+    print(markdown_table())
+    print(README_END)
