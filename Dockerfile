@@ -22,7 +22,7 @@ WORKDIR /opt/smx
 # The whole pinned tree first (constraints.txt is a full freeze), so code changes do not
 # reinstall ~1.4 GB of dependencies. Test-only packages are left out of the image.
 COPY constraints.txt ./
-RUN grep -v -E '^(pytest|pytest-timeout|iniconfig|pluggy)==' constraints.txt > /tmp/runtime.txt \
+RUN grep -v -E '^(pytest|pytest-timeout|iniconfig|pluggy|ruff)==' constraints.txt > /tmp/runtime.txt \
     && pip install -r /tmp/runtime.txt
 
 COPY . ./

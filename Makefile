@@ -27,10 +27,14 @@ influxdb:
 demo: install
 	$(BIN)/smx demo $(ARGS)
 
+# Lint first (ruff, configured in pyproject.toml): seconds, and a failure needs no test run.
 test: install influxdb
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The herd DB schema is migrated at start-up (runs only check it), so `smx migrate` first.
 ui: install
+	$(BIN)/smx migrate
 	SMX_LIVE_SIMULATION=1 $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:

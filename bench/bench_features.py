@@ -30,10 +30,10 @@ from smx_assets.domain.features.pipeline import LOOKBACK
 from smx_assets.domain.features.profile import records_from_tables
 from smx_assets.domain.features.serving import bucket_features
 from smx_assets.domain.features.storage import BASELINES, TRAINING, FeatureFiles
-from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.sensor_store.read_cache import CLOCK_SLACK_S
 from smx_assets.domain.simulator.config import SimConfig
 from smx_assets.domain.simulator.simulation import simulate
+from smx_assets.domain.time_grid import BUCKET
 
 DAY = pd.Timedelta(days=1)
 

@@ -24,8 +24,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from smx_assets.domain.sensor_store.base import SensorStore  # noqa: E402
 from _scratch_stores import BACKENDS, LOAD_TARGET_S, scratch_store  # noqa: E402
+
+from smx_assets.domain.sensor_store.base import SensorStore  # noqa: E402
 
 READINGS_PER_DAY = 144
 

@@ -25,12 +25,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from smx_assets.domain.features import attach_labels, compute_features
-from smx_assets.domain.features.baselines import N_DAYS, baselines_from_stats, daily_hourly_stats
 from smx_assets.domain.features.baselines import CONTEXT as BASELINE_CONTEXT
+from smx_assets.domain.features.baselines import N_DAYS, baselines_from_stats, daily_hourly_stats
 from smx_assets.domain.features.pipeline import LOOKBACK
 from smx_assets.domain.features.profile import FarmRecords, records_from_tables
 from smx_assets.domain.simulator.config import SimConfig

@@ -55,7 +55,7 @@ def pg_url_session() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["object"]:
+def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from smx_assets.devtools.influx_server import InfluxServer
 
     server = InfluxServer.start(tmp_path_factory.mktemp("influxdb"))

@@ -14,8 +14,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from smx_assets.domain.time_grid import BUCKET_CRON, PARTITION_KEY_FORMAT
 from smx_assets import settings
+from smx_assets.domain.time_grid import BUCKET_CRON, PARTITION_KEY_FORMAT
 
 PARTITIONS_START = settings.current().partitions.start
 

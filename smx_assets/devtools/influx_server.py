@@ -139,7 +139,7 @@ class InfluxServer:
         port: int | None = None,
         database: str = DEFAULT_DATABASE,
         timeout_s: float = 30.0,
-    ) -> "InfluxServer":
+    ) -> InfluxServer:
         """Install if needed, configure under ``base_dir`` and start; returns once /ping answers.
 
         With ``auth=True`` the server requires credentials and an admin user (random
@@ -213,7 +213,7 @@ class InfluxServer:
             self.process.kill()
             self.process.wait(timeout=timeout_s)
 
-    def __enter__(self) -> "InfluxServer":
+    def __enter__(self) -> InfluxServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

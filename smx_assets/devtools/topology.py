@@ -335,7 +335,7 @@ class Topology:
     # ---------------------------------------------------------------- state file
 
     @classmethod
-    def load(cls, state_dir: Path = DEFAULT_STATE_DIR) -> "Topology":
+    def load(cls, state_dir: Path = DEFAULT_STATE_DIR) -> Topology:
         """The topology recorded in ``state_dir`` by an earlier ``up`` (possibly another process)."""
         state_file = Path(state_dir).resolve() / "topology.json"
         if not state_file.exists():
@@ -374,7 +374,7 @@ class Topology:
 
     # ---------------------------------------------------------------- up
 
-    def up(self) -> "Topology":
+    def up(self) -> Topology:
         """Create databases, start every service and wait until each one is healthy.
 
         On any failure everything started so far is stopped again, and the error names the

@@ -20,8 +20,8 @@ Reasons, checked in this order (a row gets the first that applies):
     while keeping every drinking drop (which the feature code removes on purpose, it must
     see them). pH outside [4, 8] (acidosis dips to about 5; exports show artefacts up to 26).
     Activity negative, infinite or above 10,000 (the index is about 5-200: a heat triples a
-    cow's baseline of about 12; 1e308 would overflow every mean and ratio downstream). Climate: air temperature outside [-50, 60] °C, relative
-    humidity outside [0, 100] %.
+    cow's baseline of about 12; 1e308 would overflow every mean and ratio downstream). Climate: air
+    temperature outside [-50, 60] °C, relative humidity outside [0, 100] %.
 ``future``
     timestamp more than 5 minutes after ``now`` (clock skew allowance).
 ``unknown_animal`` / ``unknown_sensor``
@@ -220,7 +220,7 @@ def _validate(raw: pd.DataFrame, id_column: str, value_specs: list[tuple[str, tu
     ts, ts_ok = _parse_ts(raw["ts"])
     mark(~id_ok | ~ts_ok, "malformed")
     values: dict[str, np.ndarray] = {}
-    for name, rng, required in value_specs:
+    for name, _bounds, required in value_specs:
         if name in raw.columns:
             arr, failed = _parse_float(raw[name])
         else:

@@ -215,9 +215,9 @@ FMT = "%Y-%m-%d-%H:%M"
 class SeededHerd:
     """A simulated herd in the topology's own stores, plus the models registered for it."""
 
-    today: "pd.Timestamp"
+    today: pd.Timestamp
     resources: dict[str, object]
-    champion: "ModelVersion"  # smx-heat@champion, a real sklearn pipeline
+    champion: ModelVersion  # smx-heat@champion, a real sklearn pipeline
     rule_names: dict[str, str]  # use case -> rule baseline model name (the others' fallback)
     timings: dict[str, float]
 
@@ -247,7 +247,10 @@ def seeded(topology: Topology) -> Iterator[SeededHerd]:
     from smx_assets.domain.simulator.loader import load
     from smx_assets.domain.use_cases.catalog import all_use_cases
     from smx_assets.resources import (
-        FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource,
+        FeatureStoreResource,
+        HerdDbResource,
+        MlflowResource,
+        SensorStoreResource,
     )
     from smx_assets_tests.scenario import env as set_env
 
@@ -328,7 +331,7 @@ def _champion_downloads(topology: Topology, seeded: SeededHerd) -> int:
                and model_id in line and "model.skops" in line)
 
 
-def _predictions(seeded: SeededHerd, where: str, params: dict[str, object]) -> "pd.DataFrame":
+def _predictions(seeded: SeededHerd, where: str, params: dict[str, object]) -> pd.DataFrame:
     import pandas as pd
 
     with seeded.herd_engine().connect() as conn:
@@ -336,7 +339,7 @@ def _predictions(seeded: SeededHerd, where: str, params: dict[str, object]) -> "
                                  params=params)
 
 
-def _assert_champion_lineage(seeded: SeededHerd, preds: "pd.DataFrame", run_id: str) -> None:
+def _assert_champion_lineage(seeded: SeededHerd, preds: pd.DataFrame, run_id: str) -> None:
     """Every use case scored every animal once; heat by the champion from the MLflow server."""
     assert len(preds) > 0
     assert set(preds["use_case"]) == {"heat", "calving", "fever"}
@@ -414,7 +417,7 @@ mutation SetCursor($selector: SensorSelector!, $cursor: String) {
 @dataclass
 class SensorRewind:
     t_set: float  # epoch seconds when the cursor was set
-    target: "pd.Timestamp"  # the one bucket the daemon's next tick must launch
+    target: pd.Timestamp  # the one bucket the daemon's next tick must launch
     downloads_before: int
 
 

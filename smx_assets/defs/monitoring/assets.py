@@ -19,19 +19,19 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from smx_assets import settings
 from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset
 from smx_assets.domain.features.storage import TRAINING, FeatureFiles
-from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.monitoring import alert_volume as av
 from smx_assets.domain.monitoring import queries
-from smx_assets.domain.monitoring.drift import DriftThresholds, attach_scores, drift_report as run_drift, \
-    reference_days, sample_rows
+from smx_assets.domain.monitoring.drift import DriftThresholds, attach_scores, reference_days, sample_rows
+from smx_assets.domain.monitoring.drift import drift_report as run_drift
 from smx_assets.domain.monitoring.lineage import RunInfo, champion_run_info, metric, run_info
 from smx_assets.domain.monitoring.operations import RunRow, flatten_numbers, lag_minutes, run_figures
 from smx_assets.domain.monitoring.performance import PerformancePolicy, live_performance
+from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource
-from smx_assets import settings
 from smx_assets.settings import DriftSettings
 
 GROUP = "monitoring"

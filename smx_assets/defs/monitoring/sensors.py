@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from smx_assets import settings
 from smx_assets.defs.monitoring.jobs import retraining_features_job, retraining_job
 from smx_assets.domain.monitoring.retraining import (
     CheckEvaluation,
@@ -19,7 +20,6 @@ from smx_assets.domain.monitoring.retraining import (
     missing_days,
     plan_retraining,
 )
-from smx_assets import settings
 from smx_assets.settings import RetrainingSettings
 
 RANGE_START = "dagster/asset_partition_range_start"

@@ -9,12 +9,12 @@ skipped range (so a gap after long downtime is visible in the UI, never silent).
 import dagster as dg
 import pandas as pd
 
+from smx_assets import settings
 from smx_assets.defs.partitions import ten_minute_partitions
 from smx_assets.defs.scoring.jobs import scoring_job
 from smx_assets.domain.scoring.planning import ScoringCursor, ScoringPolicy, latest_due_bucket, plan_scoring
 from smx_assets.domain.time_grid import BUCKET, partition_key
 from smx_assets.resources import SensorStoreResource
-from smx_assets import settings
 from smx_assets.settings import ScoringSettings
 
 

@@ -9,8 +9,8 @@ deployment must never write simulated data into a real store by default.
 import dagster as dg
 import pandas as pd
 
-from smx_assets.domain.time_grid import utc
 from smx_assets.domain.simulator.live import STEP, live_step, load_state
+from smx_assets.domain.time_grid import utc
 from smx_assets.resources import HerdDbResource, SensorStoreResource
 
 MAX_STEPS_PER_RUN = 36  # after a pause, catch up at most 6 h of farm time per run

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from smx_assets import settings
 from smx_assets.defs.simulation.jobs import live_simulation_job
 from smx_assets.domain.time_grid import BUCKET_CRON
-from smx_assets import settings
 
 live_simulation_schedule = dg.ScheduleDefinition(
     job=live_simulation_job,

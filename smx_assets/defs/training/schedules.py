@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from smx_assets.defs.training.jobs import training_job
 from smx_assets import settings
+from smx_assets.defs.training.jobs import training_job
 
 # STOPPED by default: a fresh clone or `dagster dev` has no training_features history, so a
 # running schedule would fail every week until someone backfills; and a demo should not

@@ -26,7 +26,7 @@ import pandas as pd
 from smx_assets.domain.features import drinking
 from smx_assets.domain.features.buckets import bucket_range, bucketize_bolus, to_grid
 from smx_assets.domain.sensor_store.base import SensorStore
-from smx_assets.domain.time_grid import BUCKET, day_start, utc
+from smx_assets.domain.time_grid import BUCKET, day_start
 
 N_DAYS = 10
 MIN_DAYS = 3  # an hour-of-day baseline needs that hour on at least this many days
@@ -163,7 +163,7 @@ def baseline_arrays(baselines: pd.DataFrame, day: pd.Timestamp, animal_ids: np.n
     return out
 
 
-def baselines_from_store(store: "SensorStore", days: list[pd.Timestamp], n_days: int = N_DAYS,
+def baselines_from_store(store: SensorStore, days: list[pd.Timestamp], n_days: int = N_DAYS,
                          min_days: int = MIN_DAYS) -> dict[pd.Timestamp, pd.DataFrame]:
     """Baselines for each of ``days`` from the sensor store, reading each history day once.
 

@@ -19,14 +19,20 @@ import pandas as pd
 
 from smx_assets.domain.features import drinking
 from smx_assets.domain.features.baselines import baseline_arrays
-from smx_assets.domain.time_grid import day_start
 from smx_assets.domain.features.buckets import bucket_range as make_buckets
 from smx_assets.domain.features.buckets import bucketize_bolus, to_grid, to_ns
-from smx_assets.domain.time_grid import floor_bucket
 from smx_assets.domain.features.climate import bucket_thi
 from smx_assets.domain.features.profile import PROFILE_COLUMNS, FarmRecords, active_animals, profile_features
-from smx_assets.domain.features.windows import WINDOWS, trailing_count, trailing_max, trailing_mean, trailing_min, trailing_std, trailing_sum
-from smx_assets.domain.time_grid import BUCKET, utc
+from smx_assets.domain.features.windows import (
+    WINDOWS,
+    trailing_count,
+    trailing_max,
+    trailing_mean,
+    trailing_min,
+    trailing_std,
+    trailing_sum,
+)
+from smx_assets.domain.time_grid import BUCKET, floor_bucket, utc
 
 # Cells of history a target bucket needs: 143 for the 24 h window, 12 of drinking context for its
 # oldest cell, 1 more for the "bout onset" comparison with the previous cell.
@@ -243,8 +249,8 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
     # scoring run had loaded at that moment).
     w2 = WINDOWS["2h"]
     b = {k: np.full((n_a, n_t), np.nan) for k in ("temp_hod_baseline", "activity_hod_baseline", "baseline_days",
-                                                   "temp_baseline_10d", "temp_baseline_3d", "hod_temp_2h", "hod_act_2h", "hod_act_6h",
-                                                   "dev_hod_6h", "dev_hod_24h", "low_share_24h")}
+                                                   "temp_baseline_10d", "temp_baseline_3d", "hod_temp_2h", "hod_act_2h",
+                                                   "hod_act_6h", "dev_hod_6h", "dev_hod_24h", "low_share_24h")}
     w6, w24 = WINDOWS["6h"], WINDOWS["24h"]
     for day, cols in day_groups:
         arr = baseline_arrays(baselines, day, ids)

@@ -43,7 +43,7 @@ class FarmRecords:
 
     TABLES = ("animals", "farms", "sensors", "lactations", "inseminations", "treatments", "housing", "heat_feedback")
 
-    def known_by(self, when: pd.Timestamp) -> "FarmRecords":
+    def known_by(self, when: pd.Timestamp) -> FarmRecords:
         """The records as the farm software held them at ``when`` (later entries dropped, check results hidden)."""
         ins = self.inseminations[self.inseminations["recorded_at"] < when].copy()
         hidden = ~(ins["pregnancy_check_at"] < when)

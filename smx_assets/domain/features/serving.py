@@ -13,13 +13,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from smx_assets.domain.time_grid import day_start
-from smx_assets.domain.time_grid import floor_bucket
 from smx_assets.domain.features.pipeline import LOOKBACK, compute_features
 from smx_assets.domain.features.profile import FarmRecords
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.sensor_store.base import SensorStore
-from smx_assets.domain.time_grid import BUCKET, utc
+from smx_assets.domain.time_grid import BUCKET, day_start, floor_bucket, utc
 
 log = logging.getLogger(__name__)
 

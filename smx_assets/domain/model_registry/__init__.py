@@ -58,18 +58,16 @@ only needs to carry the tracking URI.
 
 from __future__ import annotations
 
-from smx_assets.domain.model_registry.tracking import (  # noqa: F401
-    RulePyfuncModel,
-    TAG_CODE_VERSION,
-    TAG_KIND,
-    TAG_USE_CASE,
-    artifact_location_for,
-    configure,
-    ensure_experiment,
-    log_rule_model,
-    log_sklearn_model,
-    pip_requirements,
-    training_run,
+from smx_assets.domain.model_registry.promotion import (  # noqa: F401
+    HISTORY_MAX,
+    TAG_COPIED_FROM,
+    TAG_HISTORY,
+    PromotionDecision,
+    RollbackResult,
+    apply_promotion,
+    champion_history,
+    decide_promotion,
+    rollback,
 )
 from smx_assets.domain.model_registry.registry import (  # noqa: F401
     CHALLENGER,
@@ -86,14 +84,16 @@ from smx_assets.domain.model_registry.registry import (  # noqa: F401
     register,
     set_alias,
 )
-from smx_assets.domain.model_registry.promotion import (  # noqa: F401
-    HISTORY_MAX,
-    PromotionDecision,
-    RollbackResult,
-    TAG_COPIED_FROM,
-    TAG_HISTORY,
-    apply_promotion,
-    champion_history,
-    decide_promotion,
-    rollback,
+from smx_assets.domain.model_registry.tracking import (  # noqa: F401
+    TAG_CODE_VERSION,
+    TAG_KIND,
+    TAG_USE_CASE,
+    RulePyfuncModel,
+    artifact_location_for,
+    configure,
+    ensure_experiment,
+    log_rule_model,
+    log_sklearn_model,
+    pip_requirements,
+    training_run,
 )

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.time_grid import utc
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS
 from smx_assets.domain.features.profile import PROFILE_COLUMNS
+from smx_assets.domain.time_grid import utc
 
 # Columns that change by construction as the calendar moves on, or are identifiers.
 NOT_MONITORED = set(PROFILE_COLUMNS) | {"hour_of_day", "farm_id"}

@@ -22,8 +22,8 @@ import pandas as pd
 DAY_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 # keys holding a list of days, or a range (checked in this order, params then tags)
 LIST_KEYS = ("training_days", "smx.training_days", "train_days", "data.days", "smx.data.days")
-RANGE_KEYS = (("train_first_day", "train_last_day"), ("train_start", "train_end"), ("data_start", "data_end"), ("training_start", "training_end"),
-              ("smx.data.start", "smx.data.end"), ("smx.train_start", "smx.train_end"))
+RANGE_KEYS = (("train_first_day", "train_last_day"), ("train_start", "train_end"), ("data_start", "data_end"),
+              ("training_start", "training_end"), ("smx.data.start", "smx.data.end"), ("smx.train_start", "smx.train_end"))
 RANGE_STR_KEYS = ("training_range", "data_range", "smx.data_range", "smx.training_range", "train_range")
 
 

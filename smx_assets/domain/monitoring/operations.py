@@ -17,7 +17,6 @@ import pandas as pd
 from smx_assets.domain.time_grid import BUCKET
 
 
-
 def lag_minutes(frame: pd.DataFrame, at_column: str) -> dict[str, float | int]:
     """Lag ``at_column - (bucket_start + 10 min)`` in minutes over live-scored rows.
 

@@ -46,7 +46,7 @@ class RetrainingCursor:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | None) -> "RetrainingCursor":
+    def from_json(cls, text: str | None) -> RetrainingCursor:
         return cls(**json.loads(text)) if text else cls()
 
 

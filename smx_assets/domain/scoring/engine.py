@@ -28,8 +28,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.features.baselines import baselines_from_store
-from smx_assets.domain.time_grid import day_start
-from smx_assets.domain.time_grid import floor_bucket
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS, LOOKBACK, compute_features
 from smx_assets.domain.features.profile import FarmRecords
 from smx_assets.domain.features.storage import BASELINES, FeatureFiles
@@ -37,7 +35,7 @@ from smx_assets.domain.herd_db import Prediction, to_db_ts
 from smx_assets.domain.model_registry.registry import CHALLENGER, LoadedModel, load_alias, load_champion
 from smx_assets.domain.scoring.outputs import alerts_near, insert_alerts, replace_predictions
 from smx_assets.domain.sensor_store.base import SensorStore
-from smx_assets.domain.time_grid import BUCKET, utc
+from smx_assets.domain.time_grid import BUCKET, day_start, floor_bucket, utc
 from smx_assets.domain.use_cases.alerting import apply_alert_policy
 from smx_assets.domain.use_cases.base import UseCase
 
@@ -100,7 +98,7 @@ class _Timer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def stage(self, name: str) -> "_Stage":
+    def stage(self, name: str) -> _Stage:
         return _Stage(self, name)
 
 

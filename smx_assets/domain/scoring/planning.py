@@ -51,7 +51,7 @@ class ScoringCursor:
         )
 
     @classmethod
-    def from_json(cls, raw: str | None) -> "ScoringCursor":
+    def from_json(cls, raw: str | None) -> ScoringCursor:
         if not raw:
             return cls()
         data = json.loads(raw)

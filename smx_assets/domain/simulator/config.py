@@ -95,7 +95,7 @@ class SimConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SimConfig":
+    def from_dict(cls, data: dict[str, Any]) -> SimConfig:
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in data.items() if k in known}
         kw["start"] = dt.date.fromisoformat(str(kw["start"]))

@@ -255,7 +255,7 @@ def build_herd(cfg: SimConfig, horizon_day: int | None = None) -> Herd:
         r = _reproduction(cfg, aid, start_d, float(horizon_day))
         mast = _mastitis(cfg, aid, hist_d, float(horizon_day))
         births.append(r["birth"][0]["t"])
-        for kind, rows, sink in (("calving", r["calving"], cal), ("heat", r["heat"], heat),
+        for _kind, rows, sink in (("calving", r["calving"], cal), ("heat", r["heat"], heat),
                                  ("ins", r["ins"], ins), ("preg", r["preg"], preg)):
             for k, row in enumerate(rows):
                 sink.append({"a": a, "animal_id": aid, "k": k, **row})

@@ -29,9 +29,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from smx_assets.domain import herd_db as db
 from smx_assets.domain.sensor_store.base import SensorStore
-from smx_assets.domain.time_grid import utc
 from smx_assets.domain.simulator.herd import Herd
 from smx_assets.domain.simulator.simulation import SimulatedHerd
+from smx_assets.domain.time_grid import utc
 
 log = logging.getLogger(__name__)
 

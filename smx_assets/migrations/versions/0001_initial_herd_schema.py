@@ -1,14 +1,13 @@
 """initial herd schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 15:20:19.894348
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

@@ -39,7 +39,7 @@ def climate(sensor_ids: list[int], start: pd.Timestamp, end: pd.Timestamp, air: 
                       for s in sensor_ids], ignore_index=True)
 
 
-def records(animal_ids: list[int], farm_id: int = 1, inserted: pd.Timestamp = DAY0 - pd.Timedelta(days=60),
+def records(animal_ids: list[int], farm_id: int = 1, inserted: pd.Timestamp = DAY0 - pd.Timedelta(days=60),  # noqa: B008 (immutable)
             **tables: pd.DataFrame) -> FarmRecords:
     """Records for animals on one farm with one barn sensor (id 1); extra tables by keyword."""
     def ts(*cols: str) -> dict[str, pd.Series]:

@@ -6,7 +6,6 @@ sampled bucket on its own, reading only its trailing window from the store.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from smx_assets.domain.features.baselines import compute_baselines
-from smx_assets.domain.features.pipeline import FEATURE_COLUMNS, INDICATOR_COLUMNS, KEY_COLUMNS, LOOKBACK, compute_features
+from smx_assets.domain.features.pipeline import (
+    FEATURE_COLUMNS,
+    INDICATOR_COLUMNS,
+    KEY_COLUMNS,
+    LOOKBACK,
+    compute_features,
+)
 
 from .helpers import DAY0, bolus, climate, records
 

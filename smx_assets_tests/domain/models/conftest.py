@@ -8,7 +8,6 @@ talks to this store.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 

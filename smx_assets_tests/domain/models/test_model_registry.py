@@ -3,6 +3,7 @@ run lifecycle, promotion and rollback."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -11,8 +12,6 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-
-import argparse
 
 import mlflow
 import numpy as np
