@@ -90,7 +90,6 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
                  feature_store: FeatureStoreResource, mlflow: MlflowResource
                  ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     from smx_assets.domain.model_registry.registry import NoModelError, load_champion
-    from smx_assets.domain.scoring.engine import read_scored_features
 
     files = FeatureFiles(feature_store.base_path)
     drift_settings = settings.current().drift
@@ -113,7 +112,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
     per_day: dict[str, dict[str, Any]] = {}
     last: dict[str, Any] = {}
     for day in partition_days(context):
-        current = read_scored_features(files, day)
+        current = files.read_scored(day)
         if current is None or current.empty:
             per_day[day_key(day)] = {"status": "no scored feature vectors"}
             context.log.warning("drift_report %s: no scored feature vectors (was `scores` run for that day?)", day.date())

@@ -7,6 +7,7 @@ writes N independent files that can be re-run one by one)::
     <base>/sensor_baselines/2024-05-01.parquet
     <base>/animal_profiles/2024-05-01/<table>.parquet   (the FarmRecords snapshot)
     <base>/animal_profiles/2024-05-01/snapshot.parquet (one row per animal, for people)
+    <base>/scored_features/2024-05-01/<HHMM>.parquet   (vectors scoring used, one file a bucket)
 
 Files are written to a temporary name and moved into place, so a reader never sees half a file.
 """
@@ -25,6 +26,7 @@ from smx_assets.domain.time_grid import day_key
 TRAINING = "training_features"
 BASELINES = "sensor_baselines"
 PROFILES = "animal_profiles"
+SCORED = "scored_features"
 
 
 class FeatureFiles:
@@ -83,3 +85,23 @@ class FeatureFiles:
                 return None
             tables[name] = frame
         return normalise_records(FarmRecords(**tables))
+
+    def write_scored(self, features: pd.DataFrame) -> dict[pd.Timestamp, str]:
+        """The feature vectors a scoring run used, one Parquet file per bucket (rerun-safe
+        overwrite); returns bucket -> URL (stored on each prediction as ``feature_ref``)."""
+        refs: dict[pd.Timestamp, str] = {}
+        for bucket, frame in features.groupby("bucket_start", sort=True):
+            b = pd.Timestamp(bucket)
+            refs[b] = self.write(frame.reset_index(drop=True), SCORED, b, table=b.strftime("%H%M"))
+        return refs
+
+    def read_scored(self, day: pd.Timestamp | str) -> pd.DataFrame | None:
+        """All feature vectors scored on one UTC day (drift monitoring's "current" data)."""
+        folder = self.path(SCORED, day, table="x").rsplit("/", 1)[0]
+        if not self.fs.exists(folder):
+            return None
+        frames = []
+        for p in sorted(self.fs.glob(f"{folder}/*.parquet")):
+            with self.fs.open(p, "rb") as fh:
+                frames.append(pd.read_parquet(fh))
+        return pd.concat(frames, ignore_index=True) if frames else None

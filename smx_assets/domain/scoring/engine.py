@@ -40,7 +40,6 @@ from smx_assets.domain.use_cases.alerting import apply_alert_policy
 from smx_assets.domain.use_cases.base import UseCase
 
 log = logging.getLogger(__name__)
-SCORED = "scored_features"
 
 
 @dataclass
@@ -142,28 +141,6 @@ def ensure_baselines(store: SensorStore, files: FeatureFiles, days: list[pd.Time
         for day, frame in baselines_from_store(store, missing).items():
             files.write(frame, BASELINES, day)
     return files.read_baselines(days)
-
-
-def write_scored_features(files: FeatureFiles, features: pd.DataFrame) -> dict[pd.Timestamp, str]:
-    """One Parquet file per scored bucket (rerun-safe overwrite); returns bucket -> URL."""
-    refs: dict[pd.Timestamp, str] = {}
-    for bucket, frame in features.groupby("bucket_start", sort=True):
-        b = pd.Timestamp(bucket)
-        refs[b] = files.write(frame.reset_index(drop=True), SCORED, b, table=b.strftime("%H%M"))
-    return refs
-
-
-def read_scored_features(files: FeatureFiles, day: pd.Timestamp | str) -> pd.DataFrame | None:
-    """All feature vectors scored on one UTC day (drift monitoring's "current" data)."""
-    folder = files.path(SCORED, day, table="x").rsplit("/", 1)[0]
-    if not files.fs.exists(folder):
-        return None
-    paths = sorted(files.fs.glob(f"{folder}/*.parquet"))
-    frames = []
-    for p in paths:
-        with files.fs.open(p, "rb") as fh:
-            frames.append(pd.read_parquet(fh))
-    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def _predictions(
@@ -274,7 +251,7 @@ def score_window(
     with timer.stage("features"):
         features = window_features(store, records, files, start, end)
     with timer.stage("write_features"):
-        refs = write_scored_features(files, features) if not features.empty else {}
+        refs = files.write_scored(features) if not features.empty else {}
     with timer.stage("predict"):
         preds = _predictions(features, model_sets, lineage, refs, now())
     with timer.stage("write_predictions"):
@@ -311,4 +288,4 @@ def score_window(
 
 
 __all__ = ["ModelSet", "ScoringLineage", "ScoringResult", "load_model_sets", "score_window",
-           "read_scored_features", "window_features"]
+           "window_features"]

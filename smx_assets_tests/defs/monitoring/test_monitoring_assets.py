@@ -24,7 +24,7 @@ from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.monitoring.retraining import RetrainingCursor
-from smx_assets.domain.scoring.engine import window_features, write_scored_features
+from smx_assets.domain.scoring.engine import window_features
 from smx_assets.domain.scoring.outputs import insert_alerts, replace_predictions
 from smx_assets.domain.simulator.config import SimConfig
 from smx_assets.domain.simulator.loader import write_herd
@@ -71,7 +71,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     files = FeatureFiles(res["feature_store"].base_path)
     records = load_herd_records(res["herd_db"].engine())
     for k in (13, 14):
-        write_scored_features(files, window_features(store, records, files, START + k * DAY, START + (k + 1) * DAY))
+        files.write_scored(window_features(store, records, files, START + k * DAY, START + (k + 1) * DAY))
     return {"resources": res, "instance": instance, "tmp": tmp}
 
 
