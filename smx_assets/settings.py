@@ -171,9 +171,17 @@ TABLE: tuple[Setting, ...] = (
             lambda t: _uri_or_path(t) if t else t, default_doc="the tracking URI"),
     Setting("SMX_FEATURES_PATH", None, "where feature Parquet files live", "a folder or any fsspec URL (s3://...)",
             _path_or_url, default_doc="$SMX_HOME/features"),
-    Setting("SMX_PARTITIONS_START", "2026-09-01",
-            "first day of partitions (keep recent: 52,560 ten-minute partitions a year)",
-            "a date YYYY-MM-DD, 2000 or later", _date, group=P),
+    Setting("SMX_SCORES_WINDOW_DAYS", "90",
+            "days the ten-minute `scores` partitions reach back (a rolling window: 90 days = 12,960 keys, "
+            "bounded forever; older history: `smx score --from --to`)",
+            "an integer from 1 to 3650 (keep it under 200: 30,000 keys)", _number(int, 1, 3650), group=P),
+    Setting("SMX_DAILY_WINDOW_DAYS", "730",
+            "days the daily partitions reach back (rolling; never shorter than the ten-minute window)",
+            "an integer from 1 to 36500", _number(int, 1, 36500), group=P),
+    Setting("SMX_PARTITIONS_START", "",
+            "the deployment's first day of data: no partition starts before it, so the UI lists no days "
+            "that can never hold data",
+            "unset, or a date YYYY-MM-DD, 2000 or later", lambda t: _date(t) if t.strip() else "", group=P),
     Setting("SMX_SCORING_GRACE_MINUTES", "5", "wait after a bucket closes before scoring it",
             "a number from 0 to 1440", _number(float, 0, 1440), group=R),
     Setting("SMX_SCORING_MAX_NEW_PER_TICK", "6", "new buckets the scoring sensor requests per tick (catch-up bound)",
@@ -258,7 +266,9 @@ class DriftSettings:
 
 @dataclass(frozen=True)
 class PartitionSettings:
-    start: str = "2026-09-01"  # ISO day
+    start: str = ""  # ISO day or "" (no floor)
+    scores_window_days: int = 90
+    daily_window_days: int = 730
 
 
 @dataclass(frozen=True)
@@ -367,7 +377,9 @@ class Settings:
                 p_value=v["SMX_DRIFT_P_VALUE"], sample_rows=v["SMX_DRIFT_SAMPLE_ROWS"],
                 reference_days=v["SMX_DRIFT_REFERENCE_DAYS"],
             ),
-            partitions=PartitionSettings(start=v["SMX_PARTITIONS_START"]),
+            partitions=PartitionSettings(start=v["SMX_PARTITIONS_START"],
+                                          scores_window_days=v["SMX_SCORES_WINDOW_DAYS"],
+                                          daily_window_days=v["SMX_DAILY_WINDOW_DAYS"]),
             database=DatabaseSettings(connect_timeout_s=v["SMX_DB_CONNECT_TIMEOUT_S"]),
             workers=WorkerSettings(influx_serialize_workers=v["SMX_INFLUX_SERIALIZE_WORKERS"]),
             operations=OperationSettings(

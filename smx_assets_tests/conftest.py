@@ -5,10 +5,16 @@
 * ``influx_server``: one real InfluxDB 1.x server for the session, installed from Debian's
   package if missing and started on free loopback ports in a temporary folder.
 * ``smx_home``: an isolated embedded-default folder with ``SMX_HOME`` pointing at it.
+
+The test herds live at fixed dates from ``TEST_DATA_START`` (2026-09-01), so their simulated
+seasons and results do not move with the clock. The partition windows roll with the clock
+(``smx_assets.domain.partition_window``), so the suite widens them to reach back to that day,
+before anything imports the code location (subprocesses inherit the variables).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,6 +22,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+TEST_DATA_START = dt.date(2026, 9, 1)
+_DAYS_BACK = (dt.datetime.now(dt.timezone.utc).date() - TEST_DATA_START).days + 1
+os.environ.setdefault("SMX_PARTITIONS_START", TEST_DATA_START.isoformat())
+os.environ.setdefault("SMX_SCORES_WINDOW_DAYS", str(max(90, _DAYS_BACK)))
+os.environ.setdefault("SMX_DAILY_WINDOW_DAYS", str(max(730, _DAYS_BACK)))
 
 PG_ADMIN_URL = os.environ.get("SMX_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 

@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -89,9 +90,22 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.commands import simulate as simulate_cmd
     from smx_assets.definitions import defs
 
+    from smx_assets.defs.partitions import DAILY_WINDOW_DAYS, SCORES_WINDOW_DAYS, WINDOWS
+
     today = dt.datetime.now(dt.timezone.utc).date()
     start = today - dt.timedelta(days=args.days)
     score_from = today - dt.timedelta(days=args.score_days)
+    problem = _check_ranges(args, score_from, WINDOWS.ten_minute_start, SCORES_WINDOW_DAYS)
+    if problem:
+        print(f"smx demo: {problem}", file=sys.stderr)
+        return 2
+    # The daily partitions reach back SMX_DAILY_WINDOW_DAYS: older simulated days stay in the
+    # stores as history (training reads the newest 45 days; `smx score` scores any older range).
+    features_from = max(start, WINDOWS.daily_start)
+    if features_from > start:
+        print(f"      daily features from {features_from} (SMX_DAILY_WINDOW_DAYS={DAILY_WINDOW_DAYS}); "
+              f"{start}..{features_from - dt.timedelta(days=1)} stays history: "
+              f"`smx score --from {start} --to ...` scores it", flush=True)
     print(f"smx demo: {args.animals} animals x {args.days} days (seed {args.seed}), data in {home}, "
           f"Dagster instance in {dagster_home}", flush=True)
     stages = _Stages(5)
@@ -100,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         herd_db_url=None, sensor_store_url=None))
 
     instance = dg.DagsterInstance.get()
-    day_range = {RANGE_START: start.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
+    day_range = {RANGE_START: features_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
     stages.run("daily features (single-run backfill)", _execute, defs, "daily_features_job", instance, day_range)
     stages.run("train, register and promote models", _execute, defs, "training_job", instance)
     buckets = pd.date_range(pd.Timestamp(score_from), pd.Timestamp(today), freq=BUCKET_FREQ, inclusive="left")
@@ -121,6 +135,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nsmx demo finished in {total:.0f} s. Open the UI with `make ui` (http://127.0.0.1:3000), "
           f"MLflow with `.venv/bin/mlflow ui --backend-store-uri {settings.Settings.from_env().mlflow_tracking_uri}`.")
     return 0
+
+
+def _check_ranges(args: argparse.Namespace, score_from: dt.date, ten_minute_start: dt.date,
+                  scores_window_days: int) -> str | None:
+    """A one-line reason the requested ranges cannot run, or None."""
+    if args.days < 1:
+        return f"--days {args.days}: simulate at least one day (training needs 45 days of features)"
+    if args.animals < 1:
+        return f"--animals {args.animals}: at least one animal"
+    if args.score_days < 1:
+        return f"--score-days {args.score_days}: score at least one day"
+    if score_from < ten_minute_start:
+        return (f"--score-days {args.score_days} reaches {score_from}, before the ten-minute partitions "
+                f"(they start {ten_minute_start}: SMX_SCORES_WINDOW_DAYS={scores_window_days}); "
+                f"use at most {scores_window_days} or score older days with `smx score --from --to`")
+    return None
 
 
 def _has_job(defs, name: str) -> bool:  # type: ignore[no-untyped-def]

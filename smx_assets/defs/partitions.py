@@ -1,9 +1,12 @@
 """Partition definitions shared by every domain folder, and the decorator block of partitioned assets.
 
-The start date is one setting (``SMX_PARTITIONS_START``) because the ten-minute partition set
-grows by 52,560 keys a year and Dagster's UI and backfill daemon slow down past ~100k: a
-deployment moves the start forward when it archives old scores. Simulated demo herds end at
-"now", so the default start only has to be older than the longest simulated history.
+Rolling windows, not fixed dates: the ten-minute set covers the last ``SMX_SCORES_WINDOW_DAYS``
+days (default 90: 12,960 keys) and the daily set the last ``SMX_DAILY_WINDOW_DAYS`` (default
+730), both computed when the code location loads, so their size stays bounded however long the
+deployment runs (a fixed start gained 52,560 ten-minute keys a year; Dagster slows down past
+~100,000). Neither starts before ``SMX_PARTITIONS_START`` when it is set (the deployment's first
+day of data, so the UI lists no days that can never hold data). Older history is scored with
+``smx score --from --to`` (``retro_scoring_job``); see ``smx_assets.domain.partition_window``.
 """
 
 from __future__ import annotations
@@ -15,16 +18,26 @@ import dagster as dg
 import pandas as pd
 
 from smx_assets import settings
+from smx_assets.domain.partition_window import partition_windows
 from smx_assets.domain.time_grid import BUCKET_CRON, PARTITION_KEY_FORMAT
 
-PARTITIONS_START = settings.current().partitions.start
+_POLICY = settings.current().partitions
+SCORES_WINDOW_DAYS = _POLICY.scores_window_days
+DAILY_WINDOW_DAYS = _POLICY.daily_window_days
+
+WINDOWS = partition_windows(
+    dt.datetime.now(dt.timezone.utc), SCORES_WINDOW_DAYS, DAILY_WINDOW_DAYS,
+    dt.date.fromisoformat(_POLICY.start) if _POLICY.start else None,
+)
+PARTITIONS_START = WINDOWS.daily_start.isoformat()  # first daily partition
+TEN_MINUTE_START = WINDOWS.ten_minute_start.isoformat()  # first ten-minute partition (its day)
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 
 ten_minute_partitions = dg.TimeWindowPartitionsDefinition(
     cron_schedule=BUCKET_CRON,
     # A datetime, not the string: a string start must match ``fmt`` (Dagster 1.13 rejects "2026-09-01").
-    start=dt.datetime.fromisoformat(PARTITIONS_START).replace(tzinfo=dt.timezone.utc),
+    start=dt.datetime.combine(WINDOWS.ten_minute_start, dt.time(), dt.timezone.utc),
     fmt=PARTITION_KEY_FORMAT,
     timezone="UTC",
 )
