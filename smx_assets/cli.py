@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "simulate",
     "migrate",
     "demo",
+    "score",
     "summary",
     "explain",
     "rollback",

@@ -1,0 +1,144 @@
+"""``smx score --from DATE --to DATE``: retro-score any day range in one Dagster run.
+
+The documented path to history older than the ten-minute partition window
+(``SMX_SCORES_WINDOW_DAYS``): imports of old exports, long simulations, "what would the new
+champion have alerted". One run of ``retro_scoring_job`` on the instance in ``DAGSTER_HOME``
+(visible in the UI afterwards): the baselines of the range are computed first, then each day
+is scored with the same function as the ten-minute runs. Progress goes to standard error, a
+short summary at the end.
+
+Python callers (other commands, notebooks) use :func:`score_range`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("smx.score")
+JOB = "retro_scoring_job"
+
+
+class ScoreError(RuntimeError):
+    """The run could not be started or failed (one-line message)."""
+
+
+@dataclass
+class ScoreSummary:
+    run_id: str
+    first_day: str
+    last_day: str
+    scored_until: str
+    days_scored: int
+    buckets_scored: int
+    animals_scored: int
+    predictions_written: int
+    alerts_new: dict[str, int]
+    alerts_candidates: dict[str, int]
+    baselines_computed_days: int
+    rule_fallback_use_cases: list[str]
+    seconds: float
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="retro-score a day range of any date (one run, baselines first)")
+    p.add_argument("--from", dest="first_day", required=True, help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--to", dest="last_day", required=True, help="last UTC day, YYYY-MM-DD (inclusive)")
+    p.add_argument("--use-case", action="append", default=[], dest="use_cases",
+                   help="only this use case (repeatable; default: all)")
+    p.add_argument("--dry-run", action="store_true", help="write predictions but no alerts (counts candidates)")
+    p.add_argument("--recompute-baselines", action="store_true",
+                   help="recompute stored baselines of the range (after re-imported readings)")
+    p.set_defaults(func=run)
+
+
+def score_range(first_day: str | dt.date, last_day: str | dt.date, *, use_cases: list[str] | None = None,
+                write_alerts: bool = True, recompute_baselines: bool = False, instance: Any = None,
+                resources: dict[str, Any] | None = None) -> ScoreSummary:
+    """Run ``retro_scoring_job`` over ``first_day..last_day`` (UTC, inclusive) in this process.
+
+    ``instance``: a ``DagsterInstance`` (default: the one in ``DAGSTER_HOME``); ``resources``:
+    replacements for the code location's resources (tests). Raises :class:`ScoreError` with a
+    one-line message when the range cannot be scored or the run fails.
+    """
+    import dagster as dg
+
+    from smx_assets.commands.demo import _dagster_home
+    from smx_assets.domain.scoring.retro import RetroRangeError, plan_range
+
+    try:
+        import pandas as pd
+
+        plan_range(first_day, last_day, pd.Timestamp.now(tz="UTC"))
+    except RetroRangeError as exc:
+        raise ScoreError(str(exc)) from None
+    _dagster_home()
+    from smx_assets.defs.scoring.jobs import retro_scoring_job
+    from smx_assets.resources import default_resources
+
+    job = retro_scoring_job  # unbound: the resources below are the ones it runs with
+    config = {"first_day": str(first_day), "last_day": str(last_day), "write_alerts": write_alerts,
+              "use_cases": list(use_cases or []), "recompute_baselines": recompute_baselines}
+    t0 = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance or dg.DagsterInstance.get(),
+        run_config={"ops": {"retro_score_range": {"config": config}}},
+        raise_on_error=False,
+        resources={**default_resources(), **(resources or {})},
+    )
+    if not result.success:
+        raise ScoreError(f"{JOB} failed: {_failure(result)} (run {result.run_id} in the Dagster UI)")
+    out = result.output_for_node("retro_score_range")
+    return ScoreSummary(
+        run_id=result.run_id, first_day=out["first_day"], last_day=out["last_day"],
+        scored_until=out["scored_until"], days_scored=out["days_scored"], buckets_scored=out["buckets_scored"],
+        animals_scored=out["animals_scored"], predictions_written=out["predictions_written"],
+        alerts_new=out["alerts_new"], alerts_candidates=out["alerts_candidates"],
+        baselines_computed_days=out["baselines_computed_days"],
+        rule_fallback_use_cases=out["rule_fallback_use_cases"], seconds=round(time.perf_counter() - t0, 1),
+    )
+
+
+def _failure(result: Any) -> str:
+    """The first failure's message, one line: a ``dg.Failure``'s description, else the root error's."""
+    for event in result.all_events:
+        data = event.step_failure_data if event.is_step_failure else None
+        if data is None:
+            continue
+        if data.user_failure_data and data.user_failure_data.description:
+            text = data.user_failure_data.description
+        else:
+            err = data.error
+            while err is not None and err.cause is not None:
+                err = err.cause
+            text = err.message if err is not None else "unknown error"
+            if err is not None and err.cls_name and err.cls_name == "Failure":
+                text = text.removeprefix("dagster._core.definitions.events.Failure: ")
+        return " ".join(str(text).split())[:400]
+    return "see the run's logs"
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"smx score: retro-scoring {args.first_day} .. {args.last_day} (one run) ...", file=sys.stderr, flush=True)
+    try:
+        s = score_range(args.first_day, args.last_day, use_cases=args.use_cases, write_alerts=not args.dry_run,
+                        recompute_baselines=args.recompute_baselines)
+    except ScoreError as exc:
+        print(f"smx score: {exc}", file=sys.stderr)
+        return 2
+    alerts = s.alerts_candidates if args.dry_run else s.alerts_new
+    what = "alert candidates (dry run, none written)" if args.dry_run else "new alerts"
+    per_uc = ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())) or "none"
+    print(f"smx score: {s.first_day} .. {s.last_day} scored in {s.seconds:.0f} s (run {s.run_id}): "
+          f"{s.days_scored} days, {s.buckets_scored} buckets, up to {s.animals_scored} animals, "
+          f"{s.predictions_written} predictions, {sum(alerts.values())} {what} ({per_uc}); "
+          f"baselines computed for {s.baselines_computed_days} day(s)", file=sys.stderr)
+    if s.rule_fallback_use_cases:
+        print(f"smx score: no champion registered for {', '.join(s.rule_fallback_use_cases)}: scored with the "
+              "rule baseline (train and promote a model with `smx train` / the training job)", file=sys.stderr)
+    return 0
