@@ -13,13 +13,13 @@ import sqlalchemy as sa
 
 from smx_assets import cli
 from smx_assets.commands.score import ScoreError, score_range
-from smx_assets.defs.ingest.sources import SOURCE_SPECS
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.partitions import WINDOWS, daily_partitions, ten_minute_partitions
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain import model_registry
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.partition_window import partition_windows
-from smx_assets.domain.sensor_store.base import BUCKET
+from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.loader import load
 from smx_assets.domain.use_cases.catalog import all_use_cases
