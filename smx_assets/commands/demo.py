@@ -89,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
 
     from smx_assets.commands import simulate as simulate_cmd
     from smx_assets.definitions import defs
-
     from smx_assets.defs.partitions import DAILY_WINDOW_DAYS, SCORES_WINDOW_DAYS, WINDOWS
 
     today = dt.datetime.now(dt.timezone.utc).date()

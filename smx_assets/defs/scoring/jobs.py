@@ -7,8 +7,8 @@ import pandas as pd
 from smx_assets import settings
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain.features.profile import load_herd_records
-from smx_assets.domain.model_registry import NoModelError
 from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.model_registry import NoModelError
 from smx_assets.domain.scoring.engine import load_model_sets
 from smx_assets.domain.scoring.retro import RetroRangeError, plan_range, retro_score
 from smx_assets.domain.use_cases.catalog import all_use_cases

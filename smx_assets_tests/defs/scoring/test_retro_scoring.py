@@ -18,12 +18,13 @@ from smx_assets.defs.partitions import WINDOWS, daily_partitions, ten_minute_par
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain import model_registry
 from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.partition_window import partition_windows
-from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.loader import load
+from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.use_cases.catalog import all_use_cases
-from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource
+from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorStoreResource
 from smx_assets_tests.scenario import Scenario, build_scenario, env
 
 FMT = "%Y-%m-%d-%H:%M"
@@ -118,6 +119,7 @@ def test_2019_history_is_scored_without_any_partition_for_it(scenario: Scenario,
         "feature_store": FeatureStoreResource(base_path=str(tmp_path / "features")),
         "mlflow": scenario.resources["mlflow"],
     }
+    upgrade_herd_db(res["herd_db"].url)  # the start-up step: resources only check the schema
     load(herd, res["herd_db"].engine(), res["sensor_store"].open())
     summary = score_range("2019-03-11", "2019-03-12", resources=res, instance=dg.DagsterInstance.ephemeral(),
                           use_cases=["heat", "fever"])
