@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.features import drinking
+from smx_assets.domain.features import drinking, relative_activity
 from smx_assets.domain.features.baselines import baseline_arrays
 from smx_assets.domain.features.buckets import bucket_range as make_buckets
 from smx_assets.domain.features.buckets import bucketize_bolus, to_grid, to_ns
@@ -80,6 +80,7 @@ FEATURE_DOC.update({
     "activity_ratio_hod": "activity / activity_hod_baseline",
     "activity_ratio_hod_2h": "activity_mean_2h / mean hour-of-day activity baseline over the same 2 h",
     "activity_ratio_hod_6h": "activity_mean_6h / mean hour-of-day activity baseline over the same 6 h",
+    **relative_activity.FEATURE_DOC,
     "temp_dev_hod_6h": "mean over 6 h of (drinking-free temperature - its hour-of-day baseline)",
     "temp_dev_hod_24h": "mean over 24 h of (drinking-free temperature - its hour-of-day baseline); "
                         "with temp_dev_hod_6h it tells how long a drop or rise has lasted",
@@ -250,7 +251,8 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
     w2 = WINDOWS["2h"]
     b = {k: np.full((n_a, n_t), np.nan) for k in ("temp_hod_baseline", "activity_hod_baseline", "baseline_days",
                                                    "temp_baseline_10d", "temp_baseline_3d", "hod_temp_2h", "hod_act_2h",
-                                                   "hod_act_6h", "dev_hod_6h", "dev_hod_24h", "low_share_24h")}
+                                                   "hod_act_6h", "dev_hod_6h", "dev_hod_24h", "low_share_24h",
+                                                   *relative_activity.FEATURE_DOC)}
     w6, w24 = WINDOWS["6h"], WINDOWS["24h"]
     for day, cols in day_groups:
         arr = baseline_arrays(baselines, day, ids)
@@ -278,6 +280,10 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
         low = np.where(np.isnan(dev), np.nan, (dev < -0.2).astype("float64"))
         b["low_share_24h"][:, cols] = trailing_mean(low, j0, j1, w24)[:, cols]
         b["hod_act_6h"][:, cols] = trailing_mean(arr["activity_hod"][:, hours_grid], j0, j1, w6)[:, cols]
+        c0, c1 = j0 + int(cols[0]), j0 + int(cols[-1]) + 1  # a day's targets are contiguous
+        rel = relative_activity.relative_activity_features(act, arr["activity_hod"][:, hours_grid], c0, c1)
+        for k, v in rel.items():
+            b[k][:, cols] = v
     f["temp_hod_baseline"] = b["temp_hod_baseline"]
     f["temp_dev_hod"] = f["temp_clean"] - b["temp_hod_baseline"]
     f["temp_dev_hod_2h"] = f["temp_clean_mean_2h"] - b["hod_temp_2h"]
@@ -285,6 +291,8 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
     f["activity_ratio_hod"] = _ratio(f["activity"], b["activity_hod_baseline"])
     f["activity_ratio_hod_2h"] = _ratio(f["activity_mean_2h"], b["hod_act_2h"])
     f["activity_ratio_hod_6h"] = _ratio(f["activity_mean_6h"], b["hod_act_6h"])
+    for k in relative_activity.FEATURE_DOC:
+        f[k] = b[k]
     f["temp_dev_hod_6h"] = b["dev_hod_6h"]
     f["temp_dev_hod_24h"] = b["dev_hod_24h"]
     f["temp_low_share_24h"] = b["low_share_24h"]
