@@ -28,7 +28,9 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smx", description=__doc__.splitlines()[0])
+    from smx_assets.commands._args import OneLineParser
+
+    parser = OneLineParser(prog="smx", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
@@ -38,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Bad arguments: one line, exit 2 (argparse). A failure while the
+    command runs: one line naming the error, exit 1; ``--verbose`` adds the traceback. Both
+    with credentials masked, as are all log records of the process."""
+    from smx_assets.commands._args import UserError
+    from smx_assets.domain.redaction import install_log_redaction, redact, redact_exception
+
+    install_log_redaction()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -47,9 +56,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings.current()  # every variable's type and range, before any command does work
     except settings.SettingsError as exc:
-        print(f"smx: {exc}", file=sys.stderr)
+        print(f"smx: {redact(str(exc))}", file=sys.stderr)
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"smx {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place every command's failure is worded
+        redact_exception(exc)
+        if args.verbose:
+            import traceback
+
+            print(redact("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
+        what = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        line = " ".join(redact(what).split())  # one line, whatever the library put in
+        hint = "" if args.verbose or isinstance(exc, UserError) else " (--verbose shows the traceback)"
+        print(f"smx {args.command}: {line}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,12 +88,14 @@ class MlflowResource(dg.ConfigurableResource):
         """Point the mlflow client at this store; called at the start of every step using it."""
         import mlflow
 
-        mlflow.set_tracking_uri(self.tracking_uri)
+        from smx_assets.domain.mlflow_uri import for_mlflow
+
+        mlflow.set_tracking_uri(for_mlflow(self.tracking_uri))
         # Only an explicitly separate registry is set: mlflow.set_registry_uri also writes the
         # process environment and cannot be unset, which would pin later runs in the same
         # process (tests, the demo) to this store. Without it, the registry follows tracking.
         if self.registry_uri:
-            mlflow.set_registry_uri(self.registry_uri)
+            mlflow.set_registry_uri(for_mlflow(self.registry_uri))
 
     def client(self):  # type: ignore[no-untyped-def]
         """A client on *this* resource's store (after :meth:`configure`).
@@ -103,9 +105,11 @@ class MlflowResource(dg.ConfigurableResource):
         """
         from mlflow import MlflowClient
 
+        from smx_assets.domain.mlflow_uri import for_mlflow
+
         self.configure()
         registry = self.registry_uri or settings.raw("MLFLOW_REGISTRY_URI") or self.tracking_uri
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry)
+        return MlflowClient(tracking_uri=for_mlflow(self.tracking_uri), registry_uri=for_mlflow(registry))
 
 
 def default_resources() -> dict[str, Any]:

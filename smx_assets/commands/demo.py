@@ -19,9 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from smx_assets.commands._args import UserError, int_in
 from smx_assets.domain.time_grid import BUCKET_FREQ, PARTITION_KEY_FORMAT
 
 log = logging.getLogger("smx.demo")
+MAX_ANIMALS = 20_000  # the simulator's tested range; more is a benchmark, not a demo
+MAX_DAYS = 3_650
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -29,10 +32,12 @@ RANGE_END = "dagster/asset_partition_range_end"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole chain end to end on the embedded default")
-    p.add_argument("--animals", type=int, default=200, help="herd size (default 200)")
-    p.add_argument("--days", type=int, default=50, help="days of history to simulate (default 50: training needs 45)")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--score-days", type=int, default=1, help="days to retro-score at the end (default 1)")
+    p.add_argument("--animals", type=int_in(1, MAX_ANIMALS), default=200, help="herd size (default 200)")
+    p.add_argument("--days", type=int_in(1, MAX_DAYS), default=50,
+                   help="days of history to simulate (default 50: training needs 45; fewer days keep the rule baselines)")
+    p.add_argument("--seed", type=int_in(0), default=7)
+    p.add_argument("--score-days", type=int_in(1, MAX_DAYS), default=1,
+                   help="days to retro-score at the end (default 1; at most --days)")
     p.add_argument("--fresh", action="store_true", help="delete SMX_HOME's stores first")
     p.set_defaults(func=run)
 
@@ -76,6 +81,9 @@ def _execute(defs, job_name: str, instance, tags: dict[str, str] | None = None, 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.score_days > args.days:
+        raise UserError(f"--score-days {args.score_days} is more than --days {args.days}: "
+                        "only simulated days can be scored (use at most --days)")
     dagster_home = _dagster_home()
     from smx_assets import settings
 
@@ -109,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
           f"Dagster instance in {dagster_home}", flush=True)
     stages = _Stages(5)
     stages.run("simulate herd", simulate_cmd.run, argparse.Namespace(
-        animals=args.animals, days=args.days, seed=args.seed, start=start, farms=2, live=False, steps=1,
+        animals=args.animals, days=args.days, seed=args.seed, start=start, farms=min(2, args.animals), live=False, steps=1,
         herd_db_url=None, sensor_store_url=None))
 
     instance = dg.DagsterInstance.get()

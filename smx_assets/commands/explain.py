@@ -15,21 +15,28 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from smx_assets.commands._args import int_in, require_data
 from smx_assets.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="explain an alert: features, model version, MLflow run, code version")
-    p.add_argument("alert_id", type=int)
+    p.add_argument("alert_id", type=int_in(1), help="the alert's id (smx summary, the alerts table)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
 
 
-def _feature_row(feature_ref: str | None) -> dict[str, Any] | None:
-    """The full stored feature vector behind ``<parquet url>#animal_id=<id>``."""
+def _feature_row(feature_ref: str | None, features_path: str) -> dict[str, Any] | None:
+    """The full stored feature vector behind ``<parquet url>#animal_id=<id>``.
+
+    The stored URL has any password masked; the configured features path supplies it again.
+    """
     if not feature_ref or "#" not in feature_ref:
         return None
-    url, _, frag = feature_ref.partition("#")
+    from smx_assets.domain.features.storage import FeatureFiles
+
+    url, _, frag = feature_ref.rpartition("#")
+    url = FeatureFiles(features_path).resolve(url)
     key, _, value = frag.partition("=")
     import fsspec
 
@@ -69,7 +76,7 @@ def explain(alert_id: int, settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {
         "alert": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in alert.items() if k != "features"},
         "features_on_alert": features,
-        "feature_vector": _feature_row(alert.get("feature_ref")),
+        "feature_vector": _feature_row(alert.get("feature_ref"), settings.features_path),
         "feedback": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in f.items()} for f in feedback],
         "code_version": alert["code_version"],
         "dagster_run_id": alert.get("dagster_run_id"),
@@ -96,8 +103,10 @@ def explain(alert_id: int, settings: Settings) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    require_data(settings.herd_db_url)
     try:
-        doc = explain(args.alert_id, Settings.from_env())
+        doc = explain(args.alert_id, settings)
     except LookupError as exc:
         print(str(exc))
         return 1

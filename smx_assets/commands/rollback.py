@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import time
 
+from smx_assets.commands._args import UserError, int_in
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rollback", help="point a use case's champion alias back to an earlier version")
     p.add_argument("use_case", help="use case name (heat, calving, fever) or a registered model name smx-...")
-    p.add_argument("--to-version", type=int, default=None,
+    p.add_argument("--to-version", type=int_in(1), default=None,
                    help="version to restore (default: the previous champion)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the embedded SQLite)")
@@ -27,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.domain.model_registry import NoModelError, configure, rollback
     from smx_assets.domain.use_cases.base import model_name_for
 
+    from smx_assets.domain.use_cases.catalog import all_use_cases
+
+    known = {uc.name: uc.model_name for uc in all_use_cases()}
+    if args.use_case not in known and args.use_case not in known.values():
+        raise UserError(f"unknown use case {args.use_case!r}: use one of {', '.join(sorted(known))} "
+                        f"(or {', '.join(sorted(known.values()))})")
     name = args.use_case if args.use_case.startswith("smx-") else model_name_for(args.use_case)
     t0 = time.perf_counter()
     client = configure(args.tracking_uri)

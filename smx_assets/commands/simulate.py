@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import time
 
+from smx_assets.commands._args import UserError, int_in, iso_day
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.sensor_store.factory import mask_url, open_sensor_store
 from smx_assets.domain.simulator import SimConfig, simulate
@@ -24,23 +25,31 @@ from smx_assets.domain.sql_engine import make_engine
 from smx_assets.settings import Settings
 
 log = logging.getLogger(__name__)
+MAX_ANIMALS = 20_000
+MAX_DAYS = 3_650
+MAX_STEPS = 6 * 24 * 30  # a month of 10-minute steps
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate a herd into the herd DB and sensor store (or --live)")
-    p.add_argument("--animals", type=int, default=100)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--start", type=dt.date.fromisoformat, help="first day (YYYY-MM-DD, UTC); default: days before today")
-    p.add_argument("--farms", type=int, default=2)
+    p.add_argument("--animals", type=int_in(1, MAX_ANIMALS), default=100)
+    p.add_argument("--days", type=int_in(1, MAX_DAYS), default=30)
+    p.add_argument("--seed", type=int_in(0), default=0)
+    p.add_argument("--start", type=iso_day,
+                   help="first day (YYYY-MM-DD, UTC); default: days before today. Readings after the wall "
+                        "clock are rejected as 'future' by ingest validation")
+    p.add_argument("--farms", type=int_in(1, 100), default=2)
     p.add_argument("--live", action="store_true", help="append the next 10 minutes of the loaded herd")
-    p.add_argument("--steps", type=int, default=1, help="with --live: how many 10-minute steps")
+    p.add_argument("--steps", type=int_in(1, MAX_STEPS), default=1,
+                   help=f"with --live: how many 10-minute steps (1 to {MAX_STEPS})")
     p.add_argument("--herd-db-url", help="default: SMX_HERD_DB_URL or the embedded SQLite")
     p.add_argument("--sensor-store-url", help="default: SMX_SENSOR_STORE_URL or the embedded SQLite")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.farms > args.animals:
+        raise UserError(f"--farms {args.farms} is more than --animals {args.animals}: every farm needs a cow")
     settings = Settings.from_env()
     herd_url = args.herd_db_url or settings.herd_db_url
     store_url = args.sensor_store_url or settings.sensor_store_url

@@ -7,13 +7,22 @@ import argparse
 import pandas as pd
 import sqlalchemy as sa
 
+from smx_assets.commands._args import require_data, utc_time
 from smx_assets.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="alerts per use case, champion versions, rejected readings")
-    p.add_argument("--since", help="only alerts from this UTC time on (default: all)")
-    p.set_defaults(func=lambda a: print_summary(Settings.from_env(), pd.Timestamp(a.since, tz="UTC") if a.since else None) or 0)
+    p.add_argument("--since", type=utc_time,
+                   help="only alerts from this time on: YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC (default: all)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    require_data(settings.herd_db_url)
+    print_summary(settings, args.since)
+    return 0
 
 
 def print_summary(settings: Settings, since: pd.Timestamp | None = None) -> None:

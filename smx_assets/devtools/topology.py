@@ -88,16 +88,9 @@ def _bin(name: str) -> str:
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (state files and logs must not leak it)."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a SQLAlchemy URL (http://, influxdb://)
-        from urllib.parse import urlsplit, urlunsplit
+    from smx_assets.domain.redaction import mask_url as _mask
 
-        parts = urlsplit(url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return urlunsplit(parts._replace(netloc=netloc))
-        return url
+    return _mask(url)
 
 
 # --------------------------------------------------------------------------- processes

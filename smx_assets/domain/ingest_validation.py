@@ -10,7 +10,10 @@ and values may be strings, NaN, garbage) is split vectorised into
 Reasons, checked in this order (a row gets the first that applies):
 
 ``malformed``
-    id not an integer, timestamp unparseable or missing, a value that is not a number
+    id not an integer, timestamp unparseable or missing, not written as ISO 8601 (``now``,
+    ``today`` and bare digits such as ``20261105`` are refused: pandas would read them as the
+    parse time or a guessed date), or before 2000-01-01 (no bolus data exists from then: a
+    zeroed clock or an epoch default), a value that is not a number
     (strings), a missing temperature or activity (only pH may be missing: 90% of boluses
     have no pH sensor), an unparseable ``received_at``.
 ``out_of_range``
@@ -23,7 +26,9 @@ Reasons, checked in this order (a row gets the first that applies):
     cow's baseline of about 12; 1e308 would overflow every mean and ratio downstream). Climate: air
     temperature outside [-50, 60] °C, relative humidity outside [0, 100] %.
 ``future``
-    timestamp more than 5 minutes after ``now`` (clock skew allowance).
+    timestamp more than 5 minutes after ``now`` (clock skew allowance). ``now`` is the wall
+    clock (:func:`wall_clock`) unless a caller passes one (tests inject theirs): never a
+    simulated clock, so a simulation run ahead of real time stores nothing from the future.
 ``unknown_animal`` / ``unknown_sensor``
     the id is not in the herd database: storing it would create an orphan series.
 ``duplicate``
@@ -62,6 +67,14 @@ ACTIVITY_RANGE = (0.0, 10_000.0)
 AIR_TEMP_RANGE_C = (-50.0, 60.0)
 RH_RANGE_PCT = (0.0, 100.0)
 FUTURE_TOLERANCE = pd.Timedelta(minutes=5)
+EARLIEST_TS = pd.Timestamp("2000-01-01", tz="UTC")  # anything older is a broken clock, not data
+# ISO 8601 date-time as gateways send it: a date, optionally a time, optionally an offset.
+_ISO_RE = r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
+
+
+def wall_clock() -> pd.Timestamp:
+    """The real time, UTC: what ``future`` is judged against (tests monkeypatch this)."""
+    return pd.Timestamp.now(tz="UTC")
 
 REJECTED_COLUMNS = ["entity_ref", "ts_raw", "reason", "payload"]
 _MAX_ID = 2**63 - 1
@@ -122,12 +135,18 @@ def _parse_ts(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
         # pandas applies the first string's UTC offset to *naive* strings in the same column
         # ("...T12:00+01:00", "... 10:00" -> 09:00 UTC); parse naive and offset strings apart.
         text = as_obj.astype("string")
+        # Only ISO 8601 strings: pandas reads "now" as the parse time and "20261105" as a date.
+        is_str = as_obj.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        iso = text.str.match(_ISO_RE, na=False).to_numpy(dtype=bool)
+        as_obj = as_obj.where(pd.Series(~is_str | iso, index=col.index), None)
+        text = as_obj.astype("string")
         has_offset = text.str.contains(_OFFSET_RE, regex=True, na=False).to_numpy()
         ts = pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
         for part in (has_offset, ~has_offset):
             if part.any():
                 ts[part] = _to_utc(as_obj[part])
     ts = ts.dt.as_unit("ns").dt.floor("s")
+    ts = ts.where(ts >= EARLIEST_TS)  # before 2000: a zeroed or defaulted clock, not a reading
     return ts, ts.notna().to_numpy()
 
 
@@ -198,12 +217,12 @@ def _rejected_frame(raw: pd.DataFrame, positions: np.ndarray, reasons: np.ndarra
 
 
 def _validate(raw: pd.DataFrame, id_column: str, value_specs: list[tuple[str, tuple[float, float] | None, bool]],
-              known_ids: set[int], unknown_reason: str, now: pd.Timestamp,
+              known_ids: set[int], unknown_reason: str, now: pd.Timestamp | None,
               out_columns: list[str]) -> ValidationResult:
     """Shared engine: ``value_specs`` is (column, allowed range or None, required)."""
     n = len(raw)
     raw = raw.reset_index(drop=True)
-    now = utc(now)
+    now = utc(now if now is not None else wall_clock())
     # reason codes (index into _REASONS, 0 = valid) keep every step a numpy mask operation
     code = np.zeros(n, dtype="int8")
     reasons = ["", "malformed", "out_of_range", "future", unknown_reason, "duplicate", "conflict"]
@@ -280,13 +299,13 @@ def _validate(raw: pd.DataFrame, id_column: str, value_specs: list[tuple[str, tu
     return ValidationResult(valid=valid, rejected=rejected)
 
 
-def validate_bolus(raw: pd.DataFrame, known_animal_ids: set[int], now: pd.Timestamp) -> ValidationResult:
+def validate_bolus(raw: pd.DataFrame, known_animal_ids: set[int], now: pd.Timestamp | None = None) -> ValidationResult:
     """Split raw bolus readings into valid (store format + received_at) and rejected."""
     specs = [("temp_c", TEMP_RANGE_C, True), ("activity", ACTIVITY_RANGE, True), ("ph", PH_RANGE, False)]
     return _validate(raw, "animal_id", specs, known_animal_ids, "unknown_animal", now, BOLUS_COLUMNS)
 
 
-def validate_climate(raw: pd.DataFrame, known_sensor_ids: set[int], now: pd.Timestamp) -> ValidationResult:
+def validate_climate(raw: pd.DataFrame, known_sensor_ids: set[int], now: pd.Timestamp | None = None) -> ValidationResult:
     """Split raw climate readings into valid (store format + received_at) and rejected."""
     specs = [("air_temp_c", AIR_TEMP_RANGE_C, True), ("rh_pct", RH_RANGE_PCT, True)]
     return _validate(raw, "sensor_id", specs, known_sensor_ids, "unknown_sensor", now, CLIMATE_COLUMNS)
@@ -340,7 +359,7 @@ def _validate_and_write(result: ValidationResult, n_received: int, write: Any, e
 
 
 def validate_and_write_bolus(raw: pd.DataFrame, store: SensorStore, engine: Engine,
-                             now: pd.Timestamp, batch_id: str | None = None,
+                             now: pd.Timestamp | None = None, batch_id: str | None = None,
                              known_animal_ids: set[int] | None = None) -> IngestReport:
     """Validate against the herd DB's animals, write the valid rows, store the rejections."""
     known = known_animal_ids if known_animal_ids is not None else _known_ids(engine, "animals")
@@ -349,7 +368,7 @@ def validate_and_write_bolus(raw: pd.DataFrame, store: SensorStore, engine: Engi
 
 
 def validate_and_write_climate(raw: pd.DataFrame, store: SensorStore, engine: Engine,
-                               now: pd.Timestamp, batch_id: str | None = None,
+                               now: pd.Timestamp | None = None, batch_id: str | None = None,
                                known_sensor_ids: set[int] | None = None) -> IngestReport:
     """Validate against the herd DB's climate sensors, write, store the rejections."""
     known = known_sensor_ids if known_sensor_ids is not None else _known_ids(engine, "climate_sensors")

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from smx_assets.domain.redaction import normalise_url, register_url
+
 
 def make_engine(url: str, *, connect_timeout_s: int = 10, **kwargs: Any) -> Engine:
     """An engine with the pragmas the embedded SQLite default needs to be safe under Dagster.
@@ -18,8 +20,11 @@ def make_engine(url: str, *, connect_timeout_s: int = 10, **kwargs: Any) -> Engi
     WAL lets the webserver read while a run writes; the busy timeout turns a momentary lock
     into a wait instead of ``database is locked``. ``connect_timeout_s`` bounds a PostgreSQL
     connect (``SMX_DB_CONNECT_TIMEOUT_S`` through the settings; a URL's own
-    ``connect_timeout`` wins).
+    ``connect_timeout`` wins). Credentials written unencoded are percent-encoded first (a
+    ``#`` or ``/`` in a password must not end the host part) and registered for masking.
     """
+    register_url(url)
+    url = normalise_url(url)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
     else:

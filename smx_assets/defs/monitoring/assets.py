@@ -64,7 +64,7 @@ class DriftConfig(dg.Config):
 def _save_html_target(files: FeatureFiles, day: pd.Timestamp) -> tuple[str, str, bool]:
     """(path to write to, location for people, whether it must be uploaded afterwards)."""
     target = posixpath.join(files.root, REPORTS, f"{day_key(day)}.html")
-    url = f"{files.base_path}/{REPORTS}/{day_key(day)}.html"
+    url = f"{files.display_base}/{REPORTS}/{day_key(day)}.html"  # for people: password masked
     local = getattr(files.fs, "protocol", "file") in ("file", ("file", "local"), "local")
     if local:
         return target, url, False

@@ -16,6 +16,7 @@ import dagster as dg
 import requests
 import sqlalchemy as sa
 
+from smx_assets.domain.redaction import mask_url, normalise_url
 from smx_assets.resources import HerdDbResource, MlflowResource, SensorStoreResource
 
 GROUP = "ops_health"
@@ -23,12 +24,7 @@ GROUP = "ops_health"
 
 def _masked(url: str) -> str:
     """Credentials never go into asset metadata (they are visible to every UI user)."""
-    parts = urlsplit(url)
-    if parts.password or parts.username:
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        return parts._replace(netloc=f"***@{host}{port}").geturl()
-    return url
+    return mask_url(url)
 
 
 def _probe_sensor_store(url: str) -> dict[str, Any]:
@@ -38,7 +34,7 @@ def _probe_sensor_store(url: str) -> dict[str, Any]:
     """
     t0 = time.perf_counter()
     if url.startswith("influxdb"):
-        parts = urlsplit(url)
+        parts = urlsplit(normalise_url(url))
         scheme = "https" if url.startswith("influxdbs") else "http"
         resp = requests.get(f"{scheme}://{parts.hostname}:{parts.port or 8086}/ping", timeout=5)
         if resp.status_code != 204:

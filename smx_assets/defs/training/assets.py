@@ -149,7 +149,7 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
                    "data.days_missing": ",".join(missing)[:500] or "none", "data.rows": len(frame),
                    "data.rows_train": len(train), "data.rows_eval": len(evaluation),
                    "data.feature_list_hash": feature_list_hash(uc.feature_columns),
-                   "data.n_features": len(uc.feature_columns), "data.features_path": files.base_path,
+                   "data.n_features": len(uc.feature_columns), "data.features_path": files.display_base,
                    "code_version": code_version()}
         mlf.log_params({**lineage, **split.as_params(), **{f"policy.{k}": v for k, v in uc.alert_policy.as_params().items()},
                         "config.train_days": config.train_days, "config.eval_days": config.eval_days,

@@ -22,6 +22,7 @@ import pandas as pd
 
 from smx_assets.domain.features.profile import FarmRecords, normalise_records
 from smx_assets.domain.time_grid import day_key
+from smx_assets.domain.redaction import mask_url, normalise_url, register_url
 
 TRAINING = "training_features"
 BASELINES = "sensor_baselines"
@@ -33,7 +34,10 @@ class FeatureFiles:
     """Read and write the feature layer's Parquet files under ``base_path``."""
 
     def __init__(self, base_path: str, **storage_options: object) -> None:
-        self.base_path = base_path.rstrip("/")
+        register_url(base_path)
+        self.base_path = normalise_url(base_path.rstrip("/"))
+        # What metadata, logs and stored feature references show: the base with any password masked.
+        self.display_base = mask_url(self.base_path)
         self.fs, self.root = fsspec.core.url_to_fs(self.base_path, **storage_options)
 
     def path(self, kind: str, day: pd.Timestamp | str, table: str | None = None) -> str:
@@ -42,9 +46,15 @@ class FeatureFiles:
         return posixpath.join(self.root, kind, day_key(day), f"{table}.parquet")
 
     def url(self, kind: str, day: pd.Timestamp | str, table: str | None = None) -> str:
-        """The location as the user configured it (for metadata and logs)."""
+        """The location as the user configured it, password masked (for metadata, logs, refs)."""
         rel = posixpath.relpath(self.path(kind, day, table), self.root)
-        return f"{self.base_path}/{rel}"
+        return f"{self.display_base}/{rel}"
+
+    def resolve(self, url: str) -> str:
+        """The real location behind a URL from :meth:`url` (a stored ``feature_ref``, say)."""
+        if url.startswith(self.display_base + "/"):
+            return self.base_path + url[len(self.display_base):]
+        return url
 
     def write(self, frame: pd.DataFrame, kind: str, day: pd.Timestamp | str, table: str | None = None) -> str:
         target = self.path(kind, day, table)

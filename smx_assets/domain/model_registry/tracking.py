@@ -25,6 +25,7 @@ from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
 from smx_assets.domain.use_cases.base import RuleModel
+from smx_assets.domain.mlflow_uri import for_mlflow
 from smx_assets.settings import Settings, code_version
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,10 @@ def configure(tracking_uri: str | None = None) -> MlflowClient:
     not call ``set_registry_uri`` because it also writes the environment and cannot unset it.
     """
     settings = Settings.from_env()
-    uri = tracking_uri or settings.mlflow_tracking_uri
+    uri = for_mlflow(tracking_uri or settings.mlflow_tracking_uri)  # no password inside, store created
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=settings.mlflow_registry_uri or uri)
+    registry = settings.mlflow_registry_uri
+    return MlflowClient(tracking_uri=uri, registry_uri=for_mlflow(registry) if registry else uri)
 
 
 def _client(client: MlflowClient | None) -> MlflowClient:

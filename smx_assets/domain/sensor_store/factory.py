@@ -13,36 +13,25 @@ secret through Dagster's ``EnvVar``); :func:`mask_url` is what may be logged or 
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import sqlalchemy as sa
 
+from smx_assets.domain.redaction import mask_url, normalise_url, register_url
 from smx_assets.domain.sensor_store.base import SensorStore
 
+__all__ = ["mask_url", "open_sensor_store", "parse_influx_url", "influx_url"]
+
 INFLUX_SCHEMES = ("influxdb", "influxdbs")
-_SECRET_PARAMS = {"token", "password", "p", "u_token"}
-
-
-def mask_url(url: str) -> str:
-    """The URL with password and token values replaced by ``***`` (safe for logs and the UI)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = parts.query
-    if query:
-        pairs = []
-        for item in query.split("&"):
-            key, sep, _value = item.partition("=")
-            pairs.append(f"{key}=***" if key.lower() in _SECRET_PARAMS and sep else item)
-        query = "&".join(pairs)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def parse_influx_url(url: str) -> dict[str, object]:
-    """Split an ``influxdb://`` URL into the keyword arguments of :class:`InfluxSensorStore`."""
+    """Split an ``influxdb://`` URL into the keyword arguments of :class:`InfluxSensorStore`.
+
+    Credentials may be written unencoded (``admin:Hunter2#Zq@host``): they are percent-encoded
+    first, so a ``#``, ``/`` or ``?`` in a password does not end the host part.
+    """
+    url = normalise_url(url)
     parts = urlsplit(url)
     if parts.scheme not in INFLUX_SCHEMES:
         raise ValueError(f"not an InfluxDB URL: {mask_url(url)}")
@@ -72,16 +61,24 @@ def parse_influx_url(url: str) -> dict[str, object]:
         "verify_ssl": params.get("verify_ssl", "true").lower() not in ("0", "false", "no"),
         "url_for_display": mask_url(url),
     }
-    for key, kind, name in (("timeout", float, "timeout_s"), ("retries", int, "retries")):
-        if key in params:
-            try:
-                kwargs[name] = kind(params[key])
-            except ValueError:
-                raise ValueError(f"InfluxDB URL parameter {key}={params[key]!r} is not "
-                                 f"{'a number' if kind is float else 'an integer'}: {mask_url(url)}") from None
+    if "timeout" in params:
+        kwargs["timeout_s"] = _number(params["timeout"], float, "timeout", "a number of seconds > 0", url)
+    if "retries" in params:
+        kwargs["retries"] = _number(params["retries"], int, "retries", "a whole number >= 0", url)
     if params.get("read_cache"):
         kwargs["read_cache_dir"] = params["read_cache"]
     return kwargs
+
+
+def _number(text: str, kind: type, name: str, allowed: str, url: str) -> float | int:
+    """A numeric URL parameter, or a ValueError naming it, the value and what is allowed."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < 0 or (name == "timeout" and value == 0):
+        raise ValueError(f"InfluxDB URL parameter {name}={text!r} is not {allowed}: {mask_url(url)}")
+    return value
 
 
 def influx_url(host: str, port: int, database: str, *, user: str | None = None,
@@ -102,6 +99,8 @@ def open_sensor_store(url: str, *, connect_timeout_s: int = 10, serialize_worker
     ``connect_timeout_s`` bounds a PostgreSQL connect, ``serialize_workers`` is the number of
     line-protocol processes for big InfluxDB writes (both from the settings in Dagster code).
     """
+    register_url(url)
+    url = normalise_url(url)
     scheme = urlsplit(url).scheme.lower()
     if scheme in INFLUX_SCHEMES:
         from smx_assets.domain.sensor_store.influx_store import InfluxSensorStore

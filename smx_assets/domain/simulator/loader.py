@@ -218,7 +218,8 @@ def default_bolus_writer(engine: Engine, batch_prefix: str) -> ReadingWriter:
     counter = itertools.count()
 
     def write(frame: pd.DataFrame, store: SensorStore, engine: Engine, now: pd.Timestamp) -> Any:
-        return validate_and_write_bolus(frame, store, engine, now, batch_id=f"{batch_prefix}-{next(counter)}",
+        # ``now`` is the simulation's arrival clock; ``future`` is judged by the wall clock.
+        return validate_and_write_bolus(frame, store, engine, None, batch_id=f"{batch_prefix}-{next(counter)}",
                                         known_animal_ids=known)
     return write
 
@@ -231,7 +232,7 @@ def default_climate_writer(engine: Engine, batch_prefix: str) -> ReadingWriter:
     counter = itertools.count()
 
     def write(frame: pd.DataFrame, store: SensorStore, engine: Engine, now: pd.Timestamp) -> Any:
-        return validate_and_write_climate(frame, store, engine, now, batch_id=f"{batch_prefix}-{next(counter)}",
+        return validate_and_write_climate(frame, store, engine, None, batch_id=f"{batch_prefix}-{next(counter)}",
                                           known_sensor_ids=known)
     return write
 

@@ -1,0 +1,32 @@
+"""The tracking/registry URI as MLflow is given it: no password inside.
+
+MLflow quotes the URI it was given in its errors (``API request to http://user:PW@host/...
+failed``) and those errors reach logs, the Dagster event log and compute logs. So for an
+MLflow server (``http``/``https``) the credentials are moved out of the URI into MLflow's own
+documented ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (basic auth, sent on every
+request exactly as credentials in the URL were), and MLflow only ever sees ``http://host``.
+Database URIs (``postgresql://user:pw@...``) keep their credentials, percent-encoded so that a
+``#``, ``/`` or ``?`` in the password parses; SQLAlchemy masks them itself. One set of
+credentials per process: a registry on a different server must accept the same account.
+"""
+
+from __future__ import annotations
+
+from mlflow.environment_variables import MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_USERNAME
+
+from smx_assets.domain.redaction import credentials, normalise_url, register_url, split_url, without_credentials
+
+
+def for_mlflow(uri: str) -> str:
+    """``uri`` made safe to hand to MLflow (see the module docstring); its secrets registered."""
+    register_url(uri)
+    parts = split_url(uri)
+    if parts is None:
+        return uri
+    if parts.scheme.lower() in ("http", "https") and parts.user is not None:
+        user, password = credentials(uri)
+        MLFLOW_TRACKING_USERNAME.set(user or "")
+        if password is not None:
+            MLFLOW_TRACKING_PASSWORD.set(password)
+        return without_credentials(uri)
+    return normalise_url(uri)
