@@ -71,8 +71,10 @@ class _Stages:
 
 def _execute(defs, job_name: str, instance, tags: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
              partition_key: str | None = None, run_config: dict | None = None):
+    from smx_assets.run_health import worker_tag
+
     job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(instance=instance, tags=tags or {}, partition_key=partition_key,
+    result = job.execute_in_process(instance=instance, tags={**(tags or {}), **worker_tag()}, partition_key=partition_key,
                                     run_config=run_config, raise_on_error=True)
     if not result.success:
         raise RuntimeError(f"{job_name} failed: see run {result.run_id} in the Dagster UI")
@@ -121,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         herd_db_url=None, sensor_store_url=None))
 
     instance = dg.DagsterInstance.get()
+    from smx_assets.run_health import fail_dead_runs
+
+    fail_dead_runs(instance)  # runs of an earlier demo that was killed: FAILED, not STARTED forever
     day_range = {RANGE_START: features_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
     stages.run("daily features (single-run backfill)", _execute, defs, "daily_features_job", instance, day_range)
     stages.run("train, register and promote models", _execute, defs, "training_job", instance)

@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("use_case", help="use case name (heat, calving, fever) or a registered model name smx-...")
     p.add_argument("--to-version", type=int_in(1), default=None,
                    help="version to restore (default: the previous champion)")
+    p.add_argument("--force", action="store_true",
+                   help="restore a version that never completed registration and evaluation")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the embedded SQLite)")
     p.set_defaults(func=run)
@@ -27,22 +29,22 @@ def run(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
     from smx_assets.domain.model_registry import NoModelError, configure, rollback
+    from smx_assets.domain.run_hygiene import UnreadyVersionError
     from smx_assets.domain.use_cases.base import model_name_for
 
     from smx_assets.domain.use_cases.catalog import all_use_cases
 
     known = {uc.name: uc.model_name for uc in all_use_cases()}
-    if args.use_case not in known and args.use_case not in known.values():
+    if args.use_case not in known and not args.use_case.startswith("smx-"):
         raise UserError(f"unknown use case {args.use_case!r}: use one of {', '.join(sorted(known))} "
-                        f"(or {', '.join(sorted(known.values()))})")
+                        "or a registered model name smx-...")
     name = args.use_case if args.use_case.startswith("smx-") else model_name_for(args.use_case)
     t0 = time.perf_counter()
     client = configure(args.tracking_uri)
     try:
-        result = rollback(name, args.to_version, client=client)
-    except (NoModelError, MlflowException) as exc:  # unknown model/version: a message, not a trace
-        print(f"rollback failed: {exc}")
-        return 1
+        result = rollback(name, args.to_version, client=client, force=args.force)
+    except (NoModelError, UnreadyVersionError, MlflowException) as exc:  # a message, not a trace
+        raise UserError(f"rollback failed: {getattr(exc, 'message', None) or exc}") from exc
     print(f"{name}: champion v{result.old_version or '-'} -> v{result.new_version} "
           f"({time.perf_counter() - t0:.2f} s); the next scoring run loads v{result.new_version}")
     return 0

@@ -25,6 +25,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _why(uc) -> str:  # type: ignore[no-untyped-def]
+    """``: <reason>`` when the last training kept the rule baseline for lack of data."""
+    from smx_assets.domain import model_registry
+
+    try:
+        tags = model_registry.configure().get_registered_model(uc.rule_model_name).tags or {}
+    except Exception:  # noqa: BLE001 - no rule model registered yet: nothing to say
+        return ""
+    reason = tags.get("smx.not_trained_reason")
+    return f": {reason}" if reason else ""
+
+
 def print_summary(settings: Settings, since: pd.Timestamp | None = None) -> None:
     from smx_assets.domain import model_registry
     from smx_assets.domain.herd_db import to_db_ts
@@ -51,6 +63,6 @@ def print_summary(settings: Settings, since: pd.Timestamp | None = None) -> None
     for uc in all_use_cases():
         champ = model_registry.get_alias_version(uc.model_name, model_registry.CHAMPION)
         chall = model_registry.get_alias_version(uc.model_name, model_registry.CHALLENGER)
-        champ_s = f"{uc.model_name} v{champ.version}" if champ else f"none (rule baseline {uc.rule_model_name} scores)"
+        champ_s = f"{uc.model_name} v{champ.version}" if champ else f"none (rule baseline {uc.rule_model_name} scores{_why(uc)})"
         chall_s = f"v{chall.version}" if chall else "none"
         print(f"  {uc.name:8s} alerts: {alerts.get(uc.name, 0):5d}   champion: {champ_s}   challenger: {chall_s}")

@@ -12,13 +12,20 @@ credentials per process: a registry on a different server must accept the same a
 
 from __future__ import annotations
 
+import threading
+
 from mlflow.environment_variables import MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_USERNAME
 
 from smx_assets.domain.redaction import credentials, normalise_url, register_url, split_url, without_credentials
 
 
 def for_mlflow(uri: str) -> str:
-    """``uri`` made safe to hand to MLflow (see the module docstring); its secrets registered."""
+    """``uri`` made safe to hand to MLflow (see the module docstring); its secrets registered.
+
+    A local SQLite store is created here, once per process, under a file lock
+    (:func:`ensure_store`): MLflow creates it lazily on first use, and two processes creating
+    it at once collide in its schema migrations.
+    """
     register_url(uri)
     parts = split_url(uri)
     if parts is None:
@@ -29,4 +36,28 @@ def for_mlflow(uri: str) -> str:
         if password is not None:
             MLFLOW_TRACKING_PASSWORD.set(password)
         return without_credentials(uri)
-    return normalise_url(uri)
+    uri = normalise_url(uri)
+    ensure_store(uri)
+    return uri
+
+
+_ready: set[str] = set()
+_ready_lock = threading.Lock()
+
+
+def ensure_store(uri: str) -> None:
+    """Create a local SQLite MLflow store (tracking and registry tables) under a file lock."""
+    if not uri.startswith("sqlite:///"):
+        return
+    with _ready_lock:
+        if uri in _ready:
+            return
+        from mlflow import MlflowClient
+
+        from smx_assets.domain.run_hygiene import store_lock
+
+        with store_lock(uri):
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)  # runs the tracking store's migrations
+            client.search_registered_models(max_results=1)  # and the registry's
+        _ready.add(uri)

@@ -28,6 +28,7 @@ import dagster as dg
 import pandas as pd
 
 from smx_assets.domain import model_registry as reg
+from smx_assets.domain import run_hygiene
 from smx_assets.domain.features import KEY_COLUMNS, LABEL_COLUMNS
 from smx_assets.domain.features.profile import FarmRecords, load_herd_records
 from smx_assets.domain.features.storage import TRAINING, FeatureFiles
@@ -35,6 +36,8 @@ from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.use_cases.base import UseCase
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.domain.use_cases.training import (
+    NotEnoughData,
+    check_trainable,
     evaluate_scores,
     feature_list_hash,
     fit_model,
@@ -49,6 +52,7 @@ GROUP = "training"
 OWNERS = ["team:ml-platform"]
 DAY = pd.Timedelta(days=1)
 RULE_ARTIFACT = "rule_model"
+TAG_NOT_TRAINED = "smx.not_trained_reason"  # on smx-<uc>-rule: why the last training kept the rule
 
 
 class TrainingConfig(dg.Config):
@@ -134,11 +138,18 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
                    mlflow: MlflowResource) -> dg.MaterializeResult:
     """The body of every ``<uc>_model`` asset (one MLflow run, always ended)."""
     client = mlflow.client()  # the resource's tracking AND registry store (a separate registry_uri included)
+    # A training killed earlier left its run RUNNING and its version half-registered: say so first.
+    run_hygiene.end_dead_runs(client, reg.ensure_experiment(uc.experiment_name, client))
+    run_hygiene.mark_incomplete(client, uc.model_name)
     files = FeatureFiles(feature_store.base_path)
     days = _window(files, config)
     frame, missing = _read_days(files, days, uc)
     records: FarmRecords = load_herd_records(herd_db.engine())
-    train, evaluation, split = time_split(frame, config.eval_days, config.gap_days)
+    try:
+        train, evaluation, split = time_split(frame, config.eval_days, config.gap_days)
+        check_trainable(uc, train, records)
+    except NotEnoughData as exc:
+        return _keep_rule_baseline(context, uc, frame, client, str(exc))
     tags = {"dagster_run_id": context.run_id, reg.TAG_USE_CASE: uc.name, "smx.asset": context.asset_key.to_user_string(),
             "smx.run_kind": "training"}
     t_start = time.perf_counter()
@@ -178,9 +189,11 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
                                         tags={reg.TAG_KIND: "rule", "smx.rule_params":
                                               json.dumps(uc.rule_baseline.params, sort_keys=True)},
                                         client=client)
-        version = reg.register(run_id, uc.model_name, tags={reg.TAG_KIND: "ml"}, client=client)
+        version = reg.register(run_id, uc.model_name, tags={reg.TAG_KIND: "ml"}, client=client, complete=False)
+        _clear_not_trained(uc, client)
         reg.set_alias(uc.model_name, reg.CHALLENGER, version, client=client)
         mlf.set_tags({"smx.registered_version": version, "smx.rule_version": rule_version})
+        run_hygiene.mark_ready(client, uc.model_name, version)  # evaluated, registered and aliased
     seconds = time.perf_counter() - t_start
     context.log.info("%s: v%s trained in %.1f s, eval F1 %.3f (rule %.3f)", uc.name, version, seconds,
                      ml_metrics["f1"], rule_metrics["f1"])
@@ -203,6 +216,36 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
     })
 
 
+def _clear_not_trained(uc: UseCase, client: Any) -> None:
+    if TAG_NOT_TRAINED in (client.get_registered_model(uc.rule_model_name).tags or {}):
+        client.delete_registered_model_tag(uc.rule_model_name, TAG_NOT_TRAINED)
+
+
+def _keep_rule_baseline(context: dg.AssetExecutionContext, uc: UseCase, frame: pd.DataFrame, client: Any,
+                        reason: str) -> dg.MaterializeResult:
+    """Too little data to train ``uc``: register its rule baseline (once per code version) so
+    scoring has a model, record why on the registered model, and succeed saying so."""
+    import mlflow as mlf
+
+    rule_version = _rule_version_for_code(uc, client)
+    if rule_version is None:
+        tags = {"dagster_run_id": context.run_id, reg.TAG_USE_CASE: uc.name, "smx.run_kind": "rule_baseline"}
+        with reg.training_run(uc.experiment_name, run_name=f"{uc.name}-rule-{context.run_id[:8]}", tags=tags,
+                              client=client) as run:
+            mlf.log_param("smx.not_trained", reason[:500])
+            reg.log_rule_model(uc.rule_baseline, frame[list(uc.feature_columns)].astype("float64").head(50),
+                               name=RULE_ARTIFACT)
+        rule_version = reg.register(run.info.run_id, uc.rule_model_name, artifact_name=RULE_ARTIFACT,
+                                    tags={reg.TAG_KIND: "rule", "smx.rule_params":
+                                          json.dumps(uc.rule_baseline.params, sort_keys=True)}, client=client)
+    client.set_registered_model_tag(uc.rule_model_name, TAG_NOT_TRAINED, reason[:500])
+    context.log.warning("%s: not trained (%s); it keeps its rule baseline %s v%s", uc.name, reason,
+                        uc.rule_model_name, rule_version)
+    return dg.MaterializeResult(metadata={
+        "trained": False, "reason": reason, "rule_baseline": f"{uc.rule_model_name} v{rule_version}",
+        "rows": len(frame)})
+
+
 def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: PromotionConfig,
                      feature_store: FeatureStoreResource, herd_db: HerdDbResource,
                      mlflow: MlflowResource) -> tuple[dg.MaterializeResult, dg.AssetCheckResult]:
@@ -210,7 +253,15 @@ def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Pro
     client = mlflow.client()  # the resource's tracking AND registry store (a separate registry_uri included)
     challenger = reg.get_alias_version(uc.model_name, reg.CHALLENGER, client)
     if challenger is None:
-        raise dg.Failure(f"{uc.model_name} has no challenger: materialise {uc.name}_model first")
+        rule_mv = reg.latest_version(uc.rule_model_name, client)
+        if rule_mv is None:
+            raise dg.Failure(f"{uc.model_name} has no challenger and no rule baseline: materialise {uc.name}_model first")
+        why = (client.get_registered_model(uc.rule_model_name).tags or {}).get(TAG_NOT_TRAINED, "never trained")
+        reason = f"no challenger ({why}): {uc.name} keeps its rule baseline {uc.rule_model_name} v{rule_mv.version}"
+        context.log.warning("%s promotion: %s", uc.name, reason)
+        return (dg.MaterializeResult(metadata={"decision": "no challenger", "reason": reason}),
+                dg.AssetCheckResult(check_name="champion_decision", passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                    description=reason, metadata={"reason": reason}))
     run = client.get_run(challenger.run_id)
     p = run.data.params
     eval_days = list(pd.date_range(pd.Timestamp(p["eval_first_day"], tz="UTC"),

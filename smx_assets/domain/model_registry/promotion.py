@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from mlflow import MlflowClient
 
+from smx_assets.domain import run_hygiene
 from smx_assets.domain.model_registry.registry import (
     CHAMPION,
     NoModelError,
@@ -206,12 +207,14 @@ class RollbackResult:
 
 
 def rollback(name: str, to_version: str | int | None = None, *,
-             client: MlflowClient | None = None) -> RollbackResult:
+             client: MlflowClient | None = None, force: bool = False) -> RollbackResult:
     """Point ``champion`` back: to ``to_version``, or by default to the previous champion.
 
     The default walks the ``smx.champion_history`` tag one step back and drops the current
     entry, so repeated rollbacks keep going back. Rolling to an explicit version appends it,
-    like a promotion would. Both versions are tagged with what happened and when.
+    like a promotion would. Both versions are tagged with what happened and when. A version
+    that never completed registration and evaluation is refused unless ``force``
+    (:class:`run_hygiene.UnreadyVersionError`).
     """
     client = _client(client)
     current = get_alias_version(name, CHAMPION, client)
@@ -224,9 +227,10 @@ def rollback(name: str, to_version: str | int | None = None, *,
             raise NoModelError(f"{name}: no previous champion to roll back to (history {history})")
         new = history[-2]
         history = history[:-1]
+        run_hygiene.refuse_unready(client.get_model_version(name, new), force=force)
     else:
         new = str(to_version)
-        client.get_model_version(name, new)  # raises if it does not exist
+        run_hygiene.refuse_unready(client.get_model_version(name, new), force=force)  # raises if missing
         if not history or history[-1] != new:
             history.append(new)
     client.set_registered_model_alias(name, CHAMPION, new)

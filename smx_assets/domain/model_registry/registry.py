@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from smx_assets.domain import run_hygiene
 from smx_assets.domain.model_registry.tracking import TAG_CODE_VERSION, TAG_KIND, TAG_USE_CASE, _client
 
 log = logging.getLogger(__name__)
@@ -75,17 +76,22 @@ def _logged_model_id(client: MlflowClient, run_id: str, artifact_name: str) -> s
 
 
 def register(run_id: str, name: str, *, artifact_name: str = "model",
-             tags: Mapping[str, str] | None = None, client: MlflowClient | None = None) -> str:
+             tags: Mapping[str, str] | None = None, client: MlflowClient | None = None,
+             complete: bool = True) -> str:
     """Register the model the run logged under ``artifact_name``; returns the new version.
 
     Registers from the LoggedModel (``models:/<model_id>``), which is where MLflow 3 stores
     model artifacts; ``runs:/<id>/model`` still works but warns that the run has no such
     artifact. The run's ``smx.model_kind``/``smx.use_case`` tags are copied onto the version.
+    ``complete=False``: the version is created ``smx.state=registering`` and the caller calls
+    :func:`run_hygiene.mark_ready` once it is evaluated and aliased (a crash in between leaves
+    a version rollback refuses, see :mod:`run_hygiene`).
     """
     client = _client(client)
     run = client.get_run(run_id)
     inherited = {k: v for k, v in run.data.tags.items() if k in (TAG_KIND, TAG_USE_CASE, TAG_CODE_VERSION)}
-    version_tags = {**inherited, **(tags or {})}
+    version_tags = {**inherited, **(tags or {}),
+                    run_hygiene.TAG_STATE: run_hygiene.READY if complete else run_hygiene.REGISTERING}
     ensure_registered_model(name, {k: v for k, v in version_tags.items() if k in (TAG_KIND, TAG_USE_CASE)}, client)
     model_id = _logged_model_id(client, run_id, artifact_name)
     if model_id is None:

@@ -24,8 +24,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
-from smx_assets.domain.use_cases.base import RuleModel
+from smx_assets.domain import run_hygiene
 from smx_assets.domain.mlflow_uri import for_mlflow
+from smx_assets.domain.redaction import redact
+from smx_assets.domain.use_cases.base import RuleModel
 from smx_assets.settings import Settings, code_version
 
 log = logging.getLogger(__name__)
@@ -137,7 +139,9 @@ def training_run(
     client = _client(client)
     experiment_id = ensure_experiment(experiment_name, client)
     _end_leftover_runs("a new training run started")
-    all_tags = {TAG_CODE_VERSION: code_version(), **{k: str(v) for k, v in (tags or {}).items()}}
+    run_hygiene.end_dead_runs(client, experiment_id)  # RUNNING runs of killed processes: KILLED
+    all_tags = {TAG_CODE_VERSION: code_version(), **run_hygiene.process_tags(),
+                **{k: str(v) for k, v in (tags or {}).items()}}
     run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags)
     run_id = run.info.run_id
     status = "FINISHED"
@@ -145,7 +149,7 @@ def training_run(
         yield run
     except Exception as exc:
         status = "FAILED"
-        _safe_tag(client, run_id, "smx.error", f"{type(exc).__name__}: {exc}"[:4000])
+        _safe_tag(client, run_id, "smx.error", redact(f"{type(exc).__name__}: {exc}")[:4000])
         raise
     except BaseException as exc:
         status = "KILLED"

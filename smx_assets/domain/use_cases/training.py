@@ -58,18 +58,38 @@ class Split:
                 "n_eval_days": len(self.eval_days)}
 
 
+class NotEnoughData(ValueError):
+    """The window cannot train this use case (too few days, no positive label).
+
+    Not a failure of the platform: a small or young herd simply keeps its rule baseline, and
+    the message says why (it is shown to people as it is).
+    """
+
+
 def time_split(frame: pd.DataFrame, eval_days: int, gap_days: int = 2) -> tuple[pd.DataFrame, pd.DataFrame, Split]:
     """(train rows, evaluation rows, split) by UTC day of ``bucket_start``."""
     day = pd.to_datetime(frame["bucket_start"], utc=True).dt.floor("D")
     days = sorted(day.unique())
     if len(days) < eval_days + gap_days + 1:
-        raise ValueError(f"need at least {eval_days + gap_days + 1} days of training_features "
+        raise NotEnoughData(f"need at least {eval_days + gap_days + 1} days of training_features "
                          f"(eval {eval_days} + gap {gap_days} + 1 to train), got {len(days)}")
     ev = days[len(days) - eval_days:]
     gap = days[len(days) - eval_days - gap_days: len(days) - eval_days]
     tr = days[: len(days) - eval_days - gap_days]
     fmt = lambda ds: [pd.Timestamp(d).strftime("%Y-%m-%d") for d in ds]  # noqa: E731
     return (frame.loc[day.isin(tr)], frame.loc[day.isin(ev)], Split(fmt(tr), fmt(gap), fmt(ev)))
+
+
+def check_trainable(uc: UseCase, frame: pd.DataFrame, records: FarmRecords) -> None:
+    """Raise :class:`NotEnoughData` when ``frame`` holds no positive label of ``uc``.
+
+    Checked before an MLflow run is opened, so a herd without a single calving in the window
+    leaves no FAILED run behind, only the stated reason.
+    """
+    y = uc.known_labels(frame, records)
+    if int((y == 1).sum()) == 0:
+        raise NotEnoughData(f"use case {uc.name!r}: no positive labels in the training window "
+                            f"({len(frame)} rows, {int(len(y))} with a known label)")
 
 
 def training_rows(uc: UseCase, frame: pd.DataFrame, records: FarmRecords, *,
@@ -102,7 +122,7 @@ def fit_model(uc: UseCase, frame: pd.DataFrame, records: FarmRecords, *,
     """Fit the use case's model factory on ``frame``'s known-label rows."""
     X, y, counts = training_rows(uc, frame, records, negatives_per_positive=negatives_per_positive, seed=seed)
     if counts["rows_positive"] == 0:
-        raise ValueError(f"use case {uc.name!r}: no positive labels in the training window "
+        raise NotEnoughData(f"use case {uc.name!r}: no positive labels in the training window "
                          f"({counts['rows']} rows): widen train_days or check the farm records")
     model = uc.new_model()
     t0 = time.perf_counter()

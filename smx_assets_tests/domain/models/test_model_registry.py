@@ -252,15 +252,18 @@ def test_promotion_moves_alias_only_on_real_improvement_and_rollback(mlflow_stor
 
     parser = argparse.ArgumentParser()
     rollback_cmd.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["rollback", "promo", "--to-version", v4])
+    args = parser.parse_args(["rollback", "smx-promo", "--to-version", v4])
     assert args.func(args) == 0
     assert str(reg.get_alias_version(name, reg.CHAMPION).version) == v4
-    args = parser.parse_args(["rollback", "promo"])
+    args = parser.parse_args(["rollback", "smx-promo"])
     assert args.func(args) == 0
     assert str(reg.get_alias_version(name, reg.CHAMPION).version) == "2"
     assert f"smx-promo: champion v{v4} -> v2" in capsys.readouterr().out
-    args = parser.parse_args(["rollback", "promo", "--to-version", "99"])
-    assert args.func(args) == 1  # unknown version: a message, alias untouched
+    args = parser.parse_args(["rollback", "smx-promo", "--to-version", "99"])
+    from smx_assets.commands._args import UserError
+
+    with pytest.raises(UserError, match="rollback failed"):  # unknown version: one line (exit 1), alias untouched
+        args.func(args)
     assert str(reg.get_alias_version(name, reg.CHAMPION).version) == "2"
 
 
