@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,7 +22,7 @@ EARLIEST_DAY = dt.date(2000, 1, 1)  # sensor data of this kind does not exist be
 class OneLineParser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage block): ``smx demo: --animals: ...``."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    def error(self, message: str) -> NoReturn:  # type: ignore[name-defined]  # noqa: F821
         from smx_assets.domain.redaction import redact
 
         print(f"{self.prog}: {redact(message)} (see {self.prog} --help)", file=sys.stderr)

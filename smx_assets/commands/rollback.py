@@ -31,7 +31,6 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.domain.model_registry import NoModelError, configure, rollback
     from smx_assets.domain.run_hygiene import UnreadyVersionError
     from smx_assets.domain.use_cases.base import model_name_for
-
     from smx_assets.domain.use_cases.catalog import all_use_cases
 
     known = {uc.name: uc.model_name for uc in all_use_cases()}

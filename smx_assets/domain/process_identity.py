@@ -41,7 +41,7 @@ class ProcessId:
         return {prefix + TAG_HOST: self.host, prefix + TAG_PID: str(self.pid), prefix + TAG_STARTED: self.started}
 
     @classmethod
-    def from_tags(cls, tags: dict[str, str], prefix: str = "") -> "ProcessId | None":
+    def from_tags(cls, tags: dict[str, str], prefix: str = "") -> ProcessId | None:
         try:
             return cls(tags[prefix + TAG_HOST], int(tags[prefix + TAG_PID]), tags.get(prefix + TAG_STARTED, ""))
         except (KeyError, ValueError):

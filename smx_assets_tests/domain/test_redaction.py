@@ -12,7 +12,13 @@ import sqlalchemy as sa
 
 from smx_assets.domain import redaction
 from smx_assets.domain.redaction import (
-    credentials, mask_url, normalise_url, redact, redact_exception, register_url, split_url,
+    credentials,
+    mask_url,
+    normalise_url,
+    redact,
+    redact_exception,
+    register_url,
+    split_url,
 )
 
 PASSWORDS = ["Hunter2#Zq", "a/b?c#d@e%f", "pa:ss@w0rd", "100%sure", "pl@in", "sp ace", "Ü-ñ€"]

@@ -21,8 +21,8 @@ import fsspec
 import pandas as pd
 
 from smx_assets.domain.features.profile import FarmRecords, normalise_records
-from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.redaction import mask_url, normalise_url, register_url
+from smx_assets.domain.time_grid import day_key
 
 TRAINING = "training_features"
 BASELINES = "sensor_baselines"
