@@ -1,0 +1,106 @@
+"""Every ``smx`` command answers bad input with one line and a non-zero exit, before doing any
+work, never with a traceback; an empty home says so and creates nothing; a URL's password
+never shows. Each case runs the real ``smx`` entry point in a fresh ``SMX_HOME``/``DAGSTER_HOME``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+CANARY = "Can4ry#pw/x?y@z%"  # '#', '/', '?', '@', '%' unencoded
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def smx(home: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("SMX_", "MLFLOW_")) and k != "DAGSTER_HOME"}
+    base.update({"SMX_HOME": str(home / "smx"), "DAGSTER_HOME": str(home), **(env or {})})
+    return subprocess.run([sys.executable, "-m", "smx_assets.cli", *args], env=base, cwd=home,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> str:
+    assert p.returncode != 0, p.stdout + p.stderr
+    err = p.stderr.strip()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in p.stdout + p.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+BAD_ARGUMENTS = [
+    (["simulate", "--animals", "0"], ["--animals", "0 is not allowed", "from 1 to"]),
+    (["simulate", "--live", "--steps", "-3"], ["--steps", "-3 is not allowed"]),
+    (["simulate", "--start", "1999-12-31"], ["--start", "before 2000-01-01"]),
+    (["simulate", "--start", "notadate"], ["--start", "YYYY-MM-DD"]),
+    (["simulate", "--animals", "1", "--farms", "2"], ["--farms 2 is more than --animals 1"]),
+    (["demo", "--score-days", "-1"], ["--score-days", "-1 is not allowed"]),
+    (["demo", "--animals", "0"], ["--animals", "0 is not allowed"]),
+    (["demo", "--days", "3", "--score-days", "5"], ["--score-days 5 is more than --days 3"]),
+    (["summary", "--since", "notadate"], ["--since", "'notadate' is not a time", "YYYY-MM-DD"]),
+    (["explain", "abc"], ["alert_id", "'abc' is not a whole number >= 1"]),
+    (["explain", "0"], ["alert_id", "0 is not allowed"]),
+    (["rollback", "heat", "--to-version", "0"], ["--to-version", "0 is not allowed"]),
+    (["rollback", "nosuch"], ["unknown use case 'nosuch'", "calving, fever, heat"]),
+]
+
+
+@pytest.mark.parametrize(("args", "needles"), BAD_ARGUMENTS, ids=[" ".join(a) for a, _ in BAD_ARGUMENTS])
+def test_bad_arguments_get_one_line_and_no_work(tmp_path: Path, args: list[str], needles: list[str]) -> None:
+    p = smx(tmp_path, *args)
+    _one_line_error(p, *needles)
+    # Checked before any work: no store was created.
+    assert not [f for f in (tmp_path / "smx").rglob("*") if f.is_file()] if (tmp_path / "smx").exists() else True
+
+
+@pytest.mark.parametrize("args", [["summary"], ["explain", "1"], ["summary", "--since", "2026-11-01"]])
+def test_empty_home_says_nothing_here_yet_and_creates_nothing(tmp_path: Path, args: list[str]) -> None:
+    p = smx(tmp_path, *args)
+    _one_line_error(p, "nothing here yet: run smx demo or smx import")
+    home = tmp_path / "smx"
+    assert not home.exists() or not [f for f in home.rglob("*") if f.is_file()]  # no herd.db, no mlflow.db
+
+
+def test_verbose_shows_the_traceback_masked(tmp_path: Path) -> None:
+    url = f"influxdb://admin:{CANARY}@127.0.0.1:{_free_port()}/smx?timeout=abc"
+    p = smx(tmp_path, "--verbose", "simulate", "--animals", "2", "--days", "1", env={"SMX_SENSOR_STORE_URL": url})
+    assert p.returncode != 0
+    assert CANARY not in p.stdout + p.stderr
+    assert "timeout" in p.stderr and "admin:***@127.0.0.1" in p.stderr
+
+
+def test_rollback_against_an_unreachable_mlflow_server_masks_the_password(tmp_path: Path) -> None:
+    uri = f"http://mluser:{CANARY}@127.0.0.1:{_free_port()}"
+    p = smx(tmp_path, "rollback", "heat", "--tracking-uri", uri,
+            env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"})
+    line = _one_line_error(p, "127.0.0.1")
+    assert CANARY not in p.stdout + p.stderr and "Can4ry" not in p.stdout + p.stderr, line
+
+
+def test_simulate_into_the_future_stores_nothing_ahead_of_the_wall_clock(tmp_path: Path) -> None:
+    p = smx(tmp_path, "simulate", "--animals", "2", "--days", "1", "--start", "2030-01-01")
+    assert p.returncode == 0, p.stderr
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'smx' / 'herd.db'}")
+    with engine.connect() as conn:
+        future = conn.execute(sa.text("SELECT count(*) FROM rejected_readings WHERE reason = 'future'")).scalar_one()
+    engine.dispose()
+    sensors = sa.create_engine(f"sqlite:///{tmp_path / 'smx' / 'sensors.db'}")
+    with sensors.connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM bolus_readings")).scalar_one()
+        latest = conn.execute(sa.text("SELECT max(ts) FROM bolus_readings")).scalar_one()
+    sensors.dispose()
+    assert future > 100 and stored == 0, (future, stored, latest)  # every 2030 reading rejected, counted
+    assert "'future'" in p.stdout or "future" in p.stdout
