@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "explain",
     "rollback",
     "importing",
+    "alerts",
+    "train",
 ]
 
 

@@ -105,5 +105,11 @@ class SensorStore(Protocol):
         data changed after they were scored.
         """
 
+    def reading_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """(first, last) bolus reading time (UTC), or None when the store holds none.
+
+        ``smx train`` trains on what the store holds, whatever its dates (a 2019 import).
+        """
+
     def close(self) -> None:
         """Release connections."""

@@ -547,6 +547,19 @@ class InfluxSensorStore:
             return np.empty(0, dtype="int64"), np.empty((0, 1 + len(BOLUS_FIELDS)))
         return np.concatenate(id_parts), np.concatenate(value_parts)
 
+    def reading_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last point of ``bolus`` (``received_at`` is on every point)."""
+        out = []
+        for fn in ("FIRST", "LAST"):
+            q = f'SELECT {fn}("received_at") FROM {quote_ident(BOLUS)} WHERE time >= 0 AND time < {ARRIVALS_UNTIL_S}s'
+            times = [row[0] for result in self._query(q) for series in result.get("series", [])
+                     for row in series.get("values", [])]
+            if not times:
+                return None
+            out.append(pd.Timestamp(times[0], tz="UTC") if not isinstance(times[0], (int, float))
+                       else pd.Timestamp(int(times[0]), unit="s", tz="UTC"))
+        return out[0], out[1]
+
     def close(self) -> None:
         self.session.close()
 

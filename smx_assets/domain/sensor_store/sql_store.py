@@ -318,5 +318,11 @@ class SqlSensorStore:
         arr = np.array(rows, dtype="int64")
         return F.changed_buckets_frame(arr[:, 0], arr[:, 1], arr[:, 2])
 
+    def reading_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        rows = self._fetch("SELECT MIN(ts), MAX(ts) FROM bolus_readings", ())
+        if not rows or rows[0][0] is None:
+            return None
+        return (pd.Timestamp(int(rows[0][0]), unit="s", tz="UTC"), pd.Timestamp(int(rows[0][1]), unit="s", tz="UTC"))
+
     def close(self) -> None:
         self.engine.dispose()

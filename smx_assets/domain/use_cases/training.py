@@ -39,6 +39,35 @@ from smx_assets.domain.use_cases.evaluation import (
 
 DAY = pd.Timedelta(days=1)
 NEGATIVES_PER_POSITIVE = 12
+# Below these, a trained model would be fitted and judged on a handful of events: the rule
+# baseline stays champion instead and the training run says why (a real herd's first weeks,
+# a collar export whose breeding dates lie before it).
+MIN_TRAIN_LABEL_EVENTS = 5
+MIN_EVAL_LABEL_EVENTS = 1
+
+
+def count_label_events(uc: UseCase, frame: pd.DataFrame, records: FarmRecords) -> int:
+    """Label events in ``frame``: runs of consecutive positive buckets per animal."""
+    if frame.empty:
+        return 0
+    y = uc.known_labels(frame, records)
+    pos = frame.loc[y.index[y == 1], ["animal_id", "bucket_start"]]
+    if pos.empty:
+        return 0
+    pos = pos.sort_values(["animal_id", "bucket_start"])
+    t = pd.to_datetime(pos["bucket_start"], utc=True)
+    new = (pos["animal_id"].ne(pos["animal_id"].shift())) | (t.diff() > pd.Timedelta(minutes=10))
+    return int(new.sum())
+
+
+def too_few_labels(uc: UseCase, train: pd.DataFrame, evaluation: pd.DataFrame, records: FarmRecords) -> str | None:
+    """Why no model should be trained on this window, or None when the labels suffice."""
+    n_train, n_eval = count_label_events(uc, train, records), count_label_events(uc, evaluation, records)
+    if n_train >= MIN_TRAIN_LABEL_EVENTS and n_eval >= MIN_EVAL_LABEL_EVENTS:
+        return None
+    return (f"too few labels: {n_train} {uc.name} label events in the training days (need "
+            f"{MIN_TRAIN_LABEL_EVENTS}) and {n_eval} in the evaluation days (need {MIN_EVAL_LABEL_EVENTS}); "
+            f"the rule baseline {uc.rule_model_name} stays champion")
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,13 @@ def test_activity_only_two_hour_readings_keep_their_interval(store: SensorStore)
     assert (row["temp_c"], row["activity"], row["interval_s"]) == (38.9, 5.0, 600)
 
 
+def test_reading_span_is_first_and_last_reading(store: SensorStore) -> None:
+    assert store.reading_span() is None
+    store.write_bolus(bolus([(3, "2019-02-04T02:00:00Z", np.nan, 5.0, np.nan, 7200),
+                             (1, "2019-01-28T00:00:00Z", np.nan, 9.0, np.nan, 7200)]))
+    assert store.reading_span() == (pd.Timestamp("2019-01-28T00:00Z"), pd.Timestamp("2019-02-04T02:00Z"))
+
+
 def test_url_for_display_hides_credentials() -> None:
     store = open_sensor_store("influxdb://admin:s3cret@127.0.0.1:1/db?token=tok123")
     assert "s3cret" not in store.url_for_display and "tok123" not in store.url_for_display
