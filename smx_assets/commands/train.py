@@ -6,7 +6,7 @@
    (``domain/features/history.py``) into the same files. Days already computed are kept.
 3. One ``training_job`` run with a window sized to the days there are (a quarter of them, at
    least one, evaluate; one gap day; the rest train). A use case whose herd lacks its signals,
-   or whose window holds too few label events, trains nothing: the rule baseline stays
+   or whose window holds fewer than 5 label events to train on (1 to evaluate), trains nothing: the rule baseline stays
    champion and the reason is printed (and kept in the run's metadata and in MLflow).
 
 Progress and the summary go to standard error; ``--json`` prints the outcome on standard output.
@@ -21,6 +21,7 @@ import time
 
 import pandas as pd
 
+MIN_TRAIN_EVENTS = 5  # a real herd's model is not trained on fewer label events than this
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         store.close()
         engine.dispose()
 
-    window = {**training_window(len(days)), "end_day": day_key(days[-1])}
+    window = {**training_window(len(days)), "end_day": day_key(days[-1]),
+              "min_train_label_events": MIN_TRAIN_EVENTS, "min_eval_label_events": 1}
     use_cases = all_use_cases()
     run_config = {"ops": {f"{uc.name}_model": {"config": window} for uc in use_cases}}
     _say(f"smx train: training on {window['train_days']} days, gap {window['gap_days']}, "

@@ -66,6 +66,9 @@ class TrainingConfig(dg.Config):
     end_day: str = ""
     negatives_per_positive: int = 12
     seed: int = 0
+    # fewer label events than this (train / evaluation days): no model, the rule baseline stays
+    min_train_label_events: int = 1
+    min_eval_label_events: int = 0
 
 
 class PromotionConfig(dg.Config):
@@ -147,7 +150,8 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
         train, evaluation, split = time_split(usable, config.eval_days, config.gap_days)
     except ValueError as exc:  # fewer days than the window needs
         return _rule_stays_champion(context, uc, client, frame, days, f"{exc}; the rule baseline stays champion")
-    why = too_few_labels(uc, train, evaluation, records)
+    why = too_few_labels(uc, train, evaluation, records, config.min_train_label_events,
+                         config.min_eval_label_events)
     if why:
         return _rule_stays_champion(context, uc, client, frame, days, why)
     frame = usable

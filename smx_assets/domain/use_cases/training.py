@@ -39,11 +39,12 @@ from smx_assets.domain.use_cases.evaluation import (
 
 DAY = pd.Timedelta(days=1)
 NEGATIVES_PER_POSITIVE = 12
-# Below these, a trained model would be fitted and judged on a handful of events: the rule
-# baseline stays champion instead and the training run says why (a real herd's first weeks,
-# a collar export whose breeding dates lie before it).
-MIN_TRAIN_LABEL_EVENTS = 5
-MIN_EVAL_LABEL_EVENTS = 1
+# Below these, no model is fitted: the rule baseline stays champion and the training run says
+# why (a real herd's first weeks, a collar export whose breeding dates lie before it). The
+# training assets take them from their config (defaults: one event to learn from, as fitting
+# always required); ``smx train`` asks for 5 to train on and 1 to be judged on.
+MIN_TRAIN_LABEL_EVENTS = 1
+MIN_EVAL_LABEL_EVENTS = 0
 
 
 def count_label_events(uc: UseCase, frame: pd.DataFrame, records: FarmRecords) -> int:
@@ -60,13 +61,14 @@ def count_label_events(uc: UseCase, frame: pd.DataFrame, records: FarmRecords) -
     return int(new.sum())
 
 
-def too_few_labels(uc: UseCase, train: pd.DataFrame, evaluation: pd.DataFrame, records: FarmRecords) -> str | None:
+def too_few_labels(uc: UseCase, train: pd.DataFrame, evaluation: pd.DataFrame, records: FarmRecords,
+                   min_train: int = MIN_TRAIN_LABEL_EVENTS, min_eval: int = MIN_EVAL_LABEL_EVENTS) -> str | None:
     """Why no model should be trained on this window, or None when the labels suffice."""
     n_train, n_eval = count_label_events(uc, train, records), count_label_events(uc, evaluation, records)
-    if n_train >= MIN_TRAIN_LABEL_EVENTS and n_eval >= MIN_EVAL_LABEL_EVENTS:
+    if n_train >= min_train and n_eval >= min_eval:
         return None
     return (f"too few labels: {n_train} {uc.name} label events in the training days (need "
-            f"{MIN_TRAIN_LABEL_EVENTS}) and {n_eval} in the evaluation days (need {MIN_EVAL_LABEL_EVENTS}); "
+            f"{min_train}) and {n_eval} in the evaluation days (need {min_eval}); "
             f"the rule baseline {uc.rule_model_name} stays champion")
 
 
