@@ -244,7 +244,8 @@ def _rule_stays_champion(context: dg.AssetExecutionContext, uc: UseCase, client:
     return dg.MaterializeResult(metadata={
         "model": "none trained",
         "reason": reason,
-        "champion": f"{uc.model_name} v{champion.version}" if champion else f"{uc.rule_model_name} v{rule_version} (rule baseline)",
+        "champion": (f"{uc.model_name} v{champion.version}" if champion
+                     else f"{uc.rule_model_name} v{rule_version} (rule baseline)"),
         "rule_baseline": f"{uc.rule_model_name} v{rule_version}",
         "partition_range": f"{day_key(days[0])}..{day_key(days[-1])}",
         "mlflow_run_id": run.info.run_id,

@@ -174,7 +174,7 @@ def animal_signals(bolus_type: object) -> frozenset[str]:
     return SENSOR_SIGNALS.get(str(bolus_type), SENSOR_SIGNALS["temp_activity"])
 
 
-def signal_gate(use_case: "UseCase", animals: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+def signal_gate(use_case: UseCase, animals: pd.DataFrame) -> tuple[np.ndarray, str | None]:
     """(animal ids the use case can run on, reason for the others or None).
 
     ``animals`` has ``animal_id`` and ``bolus_type``. A use case whose signals an animal's
