@@ -69,8 +69,8 @@ def list_alerts(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Ti
 
 
 def run(args: argparse.Namespace) -> int:
-    from smx_assets.domain.herd_db import make_engine
     from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+    from smx_assets.domain.sql_engine import make_engine
 
     try:
         start, end = _when(args.start, "--from"), _when(args.end, "--to")

@@ -35,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"smx import: unknown time zone {args.timezone!r} (use an IANA name such as Europe/Berlin)",
               file=sys.stderr)
         return 2
-    from smx_assets.domain.herd_db import make_engine
     from smx_assets.domain.herd_db_migrate import upgrade_herd_db
     from smx_assets.domain.importers import import_paths
     from smx_assets.domain.sensor_store.factory import open_sensor_store
+    from smx_assets.domain.sql_engine import make_engine
 
     settings = Settings.from_env()
     engine = make_engine(settings.herd_db_url)

@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.domain.features.history import materialise_days
     from smx_assets.domain.features.profile import load_herd_records
     from smx_assets.domain.features.storage import TRAINING, FeatureFiles
-    from smx_assets.domain.herd_db import make_engine
     from smx_assets.domain.herd_db_migrate import upgrade_herd_db
     from smx_assets.domain.sensor_store.factory import open_sensor_store
+    from smx_assets.domain.sql_engine import make_engine
     from smx_assets.domain.time_grid import DAY, day_key
     from smx_assets.domain.use_cases.catalog import all_use_cases
     from smx_assets.settings import Settings

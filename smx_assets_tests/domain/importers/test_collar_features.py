@@ -9,11 +9,11 @@ import pytest
 from smx_assets.domain.features.buckets import bucketize_bolus, spread_intervals
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.importers import import_paths
 from smx_assets.domain.scoring.engine import window_features
 from smx_assets.domain.sensor_store.factory import open_sensor_store
+from smx_assets.domain.sql_engine import make_engine
 from smx_assets.domain.use_cases.base import signal_gate
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets_tests.realdata import bovheat_dir

@@ -60,10 +60,10 @@ def test_scoring_2019_and_smx_alerts_by_cow_number(journey) -> None:  # type: ig
 
     from smx_assets.domain.features.profile import load_herd_records
     from smx_assets.domain.features.storage import FeatureFiles
-    from smx_assets.domain.herd_db import make_engine
     from smx_assets.domain.model_registry import configure
     from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
     from smx_assets.domain.sensor_store.factory import open_sensor_store
+    from smx_assets.domain.sql_engine import make_engine
     from smx_assets.domain.use_cases.catalog import all_use_cases
 
     home = Path(env["SMX_HOME"])

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.importers import import_paths
 from smx_assets.domain.sensor_store.factory import open_sensor_store
+from smx_assets.domain.sql_engine import make_engine
 from smx_assets_tests.realdata import bovheat_dir
 
 NOW = pd.Timestamp("2026-01-01", tz="UTC")
@@ -150,6 +150,7 @@ def test_import_job_runs_the_same_importer_in_dagster(smx_home: Path, tmp_path: 
 
     path = write_csv(tmp_path / "x.csv", [{"cow_number": 3, "timestamp": "2019-01-01T00:00:00", "activity": 5}])
     resources = {k: v for k, v in default_resources().items() if k in ("herd_db", "sensor_store")}
+    upgrade_herd_db(resources["herd_db"].url)  # the schema is migrated at start-up, not by the job
     result = import_job.execute_in_process(
         run_config={"ops": {"import_exports": {"config": {"paths": [str(path)], "farm": "ui-farm"}}}},
         resources=resources)

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.importers import ImportReport, import_paths
 from smx_assets.domain.sensor_store.factory import open_sensor_store
+from smx_assets.domain.sql_engine import make_engine
 from smx_assets_tests.realdata import bovheat_dir
 
 DATA = bovheat_dir()
