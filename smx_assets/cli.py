@@ -1,4 +1,4 @@
-"""The ``smx`` command line: simulate, ingest, demo, rollback, explain.
+"""The ``smx`` command line: simulate, import, demo, rollback, explain.
 
 Each sub-command lives in its own module under ``smx_assets/commands/`` and registers itself
 through ``add_parser(subparsers)``; this file only assembles them, so adding a command never
@@ -24,6 +24,9 @@ COMMAND_MODULES = [
     "summary",
     "explain",
     "rollback",
+    "importing",
+    "alerts",
+    "train",
 ]
 
 

@@ -13,7 +13,7 @@ EXPECTED_ASSETS = {
     "heat_model", "calving_model", "fever_model", "heat_promotion", "calving_promotion", "fever_promotion",
     "scores", "drift_report", "alert_volume", "model_performance",
 }
-EXPECTED_JOBS = {"daily_features_job", "training_job", "scoring_job", "monitoring_job", "rollback_job",
+EXPECTED_JOBS = {"daily_features_job", "training_job", "scoring_job", "monitoring_job", "rollback_job", "import_job",
                  "live_simulation_job"}
 
 

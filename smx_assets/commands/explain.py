@@ -63,6 +63,9 @@ def explain(alert_id: int, settings: Settings) -> dict[str, Any]:
             if row is None:
                 raise LookupError(f"no alert with id {alert_id} in {engine.url.render_as_string(hide_password=True)}")
             alert = dict(row)
+            animal = conn.execute(sa.text(
+                "SELECT a.cow_number, a.ear_tag, f.name AS farm FROM animals a JOIN farms f ON f.id = a.farm_id "
+                "WHERE a.id = :id"), {"id": alert["animal_id"]}).mappings().first()
             feedback = [dict(r) for r in conn.execute(
                 sa.text("SELECT verdict, diagnosis, given_at FROM feedback WHERE alert_id = :id ORDER BY given_at"),
                 {"id": alert_id}).mappings()]
@@ -75,6 +78,9 @@ def explain(alert_id: int, settings: Settings) -> dict[str, Any]:
         features = json.loads(features)
     out: dict[str, Any] = {
         "alert": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in alert.items() if k != "features"},
+        # the farm's own number for the cow (imported herds), else its ear tag
+        "animal": ({"farm": animal["farm"], "cow_number": animal["cow_number"] or animal["ear_tag"]}
+                   if animal else None),
         "features_on_alert": features,
         "feature_vector": _feature_row(alert.get("feature_ref"), settings.features_path),
         "feedback": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in f.items()} for f in feedback],
@@ -114,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2, default=str))
         return 0
     a = doc["alert"]
-    print(f"alert {a['id']}: {a['use_case']} for animal {a['animal_id']} at bucket {a['bucket_start']} "
+    cow = doc.get("animal") or {}
+    who = f"cow {cow['cow_number']} of farm {cow['farm']} (animal {a['animal_id']})" if cow else f"animal {a['animal_id']}"
+    print(f"alert {a['id']}: {a['use_case']} for {who} at bucket {a['bucket_start']} "
           f"(score {a['score']:.3f} >= threshold {a['threshold']:.3f}), raised {a['created_at']}")
     print(f"  model: {a['model_name']} v{a['model_version']}  MLflow run {a['mlflow_run_id']}")
     print(f"  code version: {doc['code_version']}   Dagster run: {doc['dagster_run_id']}   partition: {a['partition_key']}")

@@ -73,11 +73,18 @@ class ClimateSensor(Base):
 
 
 class Animal(Base):
+    """A cow. ``cow_number`` is the farm's own number (unique per farm, shown in alerts); an
+    imported export knows no birth date, so ``birth_date`` may be missing (age unknown)."""
+
     __tablename__ = "animals"
+    __table_args__ = (UniqueConstraint("farm_id", "cow_number", name="uq_animals_farm_cow_number"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     farm_id: Mapped[int] = mapped_column(ForeignKey("farms.id"), index=True)
     ear_tag: Mapped[str] = mapped_column(String(32), unique=True)
-    birth_date: Mapped[dt.date] = mapped_column(Date)
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    cow_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # the herd program's status at the latest import (Dry, Fresh, Pregnant, Heifer, ...)
+    status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     breed: Mapped[str] = mapped_column(String(32), default="Holstein")
     bolus_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
     bolus_type: Mapped[str] = mapped_column(String(32), default="temp_activity")  # or temp_activity_ph
@@ -171,6 +178,27 @@ class RejectedReading(Base):
     entity_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
     ts_raw: Mapped[str | None] = mapped_column(String(64), nullable=True)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ImportedFile(Base):
+    """One imported export file, by content: what makes re-importing the same file a no-op.
+
+    ``counts`` holds the file's import report (rows read, written, rejected per reason), so a
+    re-import reports the same figures without touching any store.
+    """
+
+    __tablename__ = "imported_files"
+    __table_args__ = (UniqueConstraint("farm_id", "sha256", name="uq_imported_files_farm_sha"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    farm_id: Mapped[int] = mapped_column(ForeignKey("farms.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_format: Mapped[str] = mapped_column(String(32))
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime())
+    rows_read: Mapped[int] = mapped_column(Integer)
+    rows_written: Mapped[int] = mapped_column(Integer)
+    rows_rejected: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 # --------------------------------------------------------------------- platform outputs

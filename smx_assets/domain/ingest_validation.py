@@ -58,7 +58,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.herd_db import RejectedReading, to_db_ts
-from smx_assets.domain.sensor_store.base import BOLUS_COLUMNS, CLIMATE_COLUMNS, SensorStore
+from smx_assets.domain.sensor_store.base import CLIMATE_COLUMNS, SensorStore
 from smx_assets.domain.time_grid import utc
 
 TEMP_RANGE_C = (28.0, 44.0)
@@ -76,6 +76,7 @@ def wall_clock() -> pd.Timestamp:
     """The real time, UTC: what ``future`` is judged against (tests monkeypatch this)."""
     return pd.Timestamp.now(tz="UTC")
 
+_BOLUS_OUT = ["animal_id", "ts", "temp_c", "activity", "ph"]
 REJECTED_COLUMNS = ["entity_ref", "ts_raw", "reason", "payload"]
 _MAX_ID = 2**63 - 1
 
@@ -302,7 +303,8 @@ def _validate(raw: pd.DataFrame, id_column: str, value_specs: list[tuple[str, tu
 def validate_bolus(raw: pd.DataFrame, known_animal_ids: set[int], now: pd.Timestamp | None = None) -> ValidationResult:
     """Split raw bolus readings into valid (store format + received_at) and rejected."""
     specs = [("temp_c", TEMP_RANGE_C, True), ("activity", ACTIVITY_RANGE, True), ("ph", PH_RANGE, False)]
-    return _validate(raw, "animal_id", specs, known_animal_ids, "unknown_animal", now, BOLUS_COLUMNS)
+    # no interval_s: a bolus reading is one 10-minute bucket, the store's default
+    return _validate(raw, "animal_id", specs, known_animal_ids, "unknown_animal", now, _BOLUS_OUT)
 
 
 def validate_climate(raw: pd.DataFrame, known_sensor_ids: set[int], now: pd.Timestamp | None = None) -> ValidationResult:

@@ -114,6 +114,7 @@ def scores(
         "models": result.models,
         "code_version": settings.code_version(),
         "rule_fallback_use_cases": ", ".join(result.fallback_use_cases) or "none",
+        "skipped_use_cases": result.skipped_use_cases or "none",
     }
     for name, n in result.alerts_new.items():
         metadata[f"alerts_new_{name}"] = n

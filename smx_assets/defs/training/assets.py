@@ -33,10 +33,9 @@ from smx_assets.domain.features import KEY_COLUMNS, LABEL_COLUMNS
 from smx_assets.domain.features.profile import FarmRecords, load_herd_records
 from smx_assets.domain.features.storage import TRAINING, FeatureFiles
 from smx_assets.domain.time_grid import day_key
-from smx_assets.domain.use_cases.base import UseCase
+from smx_assets.domain.use_cases.base import UseCase, signal_gate
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.domain.use_cases.training import (
-    NotEnoughData,
     check_trainable,
     evaluate_scores,
     feature_list_hash,
@@ -44,6 +43,7 @@ from smx_assets.domain.use_cases.training import (
     score_frame,
     sklearn_scorer,
     time_split,
+    too_few_labels,
 )
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource
 from smx_assets.settings import code_version
@@ -69,6 +69,9 @@ class TrainingConfig(dg.Config):
     end_day: str = ""
     negatives_per_positive: int = 12
     seed: int = 0
+    # fewer label events than this (train / evaluation days): no model, the rule baseline stays
+    min_train_label_events: int = 1
+    min_eval_label_events: int = 0
 
 
 class PromotionConfig(dg.Config):
@@ -145,11 +148,20 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
     days = _window(files, config)
     frame, missing = _read_days(files, days, uc)
     records: FarmRecords = load_herd_records(herd_db.engine())
+    eligible, skipped = signal_gate(uc, records.animals)
+    usable = frame[frame["animal_id"].isin(eligible)] if skipped else frame
+    if usable.empty:
+        return _rule_stays_champion(context, uc, client, frame, days, f"{uc.name} {skipped}")
     try:
-        train, evaluation, split = time_split(frame, config.eval_days, config.gap_days)
+        train, evaluation, split = time_split(usable, config.eval_days, config.gap_days)
         check_trainable(uc, train, records)
-    except NotEnoughData as exc:
-        return _keep_rule_baseline(context, uc, frame, client, str(exc))
+    except ValueError as exc:  # NotEnoughData: fewer days than the window needs, or no positive label
+        return _rule_stays_champion(context, uc, client, frame, days, f"{exc}; the rule baseline stays champion")
+    why = too_few_labels(uc, train, evaluation, records, config.min_train_label_events,
+                         config.min_eval_label_events)
+    if why:
+        return _rule_stays_champion(context, uc, client, frame, days, why)
+    frame = usable
     tags = {"dagster_run_id": context.run_id, reg.TAG_USE_CASE: uc.name, "smx.asset": context.asset_key.to_user_string(),
             "smx.run_kind": "training"}
     t_start = time.perf_counter()
@@ -221,29 +233,38 @@ def _clear_not_trained(uc: UseCase, client: Any) -> None:
         client.delete_registered_model_tag(uc.rule_model_name, TAG_NOT_TRAINED)
 
 
-def _keep_rule_baseline(context: dg.AssetExecutionContext, uc: UseCase, frame: pd.DataFrame, client: Any,
-                        reason: str) -> dg.MaterializeResult:
-    """Too little data to train ``uc``: register its rule baseline (once per code version) so
-    scoring has a model, record why on the registered model, and succeed saying so."""
-    import mlflow as mlf
-
+def _rule_stays_champion(context: dg.AssetExecutionContext, uc: UseCase, client: Any, frame: pd.DataFrame,
+                         days: list[pd.Timestamp], reason: str) -> dg.MaterializeResult:
+    """No model is trained: the rule baseline is registered (once per code version) and stays
+    champion; the stale challenger alias is removed so the promotion cannot promote an older
+    model; the reason is in the asset's metadata and on an MLflow run of its own."""
     rule_version = _rule_version_for_code(uc, client)
-    if rule_version is None:
-        tags = {"dagster_run_id": context.run_id, reg.TAG_USE_CASE: uc.name, "smx.run_kind": "rule_baseline"}
-        with reg.training_run(uc.experiment_name, run_name=f"{uc.name}-rule-{context.run_id[:8]}", tags=tags,
-                              client=client) as run:
-            mlf.log_param("smx.not_trained", reason[:500])
-            reg.log_rule_model(uc.rule_baseline, frame[list(uc.feature_columns)].astype("float64").head(50),
-                               name=RULE_ARTIFACT)
-        rule_version = reg.register(run.info.run_id, uc.rule_model_name, artifact_name=RULE_ARTIFACT,
-                                    tags={reg.TAG_KIND: "rule", "smx.rule_params":
-                                          json.dumps(uc.rule_baseline.params, sort_keys=True)}, client=client)
+    tags = {"dagster_run_id": context.run_id, reg.TAG_USE_CASE: uc.name, "smx.asset": context.asset_key.to_user_string(),
+            "smx.run_kind": "training", "smx.training.outcome": "rule_baseline_stays_champion",
+            "smx.training.reason": reason[:5000]}
+    with reg.training_run(uc.experiment_name, run_name=f"{uc.name}-{context.run_id[:8]}-rule", tags=tags,
+                          client=client) as run:
+        if rule_version is None:
+            example = frame[list(uc.rule_baseline.feature_columns)].astype("float64").head(50)
+            reg.log_rule_model(uc.rule_baseline, example, name=RULE_ARTIFACT)
+            rule_version = reg.register(run.info.run_id, uc.rule_model_name, artifact_name=RULE_ARTIFACT,
+                                        tags={reg.TAG_KIND: "rule", "smx.rule_params":
+                                              json.dumps(uc.rule_baseline.params, sort_keys=True)},
+                                        client=client)
+    if reg.get_alias_version(uc.model_name, reg.CHALLENGER, client) is not None:
+        client.delete_registered_model_alias(uc.model_name, reg.CHALLENGER)
     client.set_registered_model_tag(uc.rule_model_name, TAG_NOT_TRAINED, reason[:500])
-    context.log.warning("%s: not trained (%s); it keeps its rule baseline %s v%s", uc.name, reason,
-                        uc.rule_model_name, rule_version)
+    champion = reg.get_alias_version(uc.model_name, reg.CHAMPION, client)
+    context.log.warning("%s: no model trained: %s", uc.name, reason)
     return dg.MaterializeResult(metadata={
-        "trained": False, "reason": reason, "rule_baseline": f"{uc.rule_model_name} v{rule_version}",
-        "rows": len(frame)})
+        "model": "none trained",
+        "reason": reason,
+        "champion": (f"{uc.model_name} v{champion.version}" if champion
+                     else f"{uc.rule_model_name} v{rule_version} (rule baseline)"),
+        "rule_baseline": f"{uc.rule_model_name} v{rule_version}",
+        "partition_range": f"{day_key(days[0])}..{day_key(days[-1])}",
+        "mlflow_run_id": run.info.run_id,
+    })
 
 
 def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: PromotionConfig,
@@ -253,15 +274,21 @@ def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Pro
     client = mlflow.client()  # the resource's tracking AND registry store (a separate registry_uri included)
     challenger = reg.get_alias_version(uc.model_name, reg.CHALLENGER, client)
     if challenger is None:
+        # <uc>_model trained nothing (too few labels, no animal with the signals it needs): the
+        # champion (or the rule baseline) stays, and the check says so without failing the run
+        champion = reg.get_alias_version(uc.model_name, reg.CHAMPION, client)
         rule_mv = reg.latest_version(uc.rule_model_name, client)
-        if rule_mv is None:
+        if champion is None and rule_mv is None:
             raise dg.Failure(f"{uc.model_name} has no challenger and no rule baseline: materialise {uc.name}_model first")
         why = (client.get_registered_model(uc.rule_model_name).tags or {}).get(TAG_NOT_TRAINED, "never trained")
-        reason = f"no challenger ({why}): {uc.name} keeps its rule baseline {uc.rule_model_name} v{rule_mv.version}"
+        reason = (f"{uc.model_name} has no challenger ({why}): "
+                  f"{'champion v' + str(champion.version) if champion else 'the rule baseline'} stays")
         context.log.warning("%s promotion: %s", uc.name, reason)
-        return (dg.MaterializeResult(metadata={"decision": "no challenger", "reason": reason}),
-                dg.AssetCheckResult(check_name="champion_decision", passed=False, severity=dg.AssetCheckSeverity.WARN,
-                                    description=reason, metadata={"reason": reason}))
+        return (dg.MaterializeResult(metadata={"decision": "none", "reason": reason,
+                                               "champion_after": str(champion.version) if champion else "none"}),
+                dg.AssetCheckResult(check_name="champion_decision", passed=False,
+                                    severity=dg.AssetCheckSeverity.WARN, description=reason,
+                                    metadata={"reason": reason, "new_champion": "unchanged"}))
     run = client.get_run(challenger.run_id)
     p = run.data.params
     eval_days = list(pd.date_range(pd.Timestamp(p["eval_first_day"], tz="UTC"),

@@ -41,13 +41,43 @@ def bucket_range(start: pd.Timestamp | str, end: pd.Timestamp | str) -> pd.Datet
     return pd.date_range(s, e, freq=BUCKET, inclusive="left", tz="UTC")
 
 
+def spread_intervals(readings: pd.DataFrame) -> pd.DataFrame:
+    """Readings that summarise more than one bucket, laid over every bucket they cover.
+
+    A neck collar reports one activity count per 2 hours (``interval_s`` 7200). On the
+    10-minute grid that is 2 hours of activity: 12 buckets, each with a twelfth of the count
+    (the activity rate per 10 minutes, so a 2-hour window sums to the reading and ratios to the
+    cow's own baseline are unchanged), each weighing 1/12 of a reading in ``n_readings``.
+    Neither 12 readings (12x the activity) nor one 10-minute reading (11 empty buckets, so a
+    heat would flicker on and off every 10 minutes). Temperature and pH, being levels, are
+    copied. Readings of 10 minutes or less (a bolus) pass unchanged, with weight 1.
+    """
+    out = readings.copy()
+    interval = (out["interval_s"].to_numpy(dtype="int64") if "interval_s" in out.columns
+                else np.full(len(out), BUCKET_NS // 1_000_000_000, dtype="int64"))
+    n = np.maximum(1, interval // (BUCKET_NS // 1_000_000_000))
+    out["weight"] = 1.0
+    if (n == 1).all():
+        return out
+    rep = np.repeat(np.arange(len(out)), n)
+    spread = out.iloc[rep].reset_index(drop=True)
+    first = np.repeat(np.cumsum(n) - n, n)
+    step = np.arange(len(rep)) - first
+    spread["ts"] = spread["ts"] + pd.to_timedelta(step * BUCKET_NS, unit="ns")
+    share = 1.0 / n[rep]
+    spread["activity"] = spread["activity"].to_numpy(dtype="float64") * share
+    spread["weight"] = share
+    return spread
+
+
 def clean_bolus(readings: pd.DataFrame) -> pd.DataFrame:
     """Set out-of-range values to NaN and count them per reading in ``n_artefacts``.
 
     Per-field: a 98.98 °C temperature says nothing about that reading's activity, so only the
     offending field is discarded.
     """
-    out = readings[["animal_id", "ts", "temp_c", "activity", "ph"]].copy()
+    cols = ["animal_id", "ts", "temp_c", "activity", "ph"] + [c for c in ("weight",) if c in readings.columns]
+    out = readings[cols].copy()
     n_art = np.zeros(len(out), dtype="int64")
     for col, (lo, hi) in (("temp_c", TEMP_VALID), ("activity", ACTIVITY_VALID), ("ph", PH_VALID)):
         values = out[col].to_numpy(dtype="float64", copy=True)
@@ -63,13 +93,15 @@ def bucketize_bolus(readings: pd.DataFrame) -> pd.DataFrame:
     """Bucket means per (animal, bucket): ``temp_c``, ``activity``, ``ph``, ``n_readings``, ``n_artefacts``.
 
     A bucket with two readings (jittered clocks) gets their mean; a bucket with none is absent
-    here and becomes NaN (+ a missing indicator) on the grid.
+    here and becomes NaN (+ a missing indicator) on the grid. Readings longer than a bucket are
+    spread over the buckets they cover first (:func:`spread_intervals`); ``n_readings`` is then
+    the share of a reading each bucket holds.
     """
-    clean = clean_bolus(readings)
+    clean = clean_bolus(spread_intervals(readings))
     clean["bucket"] = clean["ts"].dt.floor(BUCKET)
     g = clean.groupby(["animal_id", "bucket"], sort=True)
     out = g[["temp_c", "activity", "ph"]].mean()
-    out["n_readings"] = g.size()
+    out["n_readings"] = g["weight"].sum()
     out["n_artefacts"] = g["n_artefacts"].sum()
     return out.reset_index()
 

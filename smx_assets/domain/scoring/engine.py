@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -37,7 +38,7 @@ from smx_assets.domain.scoring.outputs import alerts_near, insert_alerts, replac
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.time_grid import BUCKET, day_start, floor_bucket, utc
 from smx_assets.domain.use_cases.alerting import apply_alert_policy
-from smx_assets.domain.use_cases.base import UseCase
+from smx_assets.domain.use_cases.base import UseCase, signal_gate
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class ScoringResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     feature_missing_share: float = 0.0
     max_alert_lag_minutes: float | None = None
+    # use case -> why it was not scored for some or all animals (signals their sensors lack)
+    skipped_use_cases: dict[str, str] = field(default_factory=dict)
 
 
 class _Timer:
@@ -146,11 +149,21 @@ def ensure_baselines(store: SensorStore, files: FeatureFiles, days: list[pd.Time
 def _predictions(
     features: pd.DataFrame, model_sets: Mapping[str, ModelSet], lineage: ScoringLineage,
     refs: Mapping[pd.Timestamp, str], scored_at: pd.Timestamp,
+    eligible: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
+    """Champion and shadow scores; a use case scores only the animals in ``eligible[name]``."""
     parts = []
-    feature_ref = features["bucket_start"].map(lambda b: refs.get(pd.Timestamp(b), "")) + "#animal_id=" + \
+    all_refs = features["bucket_start"].map(lambda b: refs.get(pd.Timestamp(b), "")) + "#animal_id=" + \
         features["animal_id"].astype(str)
-    for ms in model_sets.values():
+    all_features = features
+    for name, ms in model_sets.items():
+        features, feature_ref = all_features, all_refs
+        if eligible is not None and name in eligible:
+            keep = all_features["animal_id"].isin(eligible[name]).to_numpy()
+            if not keep.all():
+                features, feature_ref = all_features[keep], all_refs[keep]
+        if features.empty:
+            continue
         for model, shadow in ((ms.champion, False), (ms.challenger, True)):
             if model is None:
                 continue
@@ -252,8 +265,11 @@ def score_window(
         features = window_features(store, records, files, start, end)
     with timer.stage("write_features"):
         refs = files.write_scored(features) if not features.empty else {}
+    gates = {name: signal_gate(ms.use_case, records.animals) for name, ms in model_sets.items()}
+    skipped = {name: reason for name, (_ids, reason) in gates.items() if reason}
     with timer.stage("predict"):
-        preds = _predictions(features, model_sets, lineage, refs, now())
+        preds = _predictions(features, model_sets, lineage, refs, now(),
+                             {name: ids for name, (ids, reason) in gates.items() if reason})
     with timer.stage("write_predictions"):
         n_pred = replace_predictions(engine, preds, start, end)
     alerts_new: dict[str, int] = {}
@@ -283,7 +299,7 @@ def score_window(
                     "challenger": f"{ms.challenger.name} v{ms.challenger.version}" if ms.challenger else None}
                 for n, ms in model_sets.items()},
         stage_seconds=timer.seconds, feature_missing_share=missing_share,
-        max_alert_lag_minutes=max(lags) if lags else None,
+        max_alert_lag_minutes=max(lags) if lags else None, skipped_use_cases=skipped,
     )
 
 

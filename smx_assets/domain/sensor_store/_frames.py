@@ -15,7 +15,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.sensor_store.base import BOLUS_COLUMNS, CHANGED_BUCKET_COLUMNS, CLIMATE_COLUMNS, SensorStoreError
+from smx_assets.domain.sensor_store.base import (
+    BOLUS_COLUMNS,
+    CHANGED_BUCKET_COLUMNS,
+    CLIMATE_COLUMNS,
+    DEFAULT_INTERVAL_S,
+    SensorStoreError,
+)
 from smx_assets.domain.time_grid import utc
 
 MAX_ID = 2**63 - 1
@@ -109,23 +115,40 @@ def _floats(frame: pd.DataFrame, name: str, *, required: bool) -> np.ndarray:
 def prepare_bolus(frame: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
     """Normalise a bolus frame for writing.
 
-    Returns columns animal_id (int64), ts (int64 epoch s), temp_c, activity, ph (float64, NaN
-    allowed only for ph), received_at (int64 epoch s; the write time when absent). Rows that
+    Returns columns animal_id (int64), ts (int64 epoch s), temp_c, activity, ph (float64, any
+    of them NaN but not all three), interval_s (int64 seconds > 0, 600 when absent),
+    received_at (int64 epoch s; the write time when absent). Rows that
     share (animal_id, ts) after flooring to the second are reduced to the *last* one, which is
     what a later correction in the same batch should mean and what InfluxDB does anyway.
     """
-    _require(frame, BOLUS_COLUMNS, "bolus")
+    _require(frame, [c for c in BOLUS_COLUMNS if c != "interval_s"], "bolus")
     out = pd.DataFrame(
         {
             "animal_id": _ids(frame["animal_id"], "animal_id"),
             "ts": ts_to_epoch_s(frame["ts"]),
-            "temp_c": _floats(frame, "temp_c", required=True),
-            "activity": _floats(frame, "activity", required=True),
+            "temp_c": _floats(frame, "temp_c", required=False),
+            "activity": _floats(frame, "activity", required=False),
             "ph": _floats(frame, "ph", required=False),
         }
     )
+    empty = out[["temp_c", "activity", "ph"]].isna().all(axis=1).to_numpy()
+    if empty.any():
+        raise SensorStoreError(
+            f"{int(empty.sum())} bolus readings carry no value at all (temperature, activity and "
+            "pH all missing); validate readings before writing (smx_assets.domain.ingest_validation)"
+        )
+    out["interval_s"] = _intervals(frame)
     out["received_at"] = _received_at(frame, now)
     return out.drop_duplicates(["animal_id", "ts"], keep="last", ignore_index=True)
+
+
+def _intervals(frame: pd.DataFrame) -> np.ndarray:
+    if "interval_s" not in frame.columns:
+        return np.full(len(frame), DEFAULT_INTERVAL_S, dtype="int64")
+    col = pd.to_numeric(frame["interval_s"], errors="raise")
+    if col.isna().any() or (col <= 0).any() or (col % 1 != 0).any():
+        raise SensorStoreError("interval_s must be a whole number of seconds > 0 on every reading")
+    return col.to_numpy(dtype="int64")
 
 
 def prepare_climate(frame: pd.DataFrame) -> pd.DataFrame:
@@ -157,18 +180,29 @@ def _received_at(frame: pd.DataFrame, now: pd.Timestamp | None) -> np.ndarray:
 
 
 def bolus_frame_from_arrays(
-    animal_id: np.ndarray, ts_s: np.ndarray, temp_c: np.ndarray, activity: np.ndarray, ph: np.ndarray
+    animal_id: np.ndarray, ts_s: np.ndarray, temp_c: np.ndarray, activity: np.ndarray, ph: np.ndarray,
+    interval_s: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The interface's bolus frame, sorted by (animal_id, ts)."""
+    """The interface's bolus frame, sorted by (animal_id, ts).
+
+    ``interval_s`` missing or NaN (a reading stored before intervals were) means 600 s.
+    """
     ids, ts = np.asarray(animal_id, dtype="int64"), np.asarray(ts_s, dtype="int64")
     order = _sort_order(ids, ts)
+    if interval_s is None:
+        interval = np.full(len(ids), DEFAULT_INTERVAL_S, dtype="int64")
+    else:
+        raw = np.asarray(interval_s, dtype="float64")
+        interval = np.where(np.isnan(raw), DEFAULT_INTERVAL_S, raw).astype("int64")
     cols = {"animal_id": ids, "temp_c": temp_c, "activity": activity, "ph": ph}
     cols = {k: np.asarray(v, dtype="int64" if k == "animal_id" else "float64") for k, v in cols.items()}
+    cols["interval_s"] = interval
     if order is not None:
         ids, ts = ids[order], ts[order]
         cols = {k: v[order] for k, v in cols.items()}
     frame = pd.DataFrame({"animal_id": cols["animal_id"], "ts": epoch_s_to_ts(ts),
-                          "temp_c": cols["temp_c"], "activity": cols["activity"], "ph": cols["ph"]})
+                          "temp_c": cols["temp_c"], "activity": cols["activity"], "ph": cols["ph"],
+                          "interval_s": cols["interval_s"]})
     return frame[BOLUS_COLUMNS]
 
 

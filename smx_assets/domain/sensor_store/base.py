@@ -7,9 +7,12 @@ simulator never know which one they talk to.
 Frames crossing this interface (all timestamps tz-aware UTC, ``datetime64[ns, UTC]``):
 
 * bolus readings: ``animal_id`` int64, ``ts``, ``temp_c`` float64, ``activity`` float64,
-  ``ph`` float64 (NaN when the bolus has no pH sensor). On write, an optional ``received_at``
-  column says when each reading reached the platform (defaults to the write time); the
-  simulator uses it to model late delivery.
+  ``ph`` float64, ``interval_s`` int64. Any one signal may be NaN (no pH sensor on most
+  boluses; a neck collar has activity only, no temperature) but not all three. ``ts`` is the
+  start of the interval the reading summarises and ``interval_s`` its length: 600 for a bolus,
+  7200 for a 2-hour collar export. On write, ``interval_s`` is optional (default 600) and an
+  optional ``received_at`` column says when each reading reached the platform (defaults to the
+  write time); the simulator uses it to model late delivery.
 * climate readings: ``sensor_id`` int64, ``ts``, ``air_temp_c`` float64, ``rh_pct`` float64.
 
 Writes are idempotent on (animal_id, ts) / (sensor_id, ts): writing the same reading twice
@@ -24,7 +27,8 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-BOLUS_COLUMNS = ["animal_id", "ts", "temp_c", "activity", "ph"]
+BOLUS_COLUMNS = ["animal_id", "ts", "temp_c", "activity", "ph", "interval_s"]
+DEFAULT_INTERVAL_S = 600  # a bolus reading summarises one 10-minute bucket
 CLIMATE_COLUMNS = ["sensor_id", "ts", "air_temp_c", "rh_pct"]
 CHANGED_BUCKET_COLUMNS = ["bucket_start", "n_readings", "last_received_at"]
 
@@ -41,6 +45,7 @@ def empty_bolus_frame() -> pd.DataFrame:
             "temp_c": pd.Series(dtype="float64"),
             "activity": pd.Series(dtype="float64"),
             "ph": pd.Series(dtype="float64"),
+            "interval_s": pd.Series(dtype="int64"),
         }
     )
 
@@ -98,6 +103,12 @@ class SensorStore(Protocol):
         Columns ``bucket_start`` (UTC), ``n_readings`` (readings in the bucket now, all
         arrivals), ``last_received_at``. Late-data re-scoring uses it to find buckets whose
         data changed after they were scored.
+        """
+
+    def reading_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """(first, last) bolus reading time (UTC), or None when the store holds none.
+
+        ``smx train`` trains on what the store holds, whatever its dates (a 2019 import).
         """
 
     def close(self) -> None:

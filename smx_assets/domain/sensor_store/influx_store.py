@@ -6,7 +6,7 @@ server this project can install (Debian's 1.6.7) has no ``/api/v2`` at all.
 
 Schema::
 
-    bolus,animal_id=<int>    temp_c=<f>,activity=<f>[,ph=<f>],received_at=<int>i  <epoch s>
+    bolus,animal_id=<int>    [temp_c=<f>,][activity=<f>,][ph=<f>,]interval_s=<int>i,received_at=<int>i  <epoch s>
     climate,sensor_id=<int>  air_temp_c=<f>,rh_pct=<f>,received_at=<int>i          <epoch s>
     bolus_arrivals           bucket=<bucket start epoch s>i   <arrival minute + bucket index, ns>
     bolus_writes             bucket=<..>i,shard=<animal_id % 100>i  <writer's second + offset, ns>
@@ -75,7 +75,7 @@ ARRIVALS = "bolus_arrivals"  # arrival markers for buckets_received_since (see t
 ARRIVALS_UNTIL_S = 7_258_118_400  # 2200-01-01: the upper bound of the arrival-marker scan
 WRITES = "bolus_writes"  # write markers (writer's clock) for the read cache (see read_cache)
 BUCKET_S = 600
-BOLUS_FIELDS = ("temp_c", "activity", "ph")
+BOLUS_FIELDS = ("temp_c", "activity", "ph", "interval_s")  # interval_s absent (old points) = 600
 N_SHARDS = 100  # write markers and the read cache track animals by animal_id % 100 (last two digits)
 WRITE_CHUNK = 50_000  # lines per POST (~4 MB): 1.6.7 took 177k lines/s vs 130k/s in 10k bodies
 POST_CONCURRENCY = 2  # two requests in flight: influxd overlaps one fsync with parsing the next
@@ -327,8 +327,16 @@ class InfluxSensorStore:
         prepared = F.prepare_bolus(frame)
         index = pd.DatetimeIndex(pd.to_datetime(prepared["ts"].to_numpy() * 1_000_000_000, utc=True))
         data = prepared.drop(columns="ts").set_index(index)
-        has_ph = data["ph"].notna().to_numpy()
-        frames = [data[~has_ph].drop(columns="ph"), data[has_ph]]
+        # One frame per pattern of missing signals (no pH on most boluses, no temperature on a
+        # collar): the serializer is fastest without NaN, and a missing field must stay absent
+        # (InfluxDB keeps a stored field that a rewrite does not give, as the SQL store does).
+        signals = ["temp_c", "activity", "ph"]
+        present = data[signals].notna().to_numpy()
+        pattern = present @ np.array([1, 2, 4])
+        frames = []
+        for code in np.unique(pattern):
+            absent = [c for i, c in enumerate(signals) if not (int(code) >> i) & 1]
+            frames.append(data[pattern == code].drop(columns=absent))
         # Arrival markers first: if the process dies between the two writes, a marker without
         # readings is only a false candidate (the exact check drops it), never a missed bucket.
         # Write markers (keyed by this writer's clock, not by received_at, which may lie in the
@@ -422,7 +430,8 @@ class InfluxSensorStore:
             ids, vals = self._read_series_s(BOLUS, "animal_id", BOLUS_FIELDS, s, e, checked)
         if len(ids) == 0:
             return empty_bolus_frame()
-        return F.bolus_frame_from_arrays(ids, vals[:, 0].astype("int64"), vals[:, 1], vals[:, 2], vals[:, 3])
+        return F.bolus_frame_from_arrays(ids, vals[:, 0].astype("int64"), vals[:, 1], vals[:, 2], vals[:, 3],
+                                         vals[:, 4])
 
     def read_climate(
         self,
@@ -537,6 +546,19 @@ class InfluxSensorStore:
         if not id_parts:
             return np.empty(0, dtype="int64"), np.empty((0, 1 + len(BOLUS_FIELDS)))
         return np.concatenate(id_parts), np.concatenate(value_parts)
+
+    def reading_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last point of ``bolus`` (``received_at`` is on every point)."""
+        out = []
+        for fn in ("FIRST", "LAST"):
+            q = f'SELECT {fn}("received_at") FROM {quote_ident(BOLUS)} WHERE time >= 0 AND time < {ARRIVALS_UNTIL_S}s'
+            times = [row[0] for result in self._query(q) for series in result.get("series", [])
+                     for row in series.get("values", [])]
+            if not times:
+                return None
+            out.append(pd.Timestamp(times[0], tz="UTC") if not isinstance(times[0], (int, float))
+                       else pd.Timestamp(int(times[0]), unit="s", tz="UTC"))
+        return out[0], out[1]
 
     def close(self) -> None:
         self.session.close()

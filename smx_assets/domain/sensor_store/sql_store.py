@@ -11,9 +11,13 @@ Layout and why:
   A secondary index on ``ts`` serves "all animals in a time window" (the scoring path), one on
   ``received_at`` serves :meth:`buckets_received_since`.
 * Writes are upserts (``INSERT ... ON CONFLICT DO UPDATE``) on both dialects. A rewrite replaces
-  temperature, activity and received_at, and replaces pH only when the new reading carries
-  one: that is exactly InfluxDB's field-merge behaviour (a missing field does not erase the
-  stored one), so both backends pass one contract.
+  received_at and interval_s, and replaces temperature, activity and pH only when the new
+  reading carries them: that is exactly InfluxDB's field-merge behaviour (a missing field does
+  not erase the stored one), so both backends pass one contract.
+* The schema is created and upgraded by Alembic (``smx_assets/sensor_migrations``, version
+  table ``alembic_version_sensor_store``): ``interval_s`` (seconds the reading summarises,
+  600 for a bolus, 7200 for a 2-hour collar) arrived in revision s0002, with temperature and
+  activity becoming optional (a collar has no temperature).
 * Bulk speed: SQLite uses DBAPI ``executemany`` on large chunks of plain tuples in WAL mode;
   PostgreSQL uses ``COPY`` into a temporary table and one ``INSERT ... SELECT ... ON CONFLICT``.
   SQLAlchemy's ORM/Core row machinery would cost several times more per row.
@@ -25,6 +29,7 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +46,7 @@ from smx_assets.domain.sensor_store.base import (
 from smx_assets.domain.sql_engine import make_engine
 
 log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sensor_migrations"
 
 BUCKET_S = 600
 SQLITE_CHUNK = 200_000  # rows per executemany / commit: big enough to amortise, small for memory
@@ -57,10 +63,11 @@ bolus_readings = sa.Table(
     metadata,
     sa.Column("animal_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("ts", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("temp_c", sa.Float, nullable=False),
-    sa.Column("activity", sa.Float, nullable=False),
+    sa.Column("temp_c", sa.Float, nullable=True),
+    sa.Column("activity", sa.Float, nullable=True),
     sa.Column("ph", sa.Float, nullable=True),
     sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("interval_s", sa.Integer, nullable=False, server_default="600"),
     sa.Index("ix_bolus_readings_ts", "ts"),
     sa.Index("ix_bolus_readings_received_at", "received_at"),
     sqlite_with_rowid=False,
@@ -78,11 +85,13 @@ climate_readings = sa.Table(
     sqlite_with_rowid=False,
 )
 
-_BOLUS_COLS = ("animal_id", "ts", "temp_c", "activity", "ph", "received_at")
+_BOLUS_COLS = ("animal_id", "ts", "temp_c", "activity", "ph", "received_at", "interval_s")
 _CLIMATE_COLS = ("sensor_id", "ts", "air_temp_c", "rh_pct", "received_at")
 _BOLUS_UPDATE = (
-    "temp_c = excluded.temp_c, activity = excluded.activity, "
-    "ph = COALESCE(excluded.ph, bolus_readings.ph), received_at = excluded.received_at"
+    "temp_c = COALESCE(excluded.temp_c, bolus_readings.temp_c), "
+    "activity = COALESCE(excluded.activity, bolus_readings.activity), "
+    "ph = COALESCE(excluded.ph, bolus_readings.ph), received_at = excluded.received_at, "
+    "interval_s = excluded.interval_s"
 )
 _CLIMATE_UPDATE = (
     "air_temp_c = excluded.air_temp_c, rh_pct = excluded.rh_pct, received_at = excluded.received_at"
@@ -115,8 +124,16 @@ class SqlSensorStore:
     # ------------------------------------------------------------------- schema
 
     def ensure_schema(self) -> None:
+        """Create or upgrade the tables through the store's Alembic history (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         try:
-            metadata.create_all(self.engine, checkfirst=True)
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
         except sa.exc.SQLAlchemyError as exc:
             raise SensorStoreError(f"{self.url_for_display}: cannot create tables: {exc}") from exc
 
@@ -248,13 +265,13 @@ class SqlSensorStore:
         end: dt.datetime | pd.Timestamp,
         animal_ids: Sequence[int] | None = None,
     ) -> pd.DataFrame:
-        rows = self._read("bolus_readings", "animal_id", ("temp_c", "activity", "ph"), start, end,
-                          animal_ids)
+        rows = self._read("bolus_readings", "animal_id", ("temp_c", "activity", "ph", "interval_s"),
+                          start, end, animal_ids)
         if not rows:
             return empty_bolus_frame()
         arr = np.array(rows, dtype="float64")  # None (NULL pH) -> NaN
         return F.bolus_frame_from_arrays(arr[:, 0].astype("int64"), arr[:, 1].astype("int64"),
-                                         arr[:, 2], arr[:, 3], arr[:, 4])
+                                         arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5])
 
     def read_climate(
         self,
@@ -300,6 +317,12 @@ class SqlSensorStore:
             return F.changed_buckets_frame(np.array([]), np.array([]), np.array([]))
         arr = np.array(rows, dtype="int64")
         return F.changed_buckets_frame(arr[:, 0], arr[:, 1], arr[:, 2])
+
+    def reading_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        rows = self._fetch("SELECT MIN(ts), MAX(ts) FROM bolus_readings", ())
+        if not rows or rows[0][0] is None:
+            return None
+        return (pd.Timestamp(int(rows[0][0]), unit="s", tz="UTC"), pd.Timestamp(int(rows[0][1]), unit="s", tz="UTC"))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -159,6 +159,41 @@ class RuleModel:
 LabelRule = Callable[[pd.DataFrame, FarmRecords], pd.Series]
 ModelFactory = Callable[[], Any]
 
+SIGNALS = ("activity", "temperature", "ph")
+# What each kind of sensor measures (``animals.bolus_type``); an unknown type is taken to be a
+# temperature-and-activity bolus, the platform's original sensor.
+SENSOR_SIGNALS: dict[str, frozenset[str]] = {
+    "temp_activity": frozenset({"temperature", "activity"}),
+    "temp_activity_ph": frozenset({"temperature", "activity", "ph"}),
+    "collar_activity": frozenset({"activity"}),  # a neck collar (SCR Heatime): activity only
+}
+
+
+def animal_signals(bolus_type: object) -> frozenset[str]:
+    """The signals an animal's sensor delivers, from its ``bolus_type``."""
+    return SENSOR_SIGNALS.get(str(bolus_type), SENSOR_SIGNALS["temp_activity"])
+
+
+def signal_gate(use_case: UseCase, animals: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """(animal ids the use case can run on, reason for the others or None).
+
+    ``animals`` has ``animal_id`` and ``bolus_type``. A use case whose signals an animal's
+    sensor lacks is skipped for it (calving and fever need temperature; a collar herd has
+    none), and the reason is reported instead of scoring NaN features as if they were data.
+    """
+    if len(animals) == 0:
+        return np.empty(0, dtype="int64"), None
+    has = animals["bolus_type"].map(animal_signals)
+    ok = has.map(lambda s: set(use_case.required_signals) <= s).to_numpy(dtype=bool)
+    ids = animals["animal_id"].to_numpy(dtype="int64")
+    if ok.all():
+        return ids, None
+    missing = sorted(set().union(*(set(use_case.required_signals) - s for s in has[~ok])))
+    kinds = ", ".join(sorted(set(animals.loc[~ok, "bolus_type"].astype(str))))
+    reason = (f"skipped for {int((~ok).sum())} of {len(ok)} animals: their sensors ({kinds}) have no "
+              f"{' or '.join(missing)}, which {use_case.name} needs")
+    return ids[ok], reason
+
 
 @dataclass(frozen=True)
 class UseCase:
@@ -184,6 +219,8 @@ class UseCase:
     event_kind: str = ""
     description: str = ""
     label_matching: EventMatching | None = None
+    # the sensor signals the use case cannot run without (see SIGNALS, signal_gate)
+    required_signals: tuple[str, ...] = ("activity",)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -193,6 +230,9 @@ class UseCase:
             raise ValueError(f"use case {self.name!r}: feature_columns must be non-empty and unique")
         if not self.event_kind:
             object.__setattr__(self, "event_kind", self.name)
+        object.__setattr__(self, "required_signals", tuple(self.required_signals))
+        if not set(self.required_signals) <= set(SIGNALS):
+            raise ValueError(f"use case {self.name!r}: required_signals must be among {SIGNALS}")
         if self.label_matching is None:
             object.__setattr__(self, "label_matching",
                                EventMatching(window_start="-6h", window_end="0h", end_anchor="end"))

@@ -61,6 +61,7 @@ CALVING = UseCase(
     event_matching=EventMatching(window_start="-36h", window_end="-6h"),
     event_kind="calving",
     description="Calving within the next 24 h (alerts 6-36 h ahead count).",
+    required_signals=("temperature",),  # skipped for herds without them
     # Label span = (calving - 12 h, calving]: alerts from 24 h before it (36 h before calving)
     # to 6 h before its end count, the same 6-36 h window as against true calvings.
     label_matching=EventMatching(window_start="-24h", window_end="-6h", end_anchor="end"),

@@ -45,4 +45,5 @@ FEVER = UseCase(
     event_matching=EventMatching(window_start="-6h", window_end="24h"),
     event_kind="fever",
     description="Fever: temperature over the cow's baselines, activity down.",
+    required_signals=("temperature",),  # skipped for herds without them
 )

@@ -56,4 +56,5 @@ HEAT = UseCase(
     event_matching=EventMatching(window_start="-6h", window_end="0h", end_anchor="end"),
     event_kind="heat",
     description="Estrus: activity and temperature rise over the cow's own baseline.",
+    required_signals=("activity",),  # skipped for herds without them
 )

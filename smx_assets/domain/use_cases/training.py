@@ -39,6 +39,37 @@ from smx_assets.domain.use_cases.evaluation import (
 
 DAY = pd.Timedelta(days=1)
 NEGATIVES_PER_POSITIVE = 12
+# Below these, no model is fitted: the rule baseline stays champion and the training run says
+# why (a real herd's first weeks, a collar export whose breeding dates lie before it). The
+# training assets take them from their config (defaults: one event to learn from, as fitting
+# always required); ``smx train`` asks for 5 to train on and 1 to be judged on.
+MIN_TRAIN_LABEL_EVENTS = 1
+MIN_EVAL_LABEL_EVENTS = 0
+
+
+def count_label_events(uc: UseCase, frame: pd.DataFrame, records: FarmRecords) -> int:
+    """Label events in ``frame``: runs of consecutive positive buckets per animal."""
+    if frame.empty:
+        return 0
+    y = uc.known_labels(frame, records)
+    pos = frame.loc[y.index[y == 1], ["animal_id", "bucket_start"]]
+    if pos.empty:
+        return 0
+    pos = pos.sort_values(["animal_id", "bucket_start"])
+    t = pd.to_datetime(pos["bucket_start"], utc=True)
+    new = (pos["animal_id"].ne(pos["animal_id"].shift())) | (t.diff() > pd.Timedelta(minutes=10))
+    return int(new.sum())
+
+
+def too_few_labels(uc: UseCase, train: pd.DataFrame, evaluation: pd.DataFrame, records: FarmRecords,
+                   min_train: int = MIN_TRAIN_LABEL_EVENTS, min_eval: int = MIN_EVAL_LABEL_EVENTS) -> str | None:
+    """Why no model should be trained on this window, or None when the labels suffice."""
+    n_train, n_eval = count_label_events(uc, train, records), count_label_events(uc, evaluation, records)
+    if n_train >= min_train and n_eval >= min_eval:
+        return None
+    return (f"too few labels: {n_train} {uc.name} label events in the training days (need "
+            f"{min_train}) and {n_eval} in the evaluation days (need {min_eval}); "
+            f"the rule baseline {uc.rule_model_name} stays champion")
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SensorStor
 
 
 def bolus(rows: list[tuple], received_at: pd.Timestamp | None = None) -> pd.DataFrame:
-    """rows: (animal_id, ts, temp_c, activity, ph)."""
+    """rows: (animal_id, ts, temp_c, activity, ph[, interval_s]); interval 600 s when not given."""
+    rows = [tuple(r) + (600,) * (len(BOLUS_COLUMNS) - len(r)) for r in rows]
     frame = pd.DataFrame(rows, columns=BOLUS_COLUMNS)
+    frame["interval_s"] = frame["interval_s"].astype("int64")
     frame["animal_id"] = frame["animal_id"].astype("int64")
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     frame[["temp_c", "activity", "ph"]] = frame[["temp_c", "activity", "ph"]].astype("float64")
@@ -70,6 +72,7 @@ def grid(n_animals: int, n_buckets: int, start: pd.Timestamp = T0, first_id: int
         "temp_c": np.round(rng.normal(39, 0.3, n), 2),
         "activity": np.round(rng.gamma(2, 10, n), 1),
         "ph": np.where(ids % 10 == 0, np.round(rng.normal(6.2, 0.2, n), 2), np.nan),
+        "interval_s": np.full(n, 600, dtype="int64"),
     })
 
 
@@ -87,7 +90,8 @@ def test_round_trip_values_dtypes_and_utc(store: SensorStore) -> None:
     assert list(got.columns) == BOLUS_COLUMNS
     assert str(got["ts"].dtype) == "datetime64[ns, UTC]"
     assert got.dtypes.drop("ts").astype(str).to_dict() == {
-        "animal_id": "int64", "temp_c": "float64", "activity": "float64", "ph": "float64"}
+        "animal_id": "int64", "temp_c": "float64", "activity": "float64", "ph": "float64",
+        "interval_s": "int64"}
     expected = bolus([
         (1, "2025-03-01T00:01:30Z", 39.12, 0.0, 6.25),
         (1, "2025-03-01T00:11:30Z", 30.5, 3.0, np.nan),
@@ -275,14 +279,41 @@ def test_unbounded_range_is_refused(store: SensorStore) -> None:
 
 def test_invalid_frames_are_refused_not_half_written(store: SensorStore) -> None:
     frame = grid(2, 2)
-    frame.loc[1, "temp_c"] = np.nan
-    with pytest.raises(SensorStoreError, match="temp_c"):
+    frame.loc[1, ["temp_c", "activity", "ph"]] = np.nan  # a reading of nothing at all
+    with pytest.raises(SensorStoreError, match="no value at all"):
         store.write_bolus(frame)
+    bad_interval = grid(1, 1).assign(interval_s=0)
+    with pytest.raises(SensorStoreError, match="interval_s"):
+        store.write_bolus(bad_interval)
     text_ids = grid(1, 1).astype({"animal_id": object})
     text_ids.loc[0, "animal_id"] = "1' OR 1=1"
     with pytest.raises(SensorStoreError):
         store.write_bolus(text_ids)
     assert store.read_bolus(T0, T0 + H).empty
+
+
+def test_activity_only_two_hour_readings_keep_their_interval(store: SensorStore) -> None:
+    """A neck collar: activity every 2 hours, no temperature; the interval is stored with it."""
+    frame = bolus([
+        (7, "2025-03-01T00:00:00Z", np.nan, 32.0, np.nan, 7200),
+        (7, "2025-03-01T02:00:00Z", np.nan, 17.0, np.nan, 7200),
+        (8, "2025-03-01T00:00:00Z", 38.9, 4.0, np.nan),  # a bolus beside it
+    ])
+    assert store.write_bolus(frame) == 3
+    got = store.read_bolus(T0, T0 + 4 * H)
+    pd.testing.assert_frame_equal(got, frame)
+    # a rewrite without a signal keeps the stored one (InfluxDB field merge, mirrored in SQL)
+    store.write_bolus(bolus([(8, "2025-03-01T00:00:00Z", np.nan, 5.0, np.nan)]))
+    again = store.read_bolus(T0, T0 + 4 * H)
+    row = again[again["animal_id"] == 8].iloc[0]
+    assert (row["temp_c"], row["activity"], row["interval_s"]) == (38.9, 5.0, 600)
+
+
+def test_reading_span_is_first_and_last_reading(store: SensorStore) -> None:
+    assert store.reading_span() is None
+    store.write_bolus(bolus([(3, "2019-02-04T02:00:00Z", np.nan, 5.0, np.nan, 7200),
+                             (1, "2019-01-28T00:00:00Z", np.nan, 9.0, np.nan, 7200)]))
+    assert store.reading_span() == (pd.Timestamp("2019-01-28T00:00Z"), pd.Timestamp("2019-02-04T02:00Z"))
 
 
 def test_url_for_display_hides_credentials() -> None:

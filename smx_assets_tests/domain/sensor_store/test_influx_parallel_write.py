@@ -52,6 +52,7 @@ def test_big_write_through_workers_reads_back_exactly(store: InfluxSensorStore, 
     assert calls and calls[0] > 2  # the workers did serialise it, in several bodies
     got = store.read_bolus(T0, T0 + pd.Timedelta(days=1))
     want = data.drop(columns="received_at").sort_values(["animal_id", "ts"], ignore_index=True)
+    want["interval_s"] = 600  # the default interval of a bolus reading
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     # rewriting without pH keeps the stored pH (field merge), as in-process writes do
     assert store.write_bolus(data.assign(ph=np.nan)) == len(data)

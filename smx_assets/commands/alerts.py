@@ -1,0 +1,93 @@
+"""``smx alerts [--from DATE] [--to DATE] [--use-case NAME] [--csv]``: the alerts raised.
+
+Columns ``farm``, ``cow_number`` (the farm's own number; the ear tag for animals that have
+none, such as simulated ones), ``alert_time`` (the alert's bucket start, UTC, ISO 8601),
+``use_case``, ``model``, ``version``, ``score``; oldest first. With ``--csv`` standard output
+carries the CSV alone (header included) and the summary goes to standard error, so
+``smx alerts --csv > alerts.csv`` is a clean file. ``--from``/``--to`` are UTC dates or times,
+``--to`` exclusive (``--to 2019-02-18`` ends at the 17th's last bucket).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+import sqlalchemy as sa
+
+from smx_assets.settings import Settings
+
+COLUMNS = ["farm", "cow_number", "alert_time", "use_case", "model", "version", "score"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("alerts", help="list alerts (farm, cow number, time, use case, model, version, score)")
+    p.add_argument("--from", dest="start", help="first UTC date/time (inclusive)")
+    p.add_argument("--to", dest="end", help="last UTC date/time (exclusive)")
+    p.add_argument("--use-case", dest="use_case", help="only this use case (heat, calving, fever, ...)")
+    p.add_argument("--csv", action="store_true", help="CSV on standard output, nothing else")
+    p.set_defaults(func=run)
+
+
+def _when(text: str | None, flag: str) -> pd.Timestamp | None:
+    if not text:
+        return None
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise ValueError(f"{flag} {text!r} is not a date or time (use e.g. 2019-02-04 or 2019-02-04T06:00)") from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def list_alerts(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
+                use_case: str | None = None) -> pd.DataFrame:
+    """The alerts in ``[start, end)`` as a frame with :data:`COLUMNS`, oldest first."""
+    from smx_assets.domain.herd_db import to_db_ts
+
+    where, params = [], {}
+    if start is not None:
+        where.append("al.bucket_start >= :start")
+        params["start"] = to_db_ts(start)
+    if end is not None:
+        where.append("al.bucket_start < :end")
+        params["end"] = to_db_ts(end)
+    if use_case:
+        where.append("al.use_case = :use_case")
+        params["use_case"] = use_case
+    sql = ("SELECT f.name AS farm, COALESCE(an.cow_number, an.ear_tag) AS cow_number, al.bucket_start, "
+           "al.use_case, al.model_name AS model, al.model_version AS version, al.score "
+           "FROM alerts al JOIN animals an ON an.id = al.animal_id JOIN farms f ON f.id = an.farm_id"
+           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY al.bucket_start, f.name, an.id")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(sql), params).all()
+    frame = pd.DataFrame(rows, columns=["farm", "cow_number", "bucket_start", "use_case", "model", "version", "score"])
+    times = pd.to_datetime(frame["bucket_start"], utc=True)
+    frame["alert_time"] = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ") if len(frame) else pd.Series(dtype=str)
+    frame["score"] = frame["score"].astype(float).round(4)
+    return frame[COLUMNS]
+
+
+def run(args: argparse.Namespace) -> int:
+    from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+    from smx_assets.domain.sql_engine import make_engine
+
+    try:
+        start, end = _when(args.start, "--from"), _when(args.end, "--to")
+    except ValueError as exc:
+        print(f"smx alerts: {exc}", file=sys.stderr)
+        return 2
+    engine = make_engine(Settings.from_env().herd_db_url)
+    try:
+        upgrade_herd_db(engine)
+        frame = list_alerts(engine, start, end, args.use_case)
+    finally:
+        engine.dispose()
+    if args.csv:
+        frame.to_csv(sys.stdout, index=False)
+    elif len(frame):
+        print(frame.to_string(index=False))
+    per = ", ".join(f"{k} {v}" for k, v in frame["use_case"].value_counts().sort_index().items()) or "none"
+    span = f" from {args.start or 'the start'} to {args.end or 'now'}"
+    print(f"smx alerts: {len(frame)} alerts{span} ({per})", file=sys.stderr)
+    return 0

@@ -1,0 +1,57 @@
+"""``smx import PATH... [--farm NAME] [--timezone TZ]``: bring real sensor exports in.
+
+Files or folders (a folder's supported files, not recursive): SCR Heatime ``.xlsx``/``.xls``
+(English or German headers) and the open long format (``.csv``/``.txt``/``.tsv``/``.parquet``,
+see ``smx_assets/domain/importers/formats.py`` and the README's "Bring your own data").
+One line per file on standard error (rows read, written, rejected per reason, or why the file
+could not be imported), then a summary; ``--json`` prints the whole report on standard output.
+Exit status 1 when any file could not be imported (the others are imported all the same),
+2 for a usage error (unknown time zone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import zoneinfo
+
+from smx_assets.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="import sensor exports (SCR Heatime xlsx/xls, open CSV/Parquet format)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="export files or folders")
+    p.add_argument("--farm", help="farm name (default: each file's folder name)")
+    p.add_argument("--timezone", default="UTC", help="time zone of naive times in the files (default UTC)")
+    p.add_argument("--json", action="store_true", help="print the import report as JSON on standard output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        zoneinfo.ZoneInfo(args.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        print(f"smx import: unknown time zone {args.timezone!r} (use an IANA name such as Europe/Berlin)",
+              file=sys.stderr)
+        return 2
+    from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+    from smx_assets.domain.importers import import_paths
+    from smx_assets.domain.sensor_store.factory import open_sensor_store
+    from smx_assets.domain.sql_engine import make_engine
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.herd_db_url)
+    upgrade_herd_db(engine)
+    store = open_sensor_store(settings.sensor_store_url)
+    try:
+        store.ensure_schema()
+        report = import_paths(args.paths, args.farm, args.timezone, store=store, engine=engine,
+                              progress=lambda line: print(line, file=sys.stderr, flush=True))
+    finally:
+        store.close()
+        engine.dispose()
+    print(f"smx import: {report.summary()}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    return 0 if report.ok else 1

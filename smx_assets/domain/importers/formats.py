@@ -1,0 +1,372 @@
+"""Reading export files into one canonical frame: SCR Heatime spreadsheets and the open long format.
+
+Pure pandas, no store and no Dagster: :func:`read_export` turns one file into a
+:class:`ParsedFile` whose ``rows`` frame has one row per data row of the file (nothing dropped
+here; every row is classified later by ``rows.classify``) with these columns:
+
+``row``               1-based data-row number in the file (for the rejection record)
+``cow_number``        the farm's own number, as text ("2131"), or missing
+``ts``                start of the interval the reading summarises, UTC, or NaT
+``interval_s``        seconds the reading summarises (7200 for Heatime, given in the long format)
+``activity``, ``temp_c``, ``ph``   float, NaN when absent
+``lactation_number``, ``days_in_lactation``  float, NaN when absent
+``status``            herd status text (Heatime ``Lactation Status``) or missing
+``breeding_date``     last insemination (date, local midnight as UTC) or NaT
+plus ``ParsedFile.source``: the file's rows as read (the answer key removed), from which a
+rejected row's payload is made (:func:`raw_records`)
+
+Formats
+-------
+SCR Heatime ``.xlsx``/``.xls`` exports, English or German headers (``HEATIME_HEADERS``): one
+row per cow every 2 hours; ``Date`` plus ``Time`` (``12:00 AM``, ``00:00``, Excel times) is
+the start of the 2-hour slot (the export's last midnight slot is the one still empty when the
+export was made). ``Raw Activity Data`` is the activity; ``Activity Change`` (the vendor's heat
+index, the answer key of the reference heats) is never read. Values at the sensor's ceiling
+(``HEATIME_ACTIVITY_CAP``) are marked capped: the true activity is unknown.
+
+The open long format (``.csv``/``.txt``/``.tsv`` with a header, or ``.parquet``), for any
+other vendor; columns (case-insensitive, any order; every signal column optional but at
+least one present):
+
+``cow_number``        required, the farm's own animal number
+``timestamp``         required, ISO 8601; with an offset it is taken as given, naive is local
+                      time of ``--timezone`` (UTC by default)
+``interval_minutes``  optional, default 10 (what one reading summarises, from ``timestamp``)
+``activity``, ``temperature_c``, ``ph``   optional signals
+``lactation_number``, ``days_in_lactation``, ``status``, ``breeding_date``  optional herd columns
+
+Failures that make a whole file unusable raise :class:`FileRejected` with a reason code
+(``zero_byte``, ``empty_file``, ``unreadable``, ``wrong_layout``, ``unsupported_format``) and
+a one-line message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HEATIME_INTERVAL_S = 7200
+HEATIME_ACTIVITY_CAP = 191.0  # the collar's raw activity count per 2 h saturates at 191
+SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SUPPORTED_SUFFIXES = SPREADSHEET_SUFFIXES + TEXT_SUFFIXES + PARQUET_SUFFIXES
+
+ROW_COLUMNS = ["row", "cow_number", "ts", "interval_s", "activity", "temp_c", "ph", "lactation_number",
+               "days_in_lactation", "status", "breeding_date"]
+
+
+def _key(name: object) -> str:
+    """Header normalised for matching: case-folded, accents and punctuation dropped."""
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", " ", text.casefold()).strip()
+
+
+# canonical name -> header spellings seen in Heatime exports (English, German)
+HEATIME_HEADERS: dict[str, tuple[str, ...]] = {
+    "cow_number": ("Cow Number", "Kuhnummer", "Kuh Nummer"),
+    "date": ("Date", "Termin", "Datum"),
+    "time": ("Time", "Zeit", "Uhrzeit"),
+    "activity": ("Raw Activity Data", "Rohe Aktivitätsdaten", "Rohaktivitätsdaten", "Aktivität Rohdaten",
+                 "Rohdaten Aktivität"),
+    "lactation_number": ("Lactation Number", "Laktationnummer", "Laktationsnummer"),
+    "days_in_lactation": ("Days in Lactation", "Laktationstage"),
+    "status": ("Lactation Status", "Laktationsstatus"),
+    "breeding_date": ("Effective Breeding Date", "Effektives Besamungsdatum", "Besamungsdatum"),
+}
+# the answer key (SCR's heat index): recognised so it is never mistaken for activity, never read
+HEATIME_ANSWER_KEY = ("Activity Change", "Aktivität ändern", "Aktivitätsänderung")
+
+LONG_HEADERS: dict[str, tuple[str, ...]] = {
+    "cow_number": ("cow_number", "animal_number", "cow"),
+    "timestamp": ("timestamp", "ts", "time"),
+    "interval_minutes": ("interval_minutes",),
+    "activity": ("activity",),
+    "temp_c": ("temperature_c", "temperature", "temp_c"),
+    "ph": ("ph",),
+    "lactation_number": ("lactation_number",),
+    "days_in_lactation": ("days_in_lactation",),
+    "status": ("status",),
+    "breeding_date": ("breeding_date",),
+}
+
+
+class FileRejected(Exception):
+    """The whole file cannot be imported; ``reason`` is a code, the message says why."""
+
+    def __init__(self, reason: str, message: str, rows: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.rows = rows  # data rows the file had (counted as read and rejected), 0 if unknown
+
+
+@dataclass
+class ParsedFile:
+    path: Path
+    file_format: str  # heatime_xlsx | heatime_xls | long_csv | long_parquet
+    rows: pd.DataFrame  # ROW_COLUMNS
+    source: pd.DataFrame  # the rows as the file had them, same index (answer key removed)
+    signals: tuple[str, ...]  # signal columns the file has: activity, temp_c, ph
+    activity_cap: float | None  # the sensor's ceiling, when the format has one
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date, dt.time)):
+        return None if pd.isna(value) else value.isoformat()
+    return str(value)[:200]
+
+
+def raw_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-safe dicts (ISO dates, None for blanks), through pandas' C JSON writer."""
+    if len(frame) == 0:
+        return []
+    safe = frame.copy()
+    safe.columns = [str(c) for c in safe.columns]
+    for c in safe.columns:
+        if safe[c].dtype == object:
+            safe[c] = safe[c].map(_json_safe)
+    return json.loads(safe.to_json(orient="records", date_format="iso", date_unit="s"))
+
+
+def _match(columns: list[object], spellings: dict[str, tuple[str, ...]]) -> dict[str, object]:
+    by_key = {_key(c): c for c in columns}
+    found: dict[str, object] = {}
+    for canonical, names in spellings.items():
+        for name in names:
+            if _key(name) in by_key:
+                found[canonical] = by_key[_key(name)]
+                break
+    return found
+
+
+def _cow_numbers(col: pd.Series) -> pd.Series:
+    """Cow numbers as text: 2131.0 -> "2131"; blanks and non-integral numbers -> missing."""
+    def one(v: Any) -> str | None:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
+            return None
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        if isinstance(v, (float, np.floating)):
+            return str(int(v)) if float(v).is_integer() else None
+        text = str(v).strip()
+        if text.endswith(".0") and text[:-2].isdigit():
+            text = text[:-2]
+        return text[:32] or None
+    return col.map(one).astype(object)
+
+
+def _floats(col: pd.Series | None, n: int) -> np.ndarray:
+    if col is None:
+        return np.full(n, np.nan)
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _time_of_day(value: Any) -> pd.Timedelta | None:
+    """Excel times arrive as ``datetime.time``, strings (``12:00 AM``, ``00:00``), floats (day share)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, dt.time):
+        return pd.Timedelta(hours=value.hour, minutes=value.minute, seconds=value.second)
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        return pd.Timedelta(hours=value.hour, minutes=value.minute, seconds=value.second)
+    if isinstance(value, dt.timedelta):
+        return pd.Timedelta(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        f = float(value)
+        return pd.Timedelta(seconds=round(f * 86400)) if 0 <= f < 1 else None
+    text = str(value).strip().upper()
+    for fmt in ("%I:%M %p", "%I:%M:%S %p", "%H:%M", "%H:%M:%S", "%I %p"):
+        try:
+            t = dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return pd.Timedelta(hours=t.hour, minutes=t.minute, seconds=t.second)
+    return None
+
+
+def _dates(col: pd.Series | None, n: int) -> pd.Series:
+    """Calendar dates (naive midnight) or NaT."""
+    if col is None:
+        return pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
+    if pd.api.types.is_datetime64_any_dtype(col):
+        out = col
+    else:
+        out = pd.to_datetime(col.map(lambda v: v if isinstance(v, (str, dt.date, dt.datetime)) else None),
+                             errors="coerce", format="mixed", dayfirst=False)
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out.dt.normalize().reset_index(drop=True).astype("datetime64[ns]")
+
+
+def localize(naive: pd.Series, timezone: str) -> pd.Series:
+    """Naive local times to UTC; a time that does not exist or is ambiguous (DST) becomes NaT."""
+    naive = pd.to_datetime(naive).astype("datetime64[ns]")
+    if timezone.upper() == "UTC":
+        return naive.dt.tz_localize("UTC")
+    return naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+
+
+# -------------------------------------------------------------------------- readers
+
+
+def read_export(path: str | Path, timezone: str = "UTC") -> ParsedFile:
+    """Read one export file (format by suffix); raises :class:`FileRejected` when unusable."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileRejected("unreadable", f"cannot open: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise FileRejected("zero_byte", "the file is empty (0 bytes)")
+    suffix = path.suffix.lower()
+    if suffix in SPREADSHEET_SUFFIXES:
+        return _read_heatime(path, timezone)
+    if suffix in TEXT_SUFFIXES + PARQUET_SUFFIXES:
+        return _read_long(path, timezone)
+    raise FileRejected("unsupported_format",
+                       f"unsupported file type {suffix or '(none)'}: expected one of {', '.join(SUPPORTED_SUFFIXES)}")
+
+
+def _read_heatime(path: Path, timezone: str) -> ParsedFile:
+    try:
+        sheets = pd.read_excel(path, engine="calamine", sheet_name=None)
+    except Exception as exc:  # noqa: BLE001 - the reader's many error types all mean "unreadable"
+        raise FileRejected("unreadable", f"not a readable spreadsheet ({type(exc).__name__}: "
+                                         f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'})") from exc
+    frames = [f for f in sheets.values() if len(f.columns)]
+    if not frames or all(len(f) == 0 for f in frames):
+        raise FileRejected("empty_file", "the spreadsheet has no data rows")
+    # the first sheet that has the Heatime key columns; else the layout is wrong
+    for frame in frames:
+        cols = _match(list(frame.columns), HEATIME_HEADERS)
+        if {"cow_number", "date", "time"} <= set(cols):
+            break
+    else:
+        frame = max(frames, key=len)
+        shown = ", ".join(str(c) for c in list(frame.columns)[:8])
+        raise FileRejected("wrong_layout", f"no Cow Number/Date/Time columns (English or German Heatime "
+                                           f"headers); found: {shown}", rows=len(frame))
+    frame = frame.reset_index(drop=True)
+    if len(frame) == 0:
+        raise FileRejected("empty_file", "the spreadsheet has headers but no data rows")
+    n = len(frame)
+    day = _dates(frame[cols["date"]], n)
+    times = frame[cols["time"]]
+    # an export has a dozen distinct times: parse each once (strptime is ~60 us a call)
+    parsed_times = {v: _time_of_day(v) for v in pd.unique(times.astype(object))}
+    tod = times.astype(object).map(parsed_times)
+    local = day + pd.to_timedelta(tod.astype(object).where(tod.notna(), pd.NaT))
+    ts = localize(local, timezone)
+    rows = pd.DataFrame({
+        "row": np.arange(1, n + 1),
+        "cow_number": _cow_numbers(frame[cols["cow_number"]]),
+        "ts": ts.reset_index(drop=True),
+        "interval_s": np.full(n, HEATIME_INTERVAL_S, dtype="int64"),
+        "activity": _floats(frame.get(cols.get("activity")) if "activity" in cols else None, n),
+        "temp_c": np.full(n, np.nan),
+        "ph": np.full(n, np.nan),
+        "lactation_number": _floats(frame[cols["lactation_number"]] if "lactation_number" in cols else None, n),
+        "days_in_lactation": _floats(frame[cols["days_in_lactation"]] if "days_in_lactation" in cols else None, n),
+        "status": (frame[cols["status"]].map(lambda v: None if pd.isna(v) else str(v).strip()[:32] or None)
+                   if "status" in cols else pd.Series([None] * n, dtype=object)),
+        "breeding_date": localize(_dates(frame[cols["breeding_date"]] if "breeding_date" in cols else None, n),
+                                  timezone),
+    })
+    answer_key = [c for c in frame.columns if _key(c) in {_key(a) for a in HEATIME_ANSWER_KEY}]
+    signals = ("activity",) if "activity" in cols else ()
+    kind = "heatime_xls" if path.suffix.lower() == ".xls" else "heatime_xlsx"
+    # the source rows for rejections, without the answer key: nothing downstream may see it
+    return ParsedFile(path=path, file_format=kind, rows=rows[ROW_COLUMNS], source=frame.drop(columns=answer_key),
+                      signals=signals, activity_cap=HEATIME_ACTIVITY_CAP)
+
+
+def _read_long(path: Path, timezone: str) -> ParsedFile:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in PARQUET_SUFFIXES:
+            frame = pd.read_parquet(path)
+            kind = "long_parquet"
+        else:
+            frame = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False,
+                                na_values=[""], skipinitialspace=True)
+            kind = "long_csv"
+    except pd.errors.EmptyDataError as exc:
+        raise FileRejected("empty_file", "the file has no header and no rows") from exc
+    except Exception as exc:  # noqa: BLE001 - parquet/csv readers raise many types
+        raise FileRejected("unreadable", f"not a readable {suffix[1:]} file ({type(exc).__name__}: "
+                                         f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'})") from exc
+    cols = _match(list(frame.columns), LONG_HEADERS)
+    signal_cols = [s for s in ("activity", "temp_c", "ph") if s in cols]
+    if not {"cow_number", "timestamp"} <= set(cols) or not signal_cols:
+        shown = ", ".join(str(c) for c in list(frame.columns)[:8])
+        raise FileRejected("wrong_layout", "the long format needs cow_number, timestamp and at least one of "
+                                           f"activity, temperature_c, ph; found: {shown}", rows=len(frame))
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    if n == 0:
+        raise FileRejected("empty_file", "the file has headers but no data rows")
+    ts = _long_timestamps(frame[cols["timestamp"]], timezone)
+    if "interval_minutes" in cols:
+        minutes = _floats(frame[cols["interval_minutes"]], n)
+    else:
+        minutes = np.full(n, 10.0)
+    interval = np.where(np.isfinite(minutes) & (minutes > 0), np.round(minutes * 60), -1).astype("int64")
+    breeding = (_long_timestamps(frame[cols["breeding_date"]], timezone) if "breeding_date" in cols
+                else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
+    rows = pd.DataFrame({
+        "row": np.arange(1, n + 1),
+        "cow_number": _cow_numbers(frame[cols["cow_number"]]),
+        "ts": ts,
+        "interval_s": interval,
+        "activity": _floats(frame[cols["activity"]] if "activity" in cols else None, n),
+        "temp_c": _floats(frame[cols["temp_c"]] if "temp_c" in cols else None, n),
+        "ph": _floats(frame[cols["ph"]] if "ph" in cols else None, n),
+        "lactation_number": _floats(frame[cols["lactation_number"]] if "lactation_number" in cols else None, n),
+        "days_in_lactation": _floats(frame[cols["days_in_lactation"]] if "days_in_lactation" in cols else None, n),
+        "status": (frame[cols["status"]].map(lambda v: None if pd.isna(v) else str(v).strip()[:32] or None)
+                   if "status" in cols else pd.Series([None] * n, dtype=object)),
+        "breeding_date": breeding.dt.floor("D") if "breeding_date" in cols else breeding,
+    })
+    # a malformed interval must not silently become 10 minutes: it stays -1 and the row is rejected
+    return ParsedFile(path=path, file_format=kind, rows=rows[ROW_COLUMNS], source=frame,
+                      signals=tuple(signal_cols), activity_cap=None)
+
+
+def _long_timestamps(col: pd.Series, timezone: str) -> pd.Series:
+    """ISO 8601 text (or parquet datetimes) to UTC; offsets honoured, naive values are local."""
+    n = len(col)
+    if pd.api.types.is_datetime64_any_dtype(col):
+        if getattr(col.dt, "tz", None) is not None:
+            return col.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").reset_index(drop=True)
+        return localize(col.reset_index(drop=True), timezone)
+    text = col.astype("string").str.strip()
+    has_offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False).to_numpy()
+    out = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
+    if has_offset.any():
+        out[has_offset] = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601").to_numpy()
+    naive = ~has_offset & text.notna().to_numpy()
+    if naive.any():
+        parsed = pd.to_datetime(text[naive], errors="coerce", format="ISO8601")
+        out[naive] = localize(parsed.reset_index(drop=True), timezone).to_numpy()
+    return out
