@@ -24,10 +24,14 @@ QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def configure_logging(verbose: bool) -> None:
     """INFO/DEBUG lines of our own modules only with --verbose; warnings always."""
+    level = logging.DEBUG if verbose else logging.WARNING
     root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.setLevel(level)
     for handler in root.handlers:
-        handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        handler.setLevel(level)
+    # MLflow installs its own stderr handler and logs INFO ("Validating input example ...",
+    # "Creating initial MLflow database tables ...") through it, past the root logger.
+    logging.getLogger("mlflow").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def run_config(verbose: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:

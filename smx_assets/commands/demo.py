@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.definitions import defs
     from smx_assets.defs.partitions import DAILY_WINDOW_DAYS, SCORES_WINDOW_DAYS, WINDOWS
 
+    console.configure_logging(verbose)  # again: importing mlflow set its own logger back to INFO
+
     today = dt.datetime.now(dt.timezone.utc).date()
     start = today - dt.timedelta(days=args.days)
     score_from = today - dt.timedelta(days=args.score_days)
