@@ -16,7 +16,6 @@ import io
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd

@@ -19,8 +19,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain import progress
 from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset
+from smx_assets.domain import progress
 from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS, LOOKBACK
 from smx_assets.domain.features.baselines import N_DAYS, baselines_from_store
 from smx_assets.domain.features.labels import attach_labels

@@ -10,8 +10,9 @@ it yet). It registers a new version of ``smx-<uc>`` and points ``challenger`` at
 
 ``<uc>_promotion`` compares the challenger's out-of-fold scores, the champion and the rule
 baseline on the same rows (the challenger's window; against an ML champion only the days after
-the champion's own training window), requires ``uc.min_evaluation_events`` events, decides with ``model_registry.decide_promotion`` and moves
-``champion`` with ``apply_promotion``. The decision is tagged on the challenger's training run
+the champion's own training window), requires ``uc.min_evaluation_events`` events, decides
+with ``model_registry.decide_promotion`` and moves ``champion`` with ``apply_promotion``.
+The decision is tagged on the challenger's training run
 (not on a run of its own: one training run = one MLflow run per use case), on the versions,
 and shown as asset metadata and a blocking asset check.
 
@@ -322,7 +323,8 @@ def _build(uc: UseCase) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
         name=model_key, group_name=GROUP, owners=OWNERS, kinds={"scikitlearn", "mlflow"},
         deps=["training_features"],
         tags={"smx/use_case": uc.name},
-        description=(f"{uc.description} Trains {uc.model_name} on a window of training_features, evaluated by cross-validation by animal "
+        description=(f"{uc.description} Trains {uc.model_name} on a window of training_features, "
+                     "evaluated by cross-validation by animal "
                      f"({len(uc.feature_columns)} features), logs one MLflow run (experiment {uc.experiment_name}), "
                      "registers a version and points 'challenger' at it."),
     )
