@@ -10,15 +10,17 @@ there in the UI afterwards (``make ui``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
+from smx_assets.commands import console
 from smx_assets.commands._args import UserError, int_in
 from smx_assets.domain.time_grid import BUCKET_FREQ, PARTITION_KEY_FORMAT
 
@@ -39,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score-days", type=int_in(1, MAX_DAYS), default=1,
                    help="days to retro-score at the end (default 1; at most --days)")
     p.add_argument("--fresh", action="store_true", help="delete SMX_HOME's stores first")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="also print Dagster's event stream and our INFO logs (same as smx -v demo)")
     p.set_defaults(func=run)
 
 
@@ -52,23 +56,6 @@ def _dagster_home() -> Path:
     return home
 
 
-class _Stages:
-    """Prints one line per stage with its duration, so a person sees progress as it goes."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.n, self.t_start = total, 0, time.perf_counter()
-        self.timings: dict[str, float] = {}
-
-    def run(self, name: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self.n += 1
-        print(f"[{self.n}/{self.total}] {name} ...", flush=True)
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        self.timings[name] = time.perf_counter() - t0
-        print(f"[{self.n}/{self.total}] {name} done in {self.timings[name]:.1f} s", flush=True)
-        return out
-
-
 def _execute(defs, job_name: str, instance, tags: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
              partition_key: str | None = None, run_config: dict | None = None):
     from smx_assets.run_health import worker_tag
@@ -78,8 +65,33 @@ def _execute(defs, job_name: str, instance, tags: dict[str, str] | None = None, 
                                     run_config=run_config, raise_on_error=True)
     if not result.success:
         raise RuntimeError(f"{job_name} failed: see run {result.run_id} in the Dagster UI")
-    print(f"      run {result.run_id} ({job_name}) succeeded", flush=True)
     return result
+
+
+def _meta(result, asset: str) -> dict:  # type: ignore[no-untyped-def]
+    """The (last) materialisation metadata of ``asset`` in a run, as plain values."""
+    out: dict = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if mat.asset_key.to_user_string() == asset:
+            out = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    return out
+
+
+def _promotion_lines(result) -> str:  # type: ignore[no-untyped-def]
+    from smx_assets.domain.use_cases.catalog import all_use_cases
+
+    lines = []
+    for uc in all_use_cases():
+        m = _meta(result, f"{uc.name}_promotion")
+        n = m.get("numbers") or {}
+        kind = "ML model" if m.get("winner") == "challenger" else "rule baseline"
+        f1 = (f"F1 {n['challenger_f1']:.3f} vs rule {n['baseline_f1']:.3f}"
+              if isinstance(n.get("challenger_f1"), float) and isinstance(n.get("baseline_f1"), float) else "")
+        lines.append(f"      {uc.name:8s} champion v{m.get('champion_after')} ({kind}): {f1}"
+                     f"{', ' if f1 else ''}{m.get('eval_events')} events, cross-validated by animal"
+                     if f1 else f"      {uc.name:8s} champion v{m.get('champion_after')} ({kind}): {m.get('reason')}")
+    return "\n" + "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--score-days {args.score_days} is more than --days {args.days}: "
                         "only simulated days can be scored (use at most --days)")
     dagster_home = _dagster_home()
+    # One OpenMP thread per process: on a small shared machine scikit-learn's default (a thread
+    # per core, spinning while it waits) made each fit 20x slower under load (27 s vs 1.2 s for
+    # the calving model, measured); a deployment sets OMP_NUM_THREADS itself.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    verbose = bool(getattr(args, "verbose", False))
+    console.configure_logging(verbose)
     from smx_assets import settings
 
     home = settings.smx_home()
@@ -100,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.commands import simulate as simulate_cmd
     from smx_assets.definitions import defs
     from smx_assets.defs.partitions import DAILY_WINDOW_DAYS, SCORES_WINDOW_DAYS, WINDOWS
+
+    console.configure_logging(verbose)  # again: importing mlflow set its own logger back to INFO
 
     today = dt.datetime.now(dt.timezone.utc).date()
     start = today - dt.timedelta(days=args.days)
@@ -117,34 +137,46 @@ def run(args: argparse.Namespace) -> int:
               f"`smx score --from {start} --to ...` scores it", flush=True)
     print(f"smx demo: {args.animals} animals x {args.days} days (seed {args.seed}), data in {home}, "
           f"Dagster instance in {dagster_home}", flush=True)
-    stages = _Stages(5)
-    stages.run("simulate herd", simulate_cmd.run, argparse.Namespace(
-        animals=args.animals, days=args.days, seed=args.seed, start=start, farms=min(2, args.animals), live=False, steps=1,
-        herd_db_url=None, sensor_store_url=None))
+    steps = console.Steps(6)
+    quiet = console.run_config(verbose)
 
+    def simulate() -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            simulate_cmd.run(argparse.Namespace(
+                animals=args.animals, days=args.days, seed=args.seed, start=start, farms=min(2, args.animals), live=False,
+                steps=1, herd_db_url=None, sensor_store_url=None))
+        return out.getvalue().strip().split(" into ")[0]
+
+    steps.run("simulate herd", simulate, figures=str)
     instance = dg.DagsterInstance.get()
     from smx_assets.run_health import fail_dead_runs
 
     fail_dead_runs(instance)  # runs of an earlier demo that was killed: FAILED, not STARTED forever
     day_range = {RANGE_START: features_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
-    stages.run("daily features (single-run backfill)", _execute, defs, "daily_features_job", instance, day_range)
-    stages.run("train, register and promote models", _execute, defs, "training_job", instance)
+    steps.run("daily features (one single-run backfill)", _execute, defs, "daily_features_job", instance,
+              day_range, run_config=quiet,
+              figures=lambda r: f"{_meta(r, 'training_features').get('dagster/row_count', 0):,} feature rows "
+                                f"over {(today - features_from).days} days, run {r.run_id[:8]}")
+    steps.run("train, cross-validate and promote (heat, calving, fever)", _execute, defs, "training_job", instance,
+              run_config=quiet, figures=lambda r: f"run {r.run_id[:8]}" + _promotion_lines(r))
     buckets = pd.date_range(pd.Timestamp(score_from), pd.Timestamp(today), freq=BUCKET_FREQ, inclusive="left")
     fmt = PARTITION_KEY_FORMAT
-    stages.run(f"retro-score {len(buckets)} buckets (one run)", _execute, defs, "scoring_job", instance,
-               {RANGE_START: buckets[0].strftime(fmt), RANGE_END: buckets[-1].strftime(fmt)})
-    if _has_job(defs, "monitoring_job"):
-        monitor_range = {RANGE_START: score_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
-        stages.run("monitoring (drift, alert volume, performance)", _execute, defs, "monitoring_job", instance,
-                   monitor_range)
-    else:
-        stages.total -= 1
+    steps.run(f"retro-score {len(buckets)} buckets (one run)", _execute, defs, "scoring_job", instance,
+              {RANGE_START: buckets[0].strftime(fmt), RANGE_END: buckets[-1].strftime(fmt)}, run_config=quiet,
+              figures=lambda r: (lambda m: f"{m.get('predictions_written', 0):,} predictions, "
+                                           f"{m.get('alerts_new_total', 0)} new alerts, run {r.run_id[:8]}")(
+                  _meta(r, "scores")))
+    monitor_range = {RANGE_START: score_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
+    steps.run("monitoring (drift, alert volume, performance)", _execute, defs, "monitoring_job", instance,
+              monitor_range, run_config=quiet, figures=lambda r: f"run {r.run_id[:8]}")
+    steps.run("bring the simulated farm up to the clock", _catch_up, settings,
+              figures=lambda out: f"{out['bolus']:,} readings delivered, farm at {out['until']:%Y-%m-%d %H:%M} UTC")
 
     from smx_assets.commands.summary import print_summary
 
     print_summary(settings.Settings.from_env(), since=pd.Timestamp(score_from, tz="UTC"))
-    total = time.perf_counter() - stages.t_start
-    print(f"\nsmx demo finished in {total:.0f} s. Open the UI with `make ui` (http://127.0.0.1:3000), "
+    print(f"\nsmx demo finished in {steps.elapsed():.0f} s. Open the UI with `make ui` (http://127.0.0.1:3000), "
           f"MLflow with `.venv/bin/mlflow ui --backend-store-uri {settings.Settings.from_env().mlflow_tracking_uri}`.")
     return 0
 
@@ -163,6 +195,24 @@ def _check_ranges(args: argparse.Namespace, score_from: dt.date, ten_minute_star
                 f"(they start {ten_minute_start}: SMX_SCORES_WINDOW_DAYS={scores_window_days}); "
                 f"use at most {scores_window_days} or score older days with `smx score --from --to`")
     return None
+
+
+def _catch_up(settings) -> dict:  # type: ignore[no-untyped-def]
+    """Deliver what the farm has "received" between midnight and now, so `make ui` starts live."""
+    from smx_assets.domain.herd_db import make_engine
+    from smx_assets.domain.sensor_store.factory import open_sensor_store
+    from smx_assets.domain.simulator.live import live_step, load_state, steps_behind, wall_clock
+
+    s = settings.Settings.from_env()
+    engine = make_engine(s.herd_db_url)
+    store = open_sensor_store(s.sensor_store_url)
+    try:
+        state = load_state(engine)
+        now = wall_clock()
+        return live_step(engine, store, steps=steps_behind(state[1], now), now=now)
+    finally:
+        store.close()
+        engine.dispose()
 
 
 def _has_job(defs, name: str) -> bool:  # type: ignore[no-untyped-def]

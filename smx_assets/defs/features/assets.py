@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset
+from smx_assets.domain import progress
 from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS, LOOKBACK
 from smx_assets.domain.features.baselines import N_DAYS, baselines_from_store
 from smx_assets.domain.features.labels import attach_labels
@@ -77,6 +78,7 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
         files.write(snapshot, PROFILES, day, "snapshot")
         per_day[str(day.date())] = len(ids)
         context.log.info("animal_profiles %s: %d active animals", day.date(), len(ids))
+        progress.advance("animal_profiles", len(per_day), len(partition_days(context)), str(day.date()))
     return dg.MaterializeResult(metadata={
         "animals_per_day": per_day,
         "dagster/row_count": int(len(snapshot)),
@@ -210,6 +212,7 @@ def training_features(context: dg.AssetExecutionContext, herd_db: HerdDbResource
         cells += frame[FEATURE_COLUMNS].size
         timings[str(day.date())] = round(time.perf_counter() - t0, 2)
         context.log.info("training_features %s: %d rows in %.1f s", day.date(), len(frame), timings[str(day.date())])
+        progress.advance("training_features", len(per_day), len(days), str(day.date()))
 
     last = days[-1]
     passed, parity_meta = _parity(store, live, files.read_baselines([last]), frame, last,

@@ -106,6 +106,8 @@ def scores(
     metadata: dict[str, object] = {
         "animals_scored": result.n_animals,
         "buckets_scored": result.n_buckets,
+        "readings_in_window": result.n_readings,
+        "buckets_without_readings": len(result.buckets_without_readings),
         "predictions_written": result.n_predictions,
         "alerts_new_total": total_alerts,
         "feature_missing_share": round(result.feature_missing_share, 4),
@@ -116,6 +118,11 @@ def scores(
         "rule_fallback_use_cases": ", ".join(result.fallback_use_cases) or "none",
         "skipped_use_cases": result.skipped_use_cases or "none",
     }
+    if result.buckets_without_readings:
+        empty = result.buckets_without_readings
+        metadata["no_readings"] = (f"{len(empty)} bucket(s) without readings, not scored: "
+                                   f"{empty[0]:%Y-%m-%d %H:%M}" + (f" .. {empty[-1]:%Y-%m-%d %H:%M}" if len(empty) > 1 else ""))
+        context.log.info("%s", metadata["no_readings"])
     for name, n in result.alerts_new.items():
         metadata[f"alerts_new_{name}"] = n
     if result.max_alert_lag_minutes is not None:

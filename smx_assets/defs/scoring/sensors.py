@@ -17,6 +17,11 @@ from smx_assets.domain.time_grid import BUCKET, partition_key
 from smx_assets.resources import SensorStoreResource
 from smx_assets.settings import ScoringSettings
 
+# Arrivals are looked up from a little before the last check: a delivery stamped just before a
+# tick but committed just after it would otherwise fall between two checks. The fingerprints
+# (reading count and last arrival per bucket) keep the overlap from re-scoring anything twice.
+LATE_CHECK_OVERLAP = pd.Timedelta(minutes=10)
+
 
 def scoring_policy(s: ScoringSettings) -> ScoringPolicy:
     """The planner's policy from the checked settings (``SMX_SCORING_*``)."""
@@ -49,7 +54,8 @@ def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStor
     earliest = pd.Timestamp(ten_minute_partitions.start).tz_convert("UTC")
     changed = None
     if cursor.last_bucket is not None:
-        since = cursor.last_late_check or (now - policy.rescore_horizon)
+        since = (cursor.last_late_check - LATE_CHECK_OVERLAP) if cursor.last_late_check is not None \
+            else now - policy.rescore_horizon
         changed = sensor_store.open().buckets_received_since(
             since, due - policy.rescore_horizon, due + BUCKET
         )

@@ -7,16 +7,18 @@ deployment must never write simulated data into a real store by default.
 """
 
 import dagster as dg
-import pandas as pd
 
-from smx_assets.domain.simulator.live import STEP, live_step, load_state
+from smx_assets.domain.simulator.live import live_step, load_state, steps_behind, wall_clock
 from smx_assets.domain.time_grid import utc
 from smx_assets.resources import HerdDbResource, SensorStoreResource
 
-MAX_STEPS_PER_RUN = 36  # after a pause, catch up at most 6 h of farm time per run
+# After a pause (or the demo, whose history ends at midnight) the farm catches up with the
+# clock in one run: up to two days of farm time, a few seconds of simulation for a demo herd.
+MAX_STEPS_PER_RUN = 6 * 48
 
 
-@dg.op(description="Deliver the simulated farm's readings and records up to now (at most 6 h per run).")
+@dg.op(description="Deliver the simulated farm's readings and records up to now (at most 48 h per run), "
+                   "stamped with the wall-clock time of delivery.")
 def deliver_simulated_readings(
     context: dg.OpExecutionContext, herd_db: HerdDbResource, sensor_store: SensorStoreResource
 ) -> dg.Output[dict]:
@@ -25,13 +27,13 @@ def deliver_simulated_readings(
     if state is None:
         raise dg.Failure("no simulated herd: run `smx simulate` (or `smx demo`) first")
     _, until = state
-    now = pd.Timestamp.now(tz="UTC")
+    now = wall_clock()
     until = utc(until)
-    steps = int(min(MAX_STEPS_PER_RUN, max(0, (now - until) // STEP)))
+    steps = min(MAX_STEPS_PER_RUN, steps_behind(until, now))
     if steps == 0:
         context.log.info("simulated farm is up to date (%s)", until)
         return dg.Output({"steps": 0}, metadata={"steps": 0, "simulated_until": str(until)})
-    out = live_step(engine, sensor_store.open(), steps=steps)
+    out = live_step(engine, sensor_store.open(), steps=steps, now=now)
     context.log.info("delivered %s -> %s: %s bolus readings (%s late), %s climate readings",
                      out["since"], out["until"], out["bolus"], out["late_bolus"], out["climate"])
     meta = {"steps": steps, "bolus_readings": int(out["bolus"]), "late_bolus_readings": int(out["late_bolus"]),

@@ -1,15 +1,18 @@
 """Training and promotion as assets: ``<uc>_model`` and ``<uc>_promotion`` for every use case.
 
-``<uc>_model`` reads a window of ``training_features`` days, splits it by time (older days
-train, the newest evaluate, a gap between), fits the use case's model on farm-record labels,
-evaluates it event-level on the held-out days with the use case's alert policy, and logs
-everything to ONE MLflow run (params, metrics, dataset lineage, code version, the model with
+``<uc>_model`` reads a window of ``training_features`` days, gathers its evidence by
+cross-validation by animal over the whole window (out-of-fold scores, evaluated event-level
+with the use case's alert policy, the rule baseline on the same rows; why: a held-out week of
+a 200-cow herd holds 0-2 calvings), fits the use case's model on the whole window on
+farm-record labels, and logs everything to ONE MLflow run (params, metrics, dataset lineage, code version, the model with
 signature and input example; the rule baseline too when this code version has not registered
 it yet). It registers a new version of ``smx-<uc>`` and points ``challenger`` at it.
 
-``<uc>_promotion`` scores challenger, champion and rule baseline on the challenger's held-out
-window (read back from its run), decides with ``model_registry.decide_promotion`` and moves
-``champion`` with ``apply_promotion``. The decision is tagged on the challenger's training run
+``<uc>_promotion`` compares the challenger's out-of-fold scores, the champion and the rule
+baseline on the same rows (the challenger's window; against an ML champion only the days after
+the champion's own training window), requires ``uc.min_evaluation_events`` events, decides
+with ``model_registry.decide_promotion`` and moves ``champion`` with ``apply_promotion``.
+The decision is tagged on the challenger's training run
 (not on a run of its own: one training run = one MLflow run per use case), on the versions,
 and shown as asset metadata and a blocking asset check.
 
@@ -35,14 +38,14 @@ from smx_assets.domain.features.storage import TRAINING, FeatureFiles
 from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.use_cases.base import UseCase, signal_gate
 from smx_assets.domain.use_cases.catalog import all_use_cases
+from smx_assets.domain.use_cases.cross_validation import DEFAULT_FOLDS, cross_validate, evidence, rows_after
 from smx_assets.domain.use_cases.training import (
+    NotEnoughData,
     check_trainable,
     evaluate_scores,
     feature_list_hash,
     fit_model,
     score_frame,
-    sklearn_scorer,
-    time_split,
     too_few_labels,
 )
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource
@@ -53,6 +56,7 @@ OWNERS = ["team:ml-platform"]
 DAY = pd.Timedelta(days=1)
 RULE_ARTIFACT = "rule_model"
 TAG_NOT_TRAINED = "smx.not_trained_reason"  # on smx-<uc>-rule: why the last training kept the rule
+CV_SCORES = "cv_scores"  # out-of-fold scores of each training run, read back by the promotion
 
 
 class TrainingConfig(dg.Config):
@@ -60,7 +64,9 @@ class TrainingConfig(dg.Config):
 
     The window is the ``train_days + gap_days + eval_days`` days ending at ``end_day``
     (default: the newest materialised day). The defaults (36 + 2 + 7 = 45 days) fit the demo
-    herd; missing days inside the window are skipped and listed in the metadata.
+    herd; missing days inside the window are skipped and listed in the metadata. The model is
+    fitted on the whole window; its evidence is cross-validation by animal over the same window
+    (``use_cases.cross_validation``: every event counts, none is seen by the model scoring it).
     """
 
     train_days: int = 36
@@ -72,6 +78,7 @@ class TrainingConfig(dg.Config):
     # fewer label events than this (train / evaluation days): no model, the rule baseline stays
     min_train_label_events: int = 1
     min_eval_label_events: int = 0
+    cv_folds: int = DEFAULT_FOLDS  # evidence: cross-validation by animal over the whole window
 
 
 class PromotionConfig(dg.Config):
@@ -117,13 +124,19 @@ def _md_metrics(rows: dict[str, dict[str, float]]) -> str:
     keys = ["sensitivity", "precision", "f1", "lead_time_median_h", "false_alerts_per_100_cow_days",
             "n_events", "n_alerts", "row_auc"]
     frame = pd.DataFrame({who: {k: m.get(k, math.nan) for k in keys} for who, m in rows.items()})
-    return frame.to_markdown(floatfmt=".3f")
+    return frame.to_markdown(floatfmt=".3f").replace(" nan ", " n/a ")
 
 
 def _num(v: Any) -> float | int | str:
+    """Numbers for people: an undefined metric (no events, no alerts) says so instead of NaN."""
     if isinstance(v, float) and math.isnan(v):
-        return "nan"
+        return "n/a"
     return v
+
+
+def _f1(metrics: dict[str, float]) -> str:
+    f1 = metrics.get("f1", math.nan)
+    return "n/a" if f1 is None or math.isnan(f1) else f"{f1:.3f}"
 
 
 def _rule_version_for_code(uc: UseCase, client: Any) -> str | None:
@@ -152,13 +165,16 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
     usable = frame[frame["animal_id"].isin(eligible)] if skipped else frame
     if usable.empty:
         return _rule_stays_champion(context, uc, client, frame, days, f"{uc.name} {skipped}")
+    n_animals = int(usable["animal_id"].nunique())
+    if n_animals < config.cv_folds:
+        return _rule_stays_champion(context, uc, client, frame, days,
+                                    f"{n_animals} animals in the window; cross-validation by animal needs at least "
+                                    f"{config.cv_folds}; the rule baseline stays champion")
     try:
-        train, evaluation, split = time_split(usable, config.eval_days, config.gap_days)
-        check_trainable(uc, train, records)
-    except ValueError as exc:  # NotEnoughData: fewer days than the window needs, or no positive label
+        check_trainable(uc, usable, records)
+    except NotEnoughData as exc:  # no positive label in the window
         return _rule_stays_champion(context, uc, client, frame, days, f"{exc}; the rule baseline stays champion")
-    why = too_few_labels(uc, train, evaluation, records, config.min_train_label_events,
-                         config.min_eval_label_events)
+    why = too_few_labels(uc, usable, usable.iloc[:0], records, config.min_train_label_events, 0)
     if why:
         return _rule_stays_champion(context, uc, client, frame, days, why)
     frame = usable
@@ -168,34 +184,35 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
     with reg.training_run(uc.experiment_name, run_name=f"{uc.name}-{context.run_id[:8]}", tags=tags, client=client) as run:
         import mlflow as mlf
 
+        run_id = run.info.run_id
         lineage = {"data.partition_first": day_key(days[0]), "data.partition_last": day_key(days[-1]),
                    "data.days_missing": ",".join(missing)[:500] or "none", "data.rows": len(frame),
-                   "data.rows_train": len(train), "data.rows_eval": len(evaluation),
                    "data.feature_list_hash": feature_list_hash(uc.feature_columns),
                    "data.n_features": len(uc.feature_columns), "data.features_path": files.display_base,
-                   "code_version": code_version()}
-        mlf.log_params({**lineage, **split.as_params(), **{f"policy.{k}": v for k, v in uc.alert_policy.as_params().items()},
+                   "code_version": code_version(), "eval.method": "cross-validation by animal",
+                   "eval.folds": config.cv_folds, "eval.min_events": uc.min_evaluation_events}
+        mlf.log_params({**lineage, **{f"policy.{k}": v for k, v in uc.alert_policy.as_params().items()},
                         "config.train_days": config.train_days, "config.eval_days": config.eval_days,
                         "config.gap_days": config.gap_days})
         mlf.log_text("\n".join(uc.feature_columns), "features.txt")
 
-        fit = fit_model(uc, train, records, negatives_per_positive=config.negatives_per_positive, seed=config.seed)
-        mlf.log_params(fit.params)
-        mlf.log_metrics({f"train.{k}": float(v) for k, v in fit.counts.items()} | {"train.fit_seconds": fit.seconds})
-
-        ml_scores = score_frame(sklearn_scorer(fit.model, uc.feature_columns), evaluation)
-        rule_scores = score_frame(uc.rule_baseline.score, evaluation)
-        ml_metrics = evaluate_scores(uc, evaluation, ml_scores, records)
-        rule_metrics = evaluate_scores(uc, evaluation, rule_scores, records)
+        cv = cross_validate(uc, frame, records, k=config.cv_folds,
+                            negatives_per_positive=config.negatives_per_positive, seed=config.seed)
+        scores_url = files.write(cv.scores, CV_SCORES, days[-1], table=f"{uc.name}-{run_id}")
+        mlf.log_param("eval.cv_scores", scores_url)
+        ml_metrics, rule_metrics = cv.challenger, cv.baseline
         mlf.log_metrics({f"eval.{k}": v for k, v in ml_metrics.items() if not math.isnan(v)})
         mlf.log_metrics({f"eval.baseline.{k}": v for k, v in rule_metrics.items() if not math.isnan(v)})
 
-        example = evaluation[list(uc.feature_columns)].astype("float64").head(50)
+        fit = fit_model(uc, frame, records, negatives_per_positive=config.negatives_per_positive, seed=config.seed)
+        mlf.log_params(fit.params)
+        mlf.log_metrics({f"train.{k}": float(v) for k, v in fit.counts.items()} | {"train.fit_seconds": fit.seconds})
+
+        example = frame[list(uc.feature_columns)].astype("float64").head(50)
         rule_version = _rule_version_for_code(uc, client)
         if rule_version is None:  # once per code version: the rule is code, not data
             reg.log_rule_model(uc.rule_baseline, example, name=RULE_ARTIFACT)
         reg.log_sklearn_model(fit.model, example, tags={reg.TAG_USE_CASE: uc.name})
-        run_id = run.info.run_id
         if rule_version is None:
             rule_version = reg.register(run_id, uc.rule_model_name, artifact_name=RULE_ARTIFACT,
                                         tags={reg.TAG_KIND: "rule", "smx.rule_params":
@@ -207,25 +224,59 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
         mlf.set_tags({"smx.registered_version": version, "smx.rule_version": rule_version})
         run_hygiene.mark_ready(client, uc.model_name, version)  # evaluated, registered and aliased
     seconds = time.perf_counter() - t_start
-    context.log.info("%s: v%s trained in %.1f s, eval F1 %.3f (rule %.3f)", uc.name, version, seconds,
-                     ml_metrics["f1"], rule_metrics["f1"])
-    return dg.MaterializeResult(metadata={
+    ev = evidence(uc, ml_metrics)
+    summary = (f"F1 {_f1(ml_metrics)} (rule {_f1(rule_metrics)}) on {ev.n_events} {uc.name} events, "
+               f"{config.cv_folds}-fold cross-validation by animal" if ev.enough else ev.message)
+    context.log.info("%s: v%s trained in %.1f s, %s", uc.name, version, seconds, summary)
+    meta: dict[str, Any] = {
         "model": f"{uc.model_name} v{version} (alias challenger)",
         "mlflow_run_id": run_id,
         "registered_version": version,
         "rule_baseline": f"{uc.rule_model_name} v{rule_version}",
         "partition_range": f"{day_key(days[0])}..{day_key(days[-1])}",
-        "train_days": f"{split.train_days[0]}..{split.train_days[-1]}" if split.train_days else "",
-        "eval_days": f"{split.eval_days[0]}..{split.eval_days[-1]}",
         "days_missing": missing,
-        "rows": fit.counts | {"eval": len(evaluation)},
+        "rows": fit.counts,
         "feature_list_hash": feature_list_hash(uc.feature_columns),
         "code_version": code_version(),
         "train_seconds": dg.MetadataValue.float(round(fit.seconds, 2)),
-        "eval_f1": dg.MetadataValue.float(float(ml_metrics["f1"])),
-        "eval_baseline_f1": dg.MetadataValue.float(float(rule_metrics["f1"])),
+        "evaluation": f"{config.cv_folds}-fold cross-validation by animal over {day_key(days[0])}..{day_key(days[-1])}",
+        "eval_events": ev.n_events,
+        "eval_evidence": "enough" if ev.enough else ev.message,
         "eval_metrics": dg.MetadataValue.md(_md_metrics({"challenger": ml_metrics, "rule baseline": rule_metrics})),
-    })
+    }
+    if ev.enough:
+        meta["eval_f1"] = dg.MetadataValue.float(float(ml_metrics["f1"]))
+        meta["eval_baseline_f1"] = dg.MetadataValue.float(float(rule_metrics["f1"]))
+    return dg.MaterializeResult(metadata=meta)
+
+
+def _evaluation_rows(files: FeatureFiles, uc: UseCase, run: Any, champion: Any, champion_kind: str,
+                     client: Any) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(rows, challenger out-of-fold scores on them, where) for the promotion's comparison.
+
+    Against the rule baseline (and a rule champion) every row of the challenger's window
+    counts. Against an ML champion only the rows after the champion's own training window do:
+    on the rows it was fitted on, a champion would look better than it is.
+    """
+    p = run.data.params
+    days = list(pd.date_range(pd.Timestamp(p["data.partition_first"], tz="UTC"),
+                              pd.Timestamp(p["data.partition_last"], tz="UTC"), freq="D"))
+    frame, _ = _read_days(files, days, uc)
+    with files.fs.open(p["eval.cv_scores"].replace(files.base_path, files.root, 1), "rb") as fh:
+        stored = pd.read_parquet(fh)
+    # By key, not by position: the days may have been re-materialised since the training run.
+    keys = frame[["animal_id", "bucket_start"]].assign(
+        bucket_start=lambda d: pd.to_datetime(d["bucket_start"], utc=True))
+    oof = keys.merge(stored[["animal_id", "bucket_start", "score"]], on=["animal_id", "bucket_start"], how="left")
+    known = oof["score"].notna().to_numpy()
+    frame, oof = frame.loc[known].reset_index(drop=True), oof.loc[known].reset_index(drop=True)
+    where = f"the challenger's window {day_key(days[0])}..{day_key(days[-1])}"
+    if champion is not None and champion_kind == "ml" and champion.run_id:
+        last = client.get_run(champion.run_id).data.params.get("data.partition_last")
+        keep = rows_after(frame, last)
+        frame, oof = frame.loc[keep].reset_index(drop=True), oof.loc[keep].reset_index(drop=True)
+        where = f"the days after champion v{champion.version}'s training window (after {last})"
+    return frame, oof[["animal_id", "bucket_start", "score"]], where
 
 
 def _clear_not_trained(uc: UseCase, client: Any) -> None:
@@ -270,7 +321,7 @@ def _rule_stays_champion(context: dg.AssetExecutionContext, uc: UseCase, client:
 def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: PromotionConfig,
                      feature_store: FeatureStoreResource, herd_db: HerdDbResource,
                      mlflow: MlflowResource) -> tuple[dg.MaterializeResult, dg.AssetCheckResult]:
-    """Challenger vs champion vs rule baseline on the challenger's held-out window."""
+    """Challenger (its out-of-fold scores) vs champion vs rule baseline, on enough events."""
     client = mlflow.client()  # the resource's tracking AND registry store (a separate registry_uri included)
     challenger = reg.get_alias_version(uc.model_name, reg.CHALLENGER, client)
     if challenger is None:
@@ -290,27 +341,29 @@ def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Pro
                                     severity=dg.AssetCheckSeverity.WARN, description=reason,
                                     metadata={"reason": reason, "new_champion": "unchanged"}))
     run = client.get_run(challenger.run_id)
-    p = run.data.params
-    eval_days = list(pd.date_range(pd.Timestamp(p["eval_first_day"], tz="UTC"),
-                                   pd.Timestamp(p["eval_last_day"], tz="UTC"), freq="D"))
+    if "eval.cv_scores" not in run.data.params:
+        raise dg.Failure(f"{uc.model_name} v{challenger.version} has no cross-validation evidence: retrain it")
     files = FeatureFiles(feature_store.base_path)
-    evaluation, missing = _read_days(files, eval_days, uc)
     records = load_herd_records(herd_db.engine())
-
     champion = reg.get_alias_version(uc.model_name, reg.CHAMPION, client)
+    champion_kind = ((champion.tags or {}).get(reg.TAG_KIND) or "ml") if champion is not None else ""
     rule_mv = reg.latest_version(uc.rule_model_name, client)
     if rule_mv is None:
         raise dg.Failure(f"no rule baseline {uc.rule_model_name} registered")
-    candidates = {"challenger": challenger, "champion": champion, "baseline": rule_mv}
-    metrics: dict[str, dict[str, float]] = {}
-    for who, mv in candidates.items():
+    evaluation, oof, where = _evaluation_rows(files, uc, run, champion, champion_kind, client)
+
+    metrics: dict[str, dict[str, float]] = {"challenger": evaluate_scores(uc, evaluation, oof, records)}
+    for who, mv in (("champion", champion), ("baseline", rule_mv)):
         if mv is None:
             continue
         loaded = reg.load_version(mv, alias=who, client=client)
-        scores = score_frame(loaded.predict_scores, evaluation)
-        metrics[who] = evaluate_scores(uc, evaluation, scores, records)
-    decision = reg.decide_promotion(metrics["challenger"], metrics.get("champion"), metrics["baseline"],
-                                    margin=config.margin)
+        metrics[who] = evaluate_scores(uc, evaluation, score_frame(loaded.predict_scores, evaluation), records)
+    ev = evidence(uc, metrics["challenger"], where)
+    if ev.enough:
+        decision = reg.decide_promotion(metrics["challenger"], metrics.get("champion"), metrics["baseline"],
+                                        margin=config.margin)
+    else:
+        decision = reg.insufficient_evidence(ev.message, first_time=champion is None)
     new_version = reg.apply_promotion(decision, model_name=uc.model_name, challenger_version=challenger.version,
                                       baseline_model_name=uc.rule_model_name, baseline_version=rule_mv.version,
                                       run_id=challenger.run_id, client=client)
@@ -323,12 +376,12 @@ def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Pro
         "reason": decision.reason,
         "first_time": decision.first_time,
         "numbers": numbers,
+        "evidence": f"{ev.n_events} {uc.name} events in {where} (at least {ev.min_events} needed)",
+        "eval_events": ev.n_events,
         "challenger_version": str(challenger.version),
         "champion_before": str(champion.version) if champion else "none",
         "champion_after": str(after.version) if after else "none",
         "baseline": f"{uc.rule_model_name} v{rule_mv.version}",
-        "eval_days": f"{day_key(eval_days[0])}..{day_key(eval_days[-1])}",
-        "eval_days_missing": missing,
         "challenger_run_id": challenger.run_id,
         "metrics": dg.MetadataValue.md(_md_metrics(metrics)),
     }
@@ -341,6 +394,7 @@ def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Pro
         check_name="champion_decision", passed=bool(decision.promote),
         severity=dg.AssetCheckSeverity.ERROR if decayed else dg.AssetCheckSeverity.WARN,
         description=decision.reason, metadata={"reason": decision.reason, "numbers": numbers,
+                                               "evidence": meta["evidence"],
                                                "new_champion": new_version or "unchanged"})
     return dg.MaterializeResult(metadata=meta), check
 
@@ -352,7 +406,8 @@ def _build(uc: UseCase) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
         name=model_key, group_name=GROUP, owners=OWNERS, kinds={"scikitlearn", "mlflow"},
         deps=["training_features"],
         tags={"smx/use_case": uc.name},
-        description=(f"{uc.description} Trains {uc.model_name} on a time-split window of training_features "
+        description=(f"{uc.description} Trains {uc.model_name} on a window of training_features, "
+                     "evaluated by cross-validation by animal "
                      f"({len(uc.feature_columns)} features), logs one MLflow run (experiment {uc.experiment_name}), "
                      "registers a version and points 'challenger' at it."),
     )
@@ -367,8 +422,9 @@ def _build(uc: UseCase) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
             "champion_decision", asset=f"{uc.name}_promotion", blocking=True,
             description="Passes when champion moved (challenger beat champion and rule baseline by the margin, or "
                         "the first champion was chosen); fails with the reason otherwise.")],
-        description=(f"Evaluates {uc.model_name}@challenger, @champion and the rule baseline on the challenger's "
-                     "held-out days and moves 'champion' only on a real improvement."),
+        description=(f"Compares {uc.model_name}@challenger (its cross-validated scores), @champion and the rule "
+                     f"baseline on at least {uc.min_evaluation_events} events and moves 'champion' only on a real "
+                     "improvement; with fewer events it says so and decides nothing new."),
     )
     def promotion_asset(context: dg.AssetExecutionContext, config: PromotionConfig,
                         feature_store: FeatureStoreResource, herd_db: HerdDbResource, mlflow: MlflowResource):

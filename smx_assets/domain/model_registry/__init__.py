@@ -67,6 +67,7 @@ from smx_assets.domain.model_registry.promotion import (  # noqa: F401
     apply_promotion,
     champion_history,
     decide_promotion,
+    insufficient_evidence,
     rollback,
 )
 from smx_assets.domain.model_registry.registry import (  # noqa: F401

@@ -65,6 +65,19 @@ def _metric(metrics: Mapping[str, Any] | None, key: str) -> float:
 _CONTEXT_METRICS = ("sensitivity", "precision", "lead_time_median_h", "false_alerts_per_100_cow_days")
 
 
+def insufficient_evidence(message: str, *, first_time: bool) -> PromotionDecision:
+    """Too few events to tell models apart: a distinct outcome, never a NaN comparison.
+
+    A first champion is the rule baseline (simple, explainable, needs no evidence of its own);
+    an existing champion is kept. ``message`` says how many events there were and how many
+    are needed.
+    """
+    if first_time:
+        return PromotionDecision(True, "baseline", f"first champion: rule baseline, not enough evidence to "
+                                 f"choose the challenger ({message})", {}, True)
+    return PromotionDecision(False, "champion", f"champion kept, not enough evidence ({message})", {}, False)
+
+
 def decide_promotion(
     challenger_metrics: Mapping[str, Any],
     champion_metrics: Mapping[str, Any] | None,
@@ -137,6 +150,15 @@ def _move_champion(client: MlflowClient, name: str, version: str) -> None:
     if not history or history[-1] != version:
         history.append(version)
     _set_history(client, name, history)
+    _tag_champion_kind(client, name, version)
+
+
+def _tag_champion_kind(client: MlflowClient, name: str, version: str) -> None:
+    """The registered model's ``smx.model_kind`` says what its champion is (a rule copy or ML),
+    so the registry page never calls a model whose champion is a rule "ml"."""
+    kind = (client.get_model_version(name, version).tags or {}).get(TAG_KIND)
+    if kind:
+        client.set_registered_model_tag(name, TAG_KIND, kind)
 
 
 def apply_promotion(
@@ -234,6 +256,7 @@ def rollback(name: str, to_version: str | int | None = None, *,
         if not history or history[-1] != new:
             history.append(new)
     client.set_registered_model_alias(name, CHAMPION, new)
+    _tag_champion_kind(client, name, new)
     _set_history(client, name, history)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     client.set_model_version_tag(name, new, "smx.rollback.restored_at", now)

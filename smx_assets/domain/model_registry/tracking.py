@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -179,6 +180,9 @@ def _safe_tag(client: MlflowClient, run_id: str, key: str, value: str) -> None:
 class RulePyfuncModel(mlflow.pyfunc.PythonModel):
     """A :class:`RuleModel` as an MLflow pyfunc model: scores in [0, 1], one per row.
 
+    Kept so rule versions registered before rules were logged from code (CloudPickle) still
+    load; new versions are logged with ``rule_model_code.py``.
+
     The rule's function is pickled by reference (module + name), so the loading process needs
     ``smx_assets`` importable; the run's ``smx.code_version`` tag says which code that was.
     """
@@ -200,14 +204,23 @@ def log_rule_model(
     mlflow.log_params({f"rule.{k}": v for k, v in rule.params.items()})
     model_tags = {TAG_KIND: "rule", "smx.rule_name": rule.name, **(tags or {})}
     mlflow.set_tags(model_tags)
+    # Models from code: MLflow stores rule_model_code.py and this config, and loading runs the
+    # file (importing the rule's function by name) instead of unpickling an object.
     return mlflow.pyfunc.log_model(
         name=name,
-        python_model=RulePyfuncModel(rule),
+        python_model=str(Path(__file__).with_name("rule_model_code.py")),
+        model_config=rule_config(rule),
         signature=signature,
         input_example=X.head(5),
-        pip_requirements=pip_requirements("cloudpickle"),
+        pip_requirements=pip_requirements(),
         tags=model_tags,
     )
+
+
+def rule_config(rule: RuleModel) -> dict[str, Any]:
+    """The model config that names a rule completely (see ``rule_model_code.py``)."""
+    return {"name": rule.name, "function": f"{rule.fn.__module__}:{rule.fn.__qualname__}",
+            "params": dict(rule.params), "feature_columns": list(rule.feature_columns)}
 
 
 def log_sklearn_model(

@@ -94,6 +94,8 @@ class ScoringResult:
     max_alert_lag_minutes: float | None = None
     # use case -> why it was not scored for some or all animals (signals their sensors lack)
     skipped_use_cases: dict[str, str] = field(default_factory=dict)
+    n_readings: int = 0  # bolus readings inside the window's buckets
+    buckets_without_readings: list[pd.Timestamp] = field(default_factory=list)
 
 
 class _Timer:
@@ -153,6 +155,8 @@ def _predictions(
 ) -> pd.DataFrame:
     """Champion and shadow scores; a use case scores only the animals in ``eligible[name]``."""
     parts = []
+    if features.empty:  # no bucket with readings: nothing to score
+        return pd.DataFrame(columns=[c.name for c in Prediction.__table__.columns if c.name != "id"])
     all_refs = features["bucket_start"].map(lambda b: refs.get(pd.Timestamp(b), "")) + "#animal_id=" + \
         features["animal_id"].astype(str)
     all_features = features
@@ -263,6 +267,16 @@ def score_window(
     timer = _Timer()
     with timer.stage("features"):
         features = window_features(store, records, files, start, end)
+    # A bucket no reading has reached yet (the farm's data is late, or the sensor ran ahead of
+    # it) gets no predictions: trailing windows alone would score every cow from nothing. It is
+    # recorded as such, and the sensor scores it when its readings arrive (late-data re-score).
+    buckets = pd.date_range(start, end, freq=BUCKET, inclusive="left")
+    per_bucket = (features.groupby("bucket_start")["n_readings"].sum() if len(features)
+                  else pd.Series(dtype="float64"))
+    per_bucket = per_bucket.reindex(buckets, fill_value=0)
+    empty = [pd.Timestamp(b) for b, n in per_bucket.items() if n <= 0]
+    if empty and len(features):
+        features = features.loc[~features["bucket_start"].isin(empty)].reset_index(drop=True)
     with timer.stage("write_features"):
         refs = files.write_scored(features) if not features.empty else {}
     gates = {name: signal_gate(ms.use_case, records.animals) for name, ms in model_sets.items()}
@@ -300,6 +314,7 @@ def score_window(
                 for n, ms in model_sets.items()},
         stage_seconds=timer.seconds, feature_missing_share=missing_share,
         max_alert_lag_minutes=max(lags) if lags else None, skipped_use_cases=skipped,
+        n_readings=int(per_bucket.sum()), buckets_without_readings=empty,
     )
 
 

@@ -221,6 +221,9 @@ class UseCase:
     label_matching: EventMatching | None = None
     # the sensor signals the use case cannot run without (see SIGNALS, signal_gate)
     required_signals: tuple[str, ...] = ("activity",)
+    # Promotion decides only on at least this many (label) events: an F1 from fewer is noise
+    # (see use_cases.cross_validation).
+    min_evaluation_events: int = 8
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -228,6 +231,8 @@ class UseCase:
         object.__setattr__(self, "feature_columns", tuple(self.feature_columns))
         if not self.feature_columns or len(set(self.feature_columns)) != len(self.feature_columns):
             raise ValueError(f"use case {self.name!r}: feature_columns must be non-empty and unique")
+        if int(self.min_evaluation_events) < 1:
+            raise ValueError(f"use case {self.name!r}: min_evaluation_events must be >= 1")
         if not self.event_kind:
             object.__setattr__(self, "event_kind", self.name)
         object.__setattr__(self, "required_signals", tuple(self.required_signals))

@@ -280,3 +280,34 @@ def test_a_day_without_materialised_baselines_gets_the_assets_baselines(scenario
                             resources=scenario.resources, partition_key=day.strftime("%Y-%m-%d"))
     assert result.success
     pd.testing.assert_frame_equal(files.read("sensor_baselines", day), on_the_fly)
+
+
+def test_live_bucket_without_readings_is_recorded_then_rescored_when_they_arrive(
+        scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live mode: the sensor runs ahead of the farm's data. The empty bucket gets no predictions
+    from trailing windows (its reading count says 0); when its readings arrive (stamped with the
+    sensor's clock), the sensor re-scores exactly that bucket and then it has predictions."""
+    _clear_outputs(scenario)
+    empty = scenario.day(14) + pd.Timedelta(hours=2)  # after the simulated window: no readings yet
+    now = empty + BUCKET + pd.Timedelta(minutes=6)
+    first = _tick(scenario, now, None, monkeypatch)
+    assert [r.partition_key for r in first.run_requests] == [empty.strftime(FMT)]
+    result = _materialize(scenario, empty)
+    meta = result.asset_materializations_for_node("scores")[0].metadata
+    assert meta["readings_in_window"].value == 0 and meta["buckets_without_readings"].value == 1
+    assert meta["predictions_written"].value == 0 and "without readings" in meta["no_readings"].value
+    assert _table(scenario, "predictions").empty
+
+    ids = scenario.herd.animals["id"].astype(int).tolist()[:5]
+    arrived = now + pd.Timedelta(minutes=3)
+    readings = pd.DataFrame({"animal_id": ids, "ts": [empty + pd.Timedelta(minutes=2)] * len(ids),
+                             "temp_c": 39.1, "activity": 30.0, "ph": float("nan"), "received_at": arrived})
+    scenario.sensor_store.open().write_bolus(readings)
+    res = _tick(scenario, arrived + pd.Timedelta(minutes=1), first.cursor, monkeypatch)
+    assert [(r.partition_key, r.tags["smx/reason"]) for r in res.run_requests
+            if r.tags["smx/reason"] == "late-data"] == [(empty.strftime(FMT), "late-data")]
+    result = _materialize(scenario, empty)
+    meta = result.asset_materializations_for_node("scores")[0].metadata
+    assert meta["readings_in_window"].value == len(ids) and meta["buckets_without_readings"].value == 0
+    assert meta["predictions_written"].value > 0
+    assert len(_table(scenario, "predictions")) == meta["predictions_written"].value

@@ -124,13 +124,37 @@ def test_live_mode_delivers_what_batch_would_have(engine: Engine) -> None:
     until = CFG.end_ts + pd.Timedelta(hours=1)
     assert load_state(engine)[1] == until
     assert outs[-1]["until"] == until and sum(o["late_bolus"] for o in outs) > 0
-    got = pd.concat(store.bolus).sort_values(["animal_id", "ts", "received_at"], kind="stable").reset_index(drop=True)
+    # Each delivery is stamped with the wall-clock time it reached the store, not farm time.
+    for out, frame in zip(outs, store.bolus):
+        assert (frame["received_at"] == out["received_at"]).all()
+    assert outs[0]["received_at"] > until
+    keys = ["animal_id", "ts", "temp_c"]
+    got = pd.concat(store.bolus).drop(columns="received_at").sort_values(keys, kind="stable").reset_index(drop=True)
     b = longer.bolus
-    want = b[(b["received_at"] >= CFG.end_ts) & (b["received_at"] < until)]
-    want = want.sort_values(["animal_id", "ts", "received_at"], kind="stable").reset_index(drop=True)
+    want = b[(b["received_at"] >= CFG.end_ts) & (b["received_at"] < until)].drop(columns="received_at")
+    want = want.sort_values(keys, kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)
     assert (got["ts"] < CFG.end_ts).any()  # late readings from the batch window arrive now
     assert len(pd.concat(store.climate)) > 0
+
+
+def test_live_mode_keeps_to_the_wall_clock(engine: Engine) -> None:
+    """Never ahead of the clock, never backwards: steps past ``now`` are not delivered."""
+    herd = simulate(CFG, readings=False)
+    write_herd(herd, engine, as_of=CFG.end_ts)
+    save_state(engine, CFG, CFG.end_ts)
+    store = RecordingStore()
+    now = CFG.end_ts + pd.Timedelta(minutes=35)  # three whole buckets after the position
+    out = live_step(engine, store, steps=500, bolus_writer=passthrough,  # type: ignore[arg-type]
+                    climate_writer=passthrough_climate, now=now)
+    assert out["steps_delivered"] == 3 and out["until"] == CFG.end_ts + pd.Timedelta(minutes=30)
+    assert pd.concat(store.bolus)["ts"].max() < now
+    again = live_step(engine, store, steps=5, bolus_writer=passthrough,  # type: ignore[arg-type]
+                      climate_writer=passthrough_climate, now=now)
+    assert again["steps_delivered"] == 0 and load_state(engine)[1] == out["until"]
+    with pytest.raises(ValueError, match="never moves backwards"):
+        live_step(engine, store, steps=-3, now=now)
+    assert load_state(engine)[1] == out["until"]
 
 
 def test_live_mode_records_new_farm_events(engine: Engine) -> None:
