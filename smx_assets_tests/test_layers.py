@@ -1,7 +1,7 @@
 """The import structure: no circle, and every layer imports only the layers below it.
 
 commands -> definitions.py -> defs/ (and resources) -> domain services (scoring, monitoring,
-model registry, simulator) -> use cases, features, herd DB, ingest validation -> sensor stores,
+model registry, simulator, importers) -> use cases, features, herd DB, ingest validation -> sensor stores,
 time grid, SQL engines and settings. Read from the import statements of the source (imports
 inside functions included), so a lazy import cannot hide a dependency running back up.
 """
@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, int]] = [
     ("smx_assets.defs", 5), ("smx_assets.resources", 5),
     ("smx_assets.domain.scoring", 4), ("smx_assets.domain.monitoring", 4),
     ("smx_assets.domain.model_registry", 4), ("smx_assets.domain.simulator", 4),
+    ("smx_assets.domain.importers", 4),
     ("smx_assets.domain.use_cases", 3), ("smx_assets.domain.features", 3), ("smx_assets.domain.herd_db", 3),
     ("smx_assets.domain.herd_db_migrate", 3), ("smx_assets.migrations", 3), ("smx_assets.domain.ingest_validation", 3),
     ("smx_assets.domain.sensor_store", 2), ("smx_assets.domain.time_grid", 2), ("smx_assets.domain.sql_engine", 2),

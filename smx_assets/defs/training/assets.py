@@ -170,13 +170,13 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
         return _rule_stays_champion(context, uc, client, frame, days,
                                     f"{n_animals} animals in the window; cross-validation by animal needs at least "
                                     f"{config.cv_folds}; the rule baseline stays champion")
-    try:
-        check_trainable(uc, usable, records)
-    except NotEnoughData as exc:  # no positive label in the window
-        return _rule_stays_champion(context, uc, client, frame, days, f"{exc}; the rule baseline stays champion")
     why = too_few_labels(uc, usable, usable.iloc[:0], records, config.min_train_label_events, 0)
     if why:
         return _rule_stays_champion(context, uc, client, frame, days, why)
+    try:
+        check_trainable(uc, usable, records)
+    except NotEnoughData as exc:  # label events but no positive row with a known label
+        return _rule_stays_champion(context, uc, client, frame, days, f"{exc}; the rule baseline stays champion")
     frame = usable
     tags = {"dagster_run_id": context.run_id, reg.TAG_USE_CASE: uc.name, "smx.asset": context.asset_key.to_user_string(),
             "smx.run_kind": "training"}
