@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from smx_assets.domain.features.profile import load_herd_records
-from smx_assets.domain.herd_db import make_engine
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.importers import import_paths
 from smx_assets.domain.sensor_store.factory import open_sensor_store
+from smx_assets.domain.sql_engine import make_engine
 from smx_assets.domain.use_cases.catalog import use_case
 from smx_assets.domain.use_cases.reference_eval import agreement, detect_heats, reference_episodes, wilson
 from smx_assets_tests.realdata import bovheat_dir
