@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings.current()  # every variable's type and range, before any command does work
+        # Every variable's type and range, before any command does work (and before it creates anything).
+        settings.Settings.from_env(create_home=False)
     except settings.SettingsError as exc:
         print(f"smx: {redact(str(exc))}", file=sys.stderr)
         return 2

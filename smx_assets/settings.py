@@ -329,8 +329,12 @@ class Settings:
     operations: OperationSettings = OperationSettings()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and check every row of :data:`TABLE`; one :class:`SettingsError` lists all bad values."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, create_home: bool = True) -> Settings:
+        """Read and check every row of :data:`TABLE`; one :class:`SettingsError` lists all bad values.
+
+        ``create_home=False`` for commands that only read (``smx summary``, ``explain``,
+        ``alerts``) and for the CLI's check at start: an empty home stays empty.
+        """
         values: dict[str, Any] = {}
         errors: list[str] = []
         for row in TABLE:
@@ -352,7 +356,8 @@ class Settings:
             raise SettingsError("bad configuration: " + "; ".join(errors))
         home_text = values["SMX_HOME"]
         home = Path(home_text).expanduser().resolve()
-        home.mkdir(parents=True, exist_ok=True)
+        if create_home:
+            home.mkdir(parents=True, exist_ok=True)
         v = values
         return cls(
             home=home,

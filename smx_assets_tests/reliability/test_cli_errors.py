@@ -66,12 +66,13 @@ def test_bad_arguments_get_one_line_and_no_work(tmp_path: Path, args: list[str],
     assert not [f for f in (tmp_path / "smx").rglob("*") if f.is_file()] if (tmp_path / "smx").exists() else True
 
 
-@pytest.mark.parametrize("args", [["summary"], ["explain", "1"], ["summary", "--since", "2026-11-01"]])
+@pytest.mark.parametrize("args", [["summary"], ["explain", "1"], ["summary", "--since", "2026-11-01"], ["alerts"],
+                                  ["alerts", "--csv"]])
 def test_empty_home_says_nothing_here_yet_and_creates_nothing(tmp_path: Path, args: list[str]) -> None:
     p = smx(tmp_path, *args)
     _one_line_error(p, "nothing here yet: run smx demo or smx import")
-    home = tmp_path / "smx"
-    assert not home.exists() or not [f for f in home.rglob("*") if f.is_file()]  # no herd.db, no mlflow.db
+    assert p.stdout == ""  # not even a CSV header
+    assert not (tmp_path / "smx").exists()  # no SMX_HOME folder, so no herd.db, no mlflow.db
 
 
 def test_verbose_shows_the_traceback_masked(tmp_path: Path) -> None:
