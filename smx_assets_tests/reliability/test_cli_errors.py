@@ -125,3 +125,14 @@ def test_every_command_refuses_a_bad_setting_with_one_line(tmp_path: Path, args:
     line = _one_line_error(p, "bad configuration", f"{name}=", allowed)
     assert CANARY not in line and "Can4ry" not in p.stdout + p.stderr
     assert not (tmp_path / "smx").exists()  # refused before anything was created
+
+
+def test_a_failed_statement_is_worded_by_the_database_without_sql_or_parameters() -> None:
+    from smx_assets.cli import _message
+
+    engine = sa.create_engine("sqlite://")
+    with pytest.raises(sa.exc.IntegrityError) as err, engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (a INTEGER NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO t (a) VALUES (:a)"), [{"a": None}] * 5000)
+    assert "[SQL: INSERT INTO t" in str(err.value) and "[parameters:" in str(err.value)  # SQLAlchemy's text
+    assert _message(err.value) == "NOT NULL constraint failed: t.a (writing t)"

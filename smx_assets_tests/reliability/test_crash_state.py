@@ -19,6 +19,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+from mlflow import MlflowClient
 
 from smx_assets.domain import model_registry as reg
 from smx_assets.domain import run_hygiene
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("_killed_training.py")
 # The smallest demo in which heat trains a real model (so a version is registered, then evaluated).
 KILL_ANIMALS, KILL_DAYS = 10, 20
+WHY_RULE = ("too few labels", "not enough evidence", "no positive labels", "cross-validation by animal needs")
 
 
 def _start(home: Path, uri: str, mode: str = "") -> subprocess.Popen:
@@ -131,7 +133,7 @@ def test_smx_demo_killed_during_training_then_rerun_leaves_no_state_that_lies(
     finally:
         proxy.close()
 
-    client = reg.configure(mlflow_server.url)
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)  # no process-wide URI
     heat = client.get_experiment_by_name("smx-heat")
     [dead_run] = client.search_runs([heat.experiment_id], filter_string="attributes.status = 'RUNNING'")
     [half] = [mv for mv in client.search_model_versions("name = 'smx-heat'")
@@ -150,6 +152,9 @@ def test_smx_demo_killed_during_training_then_rerun_leaves_no_state_that_lies(
     rerun = smx(tmp_path, *args, env={"MLFLOW_TRACKING_URI": mlflow_server.url}, timeout=900)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert "smx demo finished" in rerun.stdout
+    for uc in ("calving", "fever"):  # too few events in this herd: the rule baseline stays, and the demo says why
+        said = [x for x in rerun.stdout.splitlines() if x.strip().startswith(f"{uc} ") and "(rule baseline):" in x]
+        assert said and any(why in said[0] for why in WHY_RULE), rerun.stdout[-3000:]
 
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'") == []
