@@ -42,6 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_LINE = 600  # a failure's line: what went wrong, not a statement with 12,000 parameters
+
+
+def _message(exc: BaseException) -> str:
+    """The error's own message: for a database statement that failed, the database's words
+    (``value too long for type character varying(32)``), without the SQL and its parameters."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None and getattr(exc, "statement", None) is not None:
+        table = str(exc.statement).split(" INTO ", 1)[-1].split()[0] if " INTO " in str(exc.statement) else ""
+        kind = "" if type(orig).__name__ == type(exc).__name__ else f"{type(orig).__name__}: "
+        return f"{kind}{orig}".strip() + (f" (writing {table})" if table else "")
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Bad arguments: one line, exit 2 (argparse). A failure while the
     command runs: one line naming the error, exit 1; ``--verbose`` adds the traceback. Both
@@ -57,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings.current()  # every variable's type and range, before any command does work
+        # Every variable's type and range, before any command does work (and before it creates anything).
+        settings.Settings.from_env(create_home=False)
     except settings.SettingsError as exc:
         print(f"smx: {redact(str(exc))}", file=sys.stderr)
         return 2
@@ -72,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             print(redact("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
-        what = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        what = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {_message(exc)}"
         line = " ".join(redact(what).split())  # one line, whatever the library put in
+        if len(line) > MAX_LINE:
+            line = line[:MAX_LINE] + " ..."
         hint = "" if args.verbose or isinstance(exc, UserError) else " (--verbose shows the traceback)"
         print(f"smx {args.command}: {line}{hint}", file=sys.stderr)
         return 1

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from smx_assets.domain.redaction import mask_url, normalise_url, split_url
+
 
 class SettingsError(ValueError):
     """A configuration value is malformed or out of range (the message says which and why)."""
@@ -114,13 +116,17 @@ _URL_NUMBERS: dict[str, tuple[type, float, float]] = {
 
 
 def _url(text: str) -> str:
+    """A URL, its numeric query parameters checked. Split by the masking's tolerant parser: an
+    unencoded ``#``, ``/`` or ``?`` in a password must not hide the real query from the check."""
+    parts = split_url(text)
+    if parts is None:
+        raise ValueError("not a URL (no scheme)")
+    q = parts.rest.find("?")
     try:
-        parts = urlsplit(text)
-        query = parse_qsl(parts.query, keep_blank_values=True)
+        urlsplit(normalise_url(text))  # what the stores' strict parsers will make of it
+        query = parse_qsl(parts.rest[q + 1:].split("#", 1)[0] if q >= 0 else "", keep_blank_values=True)
     except ValueError:
         raise ValueError("not a URL") from None
-    if not parts.scheme:
-        raise ValueError("not a URL (no scheme)")
     for key, value in query:
         if key in _URL_NUMBERS:
             kind, lo, hi = _URL_NUMBERS[key]
@@ -139,12 +145,7 @@ def _uri_or_path(text: str) -> str:
 
 def _mask_url(text: str) -> str:
     """The URL with any password replaced by ``***`` (a refused value is echoed in the error)."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or "@" not in rest:
-        return text
-    userinfo, host = rest.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else text
+    return mask_url(text)
 
 
 def _path_or_url(text: str) -> str:
@@ -329,8 +330,12 @@ class Settings:
     operations: OperationSettings = OperationSettings()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and check every row of :data:`TABLE`; one :class:`SettingsError` lists all bad values."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, create_home: bool = True) -> Settings:
+        """Read and check every row of :data:`TABLE`; one :class:`SettingsError` lists all bad values.
+
+        ``create_home=False`` for commands that only read (``smx summary``, ``explain``,
+        ``alerts``) and for the CLI's check at start: an empty home stays empty.
+        """
         values: dict[str, Any] = {}
         errors: list[str] = []
         for row in TABLE:
@@ -352,7 +357,8 @@ class Settings:
             raise SettingsError("bad configuration: " + "; ".join(errors))
         home_text = values["SMX_HOME"]
         home = Path(home_text).expanduser().resolve()
-        home.mkdir(parents=True, exist_ok=True)
+        if create_home:
+            home.mkdir(parents=True, exist_ok=True)
         v = values
         return cls(
             home=home,

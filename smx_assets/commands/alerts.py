@@ -77,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"smx alerts: {exc}", file=sys.stderr)
         return 2
-    engine = make_engine(Settings.from_env().herd_db_url)
+    from smx_assets.commands._args import require_data
+
+    settings = Settings.from_env(create_home=False)
+    require_data(settings.herd_db_url)  # an empty home: one line, nothing created
+    engine = make_engine(settings.herd_db_url)
     try:
         upgrade_herd_db(engine)
         frame = list_alerts(engine, start, end, args.use_case)

@@ -88,9 +88,12 @@ def _promotion_lines(result) -> str:  # type: ignore[no-untyped-def]
         kind = "ML model" if m.get("winner") == "challenger" else "rule baseline"
         f1 = (f"F1 {n['challenger_f1']:.3f} vs rule {n['baseline_f1']:.3f}"
               if isinstance(n.get("challenger_f1"), float) and isinstance(n.get("baseline_f1"), float) else "")
-        lines.append(f"      {uc.name:8s} champion v{m.get('champion_after')} ({kind}): {f1}"
+        after = m.get("champion_after")
+        # No champion alias yet: scoring falls back to the registered rule baseline (say which).
+        who = f"champion v{after}" if after not in (None, "none") else f"champion {uc.rule_model_name}"
+        lines.append(f"      {uc.name:8s} {who} ({kind}): {f1}"
                      f"{', ' if f1 else ''}{m.get('eval_events')} events, cross-validated by animal"
-                     if f1 else f"      {uc.name:8s} champion v{m.get('champion_after')} ({kind}): {m.get('reason')}")
+                     if f1 else f"      {uc.name:8s} {who} ({kind}): {m.get('reason')}")
     return "\n" + "\n".join(lines)
 
 

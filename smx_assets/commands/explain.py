@@ -109,7 +109,7 @@ def explain(alert_id: int, settings: Settings) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = Settings.from_env(create_home=False)
     require_data(settings.herd_db_url)
     try:
         doc = explain(args.alert_id, settings)

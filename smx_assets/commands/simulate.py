@@ -36,8 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--days", type=int_in(1, MAX_DAYS), default=30)
     p.add_argument("--seed", type=int_in(0), default=0)
     p.add_argument("--start", type=iso_day,
-                   help="first day (YYYY-MM-DD, UTC); default: days before today. Readings after the wall "
-                        "clock are rejected as 'future' by ingest validation")
+                   help="first day (YYYY-MM-DD, UTC, today at the latest); default: days before today. Readings "
+                        "after the wall clock are rejected as 'future' by ingest validation")
     p.add_argument("--farms", type=int_in(1, 100), default=2)
     p.add_argument("--live", action="store_true", help="append the next 10 minutes of the loaded herd")
     p.add_argument("--steps", type=int_in(1, MAX_STEPS), default=1,
@@ -50,6 +50,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.farms > args.animals:
         raise UserError(f"--farms {args.farms} is more than --animals {args.animals}: every farm needs a cow")
+    today = dt.datetime.now(dt.timezone.utc).date()
+    if args.start and args.start > today and not args.live:
+        # Every reading would be rejected as 'future' (judged by the wall clock): refuse before the work.
+        raise UserError(f"--start {args.start} is after today ({today} UTC): readings from the future are rejected; "
+                        "use today or an earlier day")
     settings = Settings.from_env()
     herd_url = args.herd_db_url or settings.herd_db_url
     store_url = args.sensor_store_url or settings.sensor_store_url

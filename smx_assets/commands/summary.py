@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = Settings.from_env(create_home=False)
     require_data(settings.herd_db_url)
     print_summary(settings, args.since)
     return 0

@@ -23,12 +23,10 @@ masks every log record of the process.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus, unquote
 
@@ -240,36 +238,6 @@ def _redact_arg(arg: object) -> object:
             except (AttributeError, TypeError):
                 pass
     return arg
-
-
-def masks_errors(fn: Callable) -> Callable:  # type: ignore[type-arg]
-    """Decorator: an exception leaving ``fn`` has its secrets masked (see :func:`redact_exception`).
-
-    For the compute functions of assets, checks and ops: what they raise becomes the
-    STEP_FAILURE of the Dagster event log and the compute log, so it must be masked before
-    Dagster sees it. Signature, annotations and generator-ness are kept (Dagster reads them).
-    """
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def generator(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-            try:
-                return (yield from fn(*args, **kwargs))
-            except BaseException as exc:
-                redact_exception(exc)
-                raise
-
-        return generator
-
-    @functools.wraps(fn)
-    def wrapper(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        try:
-            return fn(*args, **kwargs)
-        except BaseException as exc:
-            redact_exception(exc)
-            raise
-
-    return wrapper
 
 
 _installed = False

@@ -57,6 +57,25 @@ def partition_key(bucket: pd.Timestamp) -> str:
     return utc(bucket).strftime(PARTITION_KEY_FORMAT)
 
 
+PARTITION_LABEL_MAX = 32  # predictions.partition_key / alerts.partition_key: VARCHAR(32)
+
+
+def range_label(first_key: str, last_key: str) -> str:
+    """The label of a run over ten-minute partitions ``first_key..last_key``, as stored on its
+    predictions and alerts (``..`` marks a retro-scored range; monitoring tells live runs by it).
+
+    At most :data:`PARTITION_LABEL_MAX` characters: two whole keys are 34, which PostgreSQL
+    refused (``value too long for type character varying(32)``) for every backfill. So the last
+    key drops what it shares with the first: ``2026-12-01-00:00..23:50`` (one day),
+    ``2026-12-01-00:00..12-03-23:50`` (several days; a range only moves forward).
+    """
+    if first_key == last_key:
+        return first_key
+    if first_key[:11] == last_key[:11]:  # same day: YYYY-MM-DD-
+        return f"{first_key}..{last_key[11:]}"
+    return f"{first_key}..{last_key[5:]}"
+
+
 def day_key(day: pd.Timestamp | str) -> str:
     """The daily partition key / feature file name of a day (``2026-09-01``)."""
     return pd.Timestamp(day).strftime(DAY_KEY_FORMAT)

@@ -1,5 +1,6 @@
 """Concurrency on a PostgreSQL herd DB: the same partition launched twice at once, a run worker
-killed mid-run and re-executed, and the sensor catching up after a day and a half of downtime."""
+killed mid-run and re-executed, and the sensor catching up after a day and a half of downtime;
+and on the embedded default: two first ``smx demo`` at once, then two scorings at once."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ from smx_assets.domain.scoring import engine as scoring_engine
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.domain.time_grid import BUCKET
 from smx_assets.resources import HerdDbResource
-from smx_assets_tests.reliability.helpers import FMT, World, alerts_of, materialize_scores, predictions_of
+from smx_assets_tests.reliability.helpers import (
+    FMT,
+    World,
+    alerts_of,
+    materialize_scores,
+    predictions_of,
+    smx_env,
+)
 
 KEY = ["use_case", "model_name", "model_version", "animal_id", "bucket_start"]
 
@@ -136,3 +144,47 @@ def test_catch_up_after_a_day_and_a_half_of_downtime(world: World, monkeypatch: 
     meta = {k: v.value for k, v in obs.metadata.items()}
     assert meta["skipped_from"] == (t0 + BUCKET).strftime(FMT) and meta["skipped_to"] == oldest.strftime(FMT)
     assert meta["skipped_buckets"] == (oldest - t0 - BUCKET) / BUCKET == 72
+
+
+def _prediction_stats(herd_db: Path) -> tuple[int, int, int]:
+    """(predictions, duplicate prediction keys, duplicate alert keys) of an embedded herd DB."""
+    engine = sa.create_engine(f"sqlite:///{herd_db}")
+    with engine.connect() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
+        dup_p = conn.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM predictions GROUP BY {', '.join(KEY)} "
+                                     "HAVING count(*) > 1)")).scalar_one()
+        dup_a = conn.execute(sa.text("SELECT count(*) FROM (SELECT 1 FROM alerts GROUP BY use_case, animal_id, "
+                                     "bucket_start HAVING count(*) > 1)")).scalar_one()
+    engine.dispose()
+    return n, dup_p, dup_a
+
+
+def _at_once(home: Path, *args: str) -> list[subprocess.CompletedProcess]:
+    procs = [subprocess.Popen([sys.executable, "-m", "smx_assets.cli", *args], cwd=home, env=smx_env(home),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=900)
+        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    return out
+
+
+def test_two_first_demos_at_once_then_two_scorings_on_the_populated_home(tmp_path: Path) -> None:
+    """Two ``smx demo`` started together on a fresh home both succeed (the MLflow store is
+    created under a lock: no ``table ... already exists``); two more scorings of the same day
+    at once on the now populated home leave exactly one prediction per key and no duplicate alert."""
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    first = _at_once(tmp_path, "demo", "--animals", "3", "--days", "2")
+    for p in first:
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+        assert "smx demo finished" in p.stdout and "already exists" not in p.stderr
+    herd_db = tmp_path / "smx" / "herd.db"
+    assert (tmp_path / "smx" / "mlflow.db.lock").exists()
+    n, dup_p, dup_a = _prediction_stats(herd_db)
+    assert n > 0 and (dup_p, dup_a) == (0, 0)
+
+    yesterday = (pd.Timestamp.now(tz="UTC").floor("D") - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    again = _at_once(tmp_path, "score", "--from", yesterday, "--to", yesterday)
+    for p in again:
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert _prediction_stats(herd_db) == (n, 0, 0)  # the same day re-scored twice: replaced, not added

@@ -24,6 +24,7 @@ from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.heap import frozen_heap
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
+from smx_assets.domain.time_grid import range_label
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource
 
@@ -62,7 +63,7 @@ def scores(
     window = context.partition_time_window
     start, end = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
     keys = context.partition_keys
-    partition_label = keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
+    partition_label = range_label(keys[0], keys[-1])  # fits the herd DB's partition_key column
     context.log.info("scoring %d bucket(s) %s .. %s", len(keys), start, end)
 
     t0 = time.perf_counter()

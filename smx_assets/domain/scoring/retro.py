@@ -35,7 +35,7 @@ from smx_assets.domain.features.profile import FarmRecords
 from smx_assets.domain.features.storage import BASELINES, FeatureFiles
 from smx_assets.domain.scoring.engine import ModelSet, ScoringLineage, ScoringResult, score_window
 from smx_assets.domain.sensor_store.base import SensorStore
-from smx_assets.domain.time_grid import BUCKET, DAY, PARTITION_KEY_FORMAT, utc
+from smx_assets.domain.time_grid import BUCKET, DAY, PARTITION_KEY_FORMAT, range_label, utc
 
 log = logging.getLogger(__name__)
 MAX_RANGE_DAYS = 3660  # ten years in one call: a typo guard (2019 -> 2091), not a capacity limit
@@ -158,7 +158,7 @@ def retro_score(
     for i, day in enumerate(days, 1):
         t_day = time.perf_counter()
         end = min(day + DAY, closed)
-        label = f"{day.strftime(PARTITION_KEY_FORMAT)}..{(end - BUCKET).strftime(PARTITION_KEY_FORMAT)}"
+        label = range_label(day.strftime(PARTITION_KEY_FORMAT), (end - BUCKET).strftime(PARTITION_KEY_FORMAT))
         last = score_window(engine=engine, store=store, files=files, records=records, model_sets=model_sets,
                             start=day, end=end, lineage=ScoringLineage(code_version, label, run_id),
                             write_alerts=write_alerts, now=now)

@@ -1,0 +1,28 @@
+"""Run labels stored on predictions and alerts fit the herd DB's ``partition_key`` column."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from smx_assets.domain.herd_db import Alert, Prediction
+from smx_assets.domain.time_grid import BUCKET, PARTITION_LABEL_MAX, partition_key, range_label
+
+
+@pytest.mark.parametrize(("first", "last", "label"), [
+    ("2026-12-01-00:00", "2026-12-01-00:00", "2026-12-01-00:00"),
+    ("2026-12-01-00:00", "2026-12-01-23:50", "2026-12-01-00:00..23:50"),
+    ("2026-12-01-00:00", "2026-12-03-23:50", "2026-12-01-00:00..12-03-23:50"),
+    ("2026-12-31-00:00", "2027-01-01-23:50", "2026-12-31-00:00..01-01-23:50"),
+])
+def test_range_label(first: str, last: str, label: str) -> None:
+    assert range_label(first, last) == label
+    assert len(label) <= PARTITION_LABEL_MAX and (".." in label) == (first != last)
+
+
+def test_every_label_fits_the_column() -> None:
+    for table in (Prediction.__table__, Alert.__table__):
+        assert table.c.partition_key.type.length == PARTITION_LABEL_MAX
+    first = pd.Timestamp("2026-12-31 00:00", tz="UTC")
+    for n in (1, 2, 144, 145, 144 * 90):
+        assert len(range_label(partition_key(first), partition_key(first + (n - 1) * BUCKET))) <= PARTITION_LABEL_MAX
