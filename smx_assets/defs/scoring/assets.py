@@ -41,7 +41,11 @@ class ScoringConfig(dg.Config):
 @partitioned_asset(
     ten_minute_partitions, group_name=GROUP, owners=OWNERS,
     kinds={"python", "mlflow", "sqlalchemy"},
-    deps=["bolus_readings", "climate_readings", "herd_records", "sensor_baselines"],
+    # The promotions are upstream: they decide which model scores (sensor data -> features ->
+    # models -> promotions -> scores in the lineage). Plain deps on unpartitioned assets: the
+    # scoring job selects only `scores`, so a bucket run never re-runs training or promotion.
+    deps=["bolus_readings", "climate_readings", "herd_records", "sensor_baselines",
+          *(f"{uc.name}_promotion" for uc in all_use_cases())],
     description=(
         "Scores of every animal in each 10-minute bucket by each use case's champion (alerts) and "
         "challenger (shadow). Writes the herd DB's `predictions` (replaced per bucket) and `alerts` "
