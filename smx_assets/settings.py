@@ -132,6 +132,14 @@ def _url(text: str) -> str:
     return text
 
 
+def _http_url(text: str) -> str:
+    """A browser address: http(s) with a host; stored without a trailing slash."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not an http(s) URL")
+    return text.strip().rstrip("/")
+
+
 def _uri_or_path(text: str) -> str:
     """MLflow also takes a plain folder path; a URI's numeric parameters are still checked."""
     return _url(text) if "://" in text or text.startswith("sqlite:") else _path_or_url(text)
@@ -169,6 +177,9 @@ TABLE: tuple[Setting, ...] = (
             "sqlite:///..., http(s)://mlflow-server or a folder", _uri_or_path, default_doc="sqlite:///$SMX_HOME/mlflow.db"),
     Setting("MLFLOW_REGISTRY_URI", "", "a separate MLflow model registry", "an MLflow URI",
             lambda t: _uri_or_path(t) if t else t, default_doc="the tracking URI"),
+    Setting("SMX_MLFLOW_UI_URL", "http://127.0.0.1:5000",
+            "the MLflow UI that asset metadata links to (runs, model versions, drift reports); `make ui` starts it",
+            "an http(s) URL", _http_url),
     Setting("SMX_FEATURES_PATH", None, "where feature Parquet files live", "a folder or any fsspec URL (s3://...)",
             _path_or_url, default_doc="$SMX_HOME/features"),
     Setting("SMX_SCORES_WINDOW_DAYS", "90",
@@ -320,6 +331,7 @@ class Settings:
     mlflow_tracking_uri: str
     features_path: str
     mlflow_registry_uri: str | None = None
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
     scoring: ScoringSettings = ScoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     drift: DriftSettings = DriftSettings()
@@ -361,6 +373,7 @@ class Settings:
             mlflow_tracking_uri=v["MLFLOW_TRACKING_URI"] or default_mlflow_uri(home),
             features_path=v["SMX_FEATURES_PATH"] or default_features_path(home),
             mlflow_registry_uri=v["MLFLOW_REGISTRY_URI"] or None,
+            mlflow_ui_url=v["SMX_MLFLOW_UI_URL"],
             scoring=ScoringSettings(
                 grace_minutes=v["SMX_SCORING_GRACE_MINUTES"],
                 max_new_per_tick=v["SMX_SCORING_MAX_NEW_PER_TICK"],

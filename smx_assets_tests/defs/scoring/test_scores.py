@@ -47,8 +47,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 
 def _materialize(sc: Scenario, first: pd.Timestamp, last: pd.Timestamp | None = None,
-                 write_alerts: bool = True) -> dg.ExecuteInProcessResult:
-    kwargs: dict[str, object] = {}
+                 write_alerts: bool = True, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    kwargs: dict[str, object] = {"instance": instance}
     if last is None:
         kwargs["partition_key"] = first.strftime(FMT)
     else:
@@ -144,9 +144,24 @@ def test_range_run_equals_bucket_by_bucket_runs(scenario: Scenario) -> None:
     _clear_outputs(scenario)
     first = scenario.day(13) + pd.Timedelta(hours=6)
     last = first + 11 * BUCKET
-    assert _materialize(scenario, first, last).success
+    instance = dg.DagsterInstance.ephemeral()
+    assert _materialize(scenario, first, last, instance=instance).success
     batch = _table(scenario, "predictions")[["use_case", "animal_id", "bucket_start", "score"]]
     batch_alerts = _table(scenario, "alerts")[["use_case", "animal_id", "bucket_start"]]
+    # Each bucket's materialisation in the event log carries that bucket's figures, not the run's.
+    buckets = pd.to_datetime(batch["bucket_start"]).dt.tz_localize("UTC")
+    alert_buckets = pd.to_datetime(batch_alerts["bucket_start"]).dt.tz_localize("UTC")
+    for k in range(12):
+        bucket = first + k * BUCKET
+        records = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("scores"), asset_partitions=[bucket.strftime(FMT)]), limit=1).records
+        md = records[0].asset_materialization.metadata
+        assert md["predictions_written"].value == int((buckets == bucket).sum()) > 0
+        assert md["animals_scored"].value == _active(scenario, bucket, bucket + BUCKET)
+        assert md["alerts_new_total"].value == int((alert_buckets == bucket).sum())
+        assert md["buckets_scored"].value == 1
+        assert md["run_predictions_written"].value == len(batch)
+        assert md["run_partition_range"].value == f"{first.strftime(FMT)}..{last.strftime(FMT)}"
     _clear_outputs(scenario)
     for k in range(12):
         assert _materialize(scenario, first + k * BUCKET).success
