@@ -68,7 +68,7 @@ def test_lineage_runs_from_sensor_data_to_monitoring(smx_home, monkeypatch: pyte
         assert f"{uc}_promotion" in parents("scores"), f"scores does not depend on {uc}_promotion"
         children = {k.to_user_string() for k in graph.get(dg.AssetKey(f"{uc}_promotion")).child_keys}
         assert children == {"scores"}
-    for monitor in ("drift_report", "alert_volume", "model_performance", "scoring_operations"):
+    for monitor in ("drift_report", "alert_volume", "model_performance", "scoring_operations", "alerts_report"):
         assert "scores" in parents(monitor), monitor
     # The edges do not drag training into a bucket run, nor scoring into a retraining run.
     scoring = defs.resolve_job_def("scoring_job")
@@ -76,3 +76,13 @@ def test_lineage_runs_from_sensor_data_to_monitoring(smx_home, monkeypatch: pyte
     retraining = defs.resolve_job_def("retraining_job")
     selected = {k.to_user_string() for k in retraining.asset_layer.selected_asset_keys}
     assert "scores" not in selected and {"heat_model", "heat_promotion"} <= selected
+
+
+def test_schedules_and_sensors_say_what_they_do(smx_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    defs = _load(monkeypatch)
+    repo = defs.get_repository_def()
+    for d in [*repo.schedule_defs, *repo.sensor_defs]:
+        assert d.description and len(d.description) > 40, f"{d.name} has no description"
+    alternative = repo.get_schedule_def("scoring_schedule")
+    assert alternative.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert alternative.description.startswith("Alternative to scoring_sensor, not used")
