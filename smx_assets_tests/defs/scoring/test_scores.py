@@ -3,6 +3,7 @@ MLflow tracking store, real Dagster materialisations."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -223,6 +224,51 @@ def test_explain_traces_an_alert_to_features_model_and_code(scenario: Scenario) 
     assert doc["code_version"] == alerts["code_version"].iloc[0]
     with pytest.raises(LookupError):
         explain(10**9, settings)
+
+
+def test_explain_plot_and_alerts_report_show_a_real_alert(scenario: Scenario, tmp_path: Path, capsys) -> None:
+    """`smx explain ID --plot` draws a real PNG from a real alert; the day's alerts_report lists it."""
+    import argparse
+
+    from matplotlib.image import imread
+
+    from smx_assets.commands import explain as explain_cmd
+    from smx_assets.defs.monitoring.assets import alerts_report
+
+    _clear_outputs(scenario)
+    assert _materialize(scenario, scenario.day(12), scenario.day(13) - BUCKET).success
+    alerts = _table(scenario, "alerts")
+    assert len(alerts) > 0
+    alert = alerts.iloc[0]
+    png = tmp_path / "alert.png"
+    root = scenario.root
+    with env(SMX_HOME=str(root), MLFLOW_TRACKING_URI=scenario.resources["mlflow"].tracking_uri,
+             SMX_HERD_DB_URL=scenario.herd_db.url, SMX_SENSOR_STORE_URL=scenario.sensor_store.url,
+             SMX_FEATURES_PATH=scenario.resources["feature_store"].base_path):
+        rc = explain_cmd.run(argparse.Namespace(alert_id=int(alert["id"]), json=True, plot=str(png)))
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000
+    assert imread(str(png)).shape[:2] == (800, 1100)
+    bucket = pd.Timestamp(alert["bucket_start"], tz="UTC")
+    readings = scenario.sensor_store.open().read_bolus(bucket - pd.Timedelta(days=3), bucket + pd.Timedelta(days=1),
+                                                       [int(alert["animal_id"])])
+    preds = _table(scenario, "predictions")
+    mine = preds[(preds["animal_id"] == alert["animal_id"]) & (preds["use_case"] == alert["use_case"])]
+    assert doc["plot"]["readings"] == len(readings) > 0
+    assert doc["plot"]["scores"] == len(mine) == 144  # the scored day, for this cow and use case
+
+    instance = dg.DagsterInstance.ephemeral()
+    day = scenario.day(12).strftime("%Y-%m-%d")
+    assert dg.materialize([alerts_report], resources={"herd_db": scenario.herd_db}, partition_key=day,
+                          instance=instance).success
+    md = instance.fetch_materializations(dg.AssetKey("alerts_report"), limit=1).records[0].asset_materialization.metadata
+    assert md["alerts"].value == len(alerts)
+    table = md["report"].value
+    assert table.count("\n") == len(alerts) + 1  # header, rule, one row per alert
+    assert f"`smx explain {int(alert['id'])} --plot alert-{int(alert['id'])}.png`" in table
+    assert f"[{alert['model_name']} v{alert['model_version']}](http://127.0.0.1:5000/#/models/" in table
 
 
 # ------------------------------------------------------------------------------ sensor
