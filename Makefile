@@ -33,9 +33,17 @@ test: install influxdb
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The herd DB schema is migrated at start-up (runs only check it), so `smx migrate` first.
+# The MLflow UI runs beside Dagster on SMX_MLFLOW_UI_URL (default http://127.0.0.1:5000) against
+# the configured tracking store: the runs, model versions and drift reports the asset metadata
+# links to. It is stopped (its whole process group) when `dagster dev` exits.
 ui: install
 	$(BIN)/smx migrate
-	SMX_LIVE_SIMULATION=1 $(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	@set -- $$($(BIN)/python -c "from urllib.parse import urlsplit; from smx_assets.settings import Settings; \
+	  s = Settings.from_env(); u = urlsplit(s.mlflow_ui_url); print(s.mlflow_tracking_uri, u.hostname, u.port or 80, s.home)"); \
+	  echo "MLflow UI on http://$$2:$$3 (store $$1), log $$4/mlflow-ui.log"; \
+	  setsid $(BIN)/mlflow ui --backend-store-uri "$$1" --host "$$2" --port "$$3" --workers 1 > "$$4/mlflow-ui.log" 2>&1 & \
+	  mlflow_pid=$$!; trap 'kill -- -$$mlflow_pid 2>/dev/null' EXIT INT TERM; \
+	  SMX_LIVE_SIMULATION=1 $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:
 	rm -rf .smx history storage schedules logs .logs_queue

@@ -138,6 +138,14 @@ def _url(text: str) -> str:
     return text
 
 
+def _http_url(text: str) -> str:
+    """A browser address: http(s) with a host; stored without a trailing slash."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not an http(s) URL")
+    return text.strip().rstrip("/")
+
+
 def _uri_or_path(text: str) -> str:
     """MLflow also takes a plain folder path; a URI's numeric parameters are still checked."""
     return _url(text) if "://" in text or text.startswith("sqlite:") else _path_or_url(text)
@@ -170,6 +178,9 @@ TABLE: tuple[Setting, ...] = (
             "sqlite:///..., http(s)://mlflow-server or a folder", _uri_or_path, default_doc="sqlite:///$SMX_HOME/mlflow.db"),
     Setting("MLFLOW_REGISTRY_URI", "", "a separate MLflow model registry", "an MLflow URI",
             lambda t: _uri_or_path(t) if t else t, default_doc="the tracking URI"),
+    Setting("SMX_MLFLOW_UI_URL", "http://127.0.0.1:5000",
+            "the MLflow UI that asset metadata links to (runs, model versions, drift reports); `make ui` starts it",
+            "an http(s) URL", _http_url),
     Setting("SMX_FEATURES_PATH", None, "where feature Parquet files live", "a folder or any fsspec URL (s3://...)",
             _path_or_url, default_doc="$SMX_HOME/features"),
     Setting("SMX_SCORES_WINDOW_DAYS", "90",
@@ -181,8 +192,10 @@ TABLE: tuple[Setting, ...] = (
             "an integer from 1 to 36500", _number(int, 1, 36500), group=P),
     Setting("SMX_PARTITIONS_START", "",
             "the deployment's first day of data: no partition starts before it, so the UI lists no days "
-            "that can never hold data",
-            "unset, or a date YYYY-MM-DD, 2000 or later", lambda t: _date(t) if t.strip() else "", group=P),
+            "that can never hold data (unset: the first day `smx simulate`/`smx demo`/`smx import` recorded "
+            "in `$SMX_HOME/data_start`, else no floor)",
+            "unset, or a date YYYY-MM-DD, 2000 or later", lambda t: _date(t) if t.strip() else "", group=P,
+            default_doc="the recorded first day of data, else unset"),
     Setting("SMX_SCORING_GRACE_MINUTES", "5", "wait after a bucket closes before scoring it",
             "a number from 0 to 1440", _number(float, 0, 1440), group=R),
     Setting("SMX_SCORING_MAX_NEW_PER_TICK", "6", "new buckets the scoring sensor requests per tick (catch-up bound)",
@@ -288,6 +301,38 @@ class OperationSettings:
     training_schedule_running: bool = False
 
 
+DATA_START_FILE = "data_start"
+
+
+def recorded_data_start(home: Path) -> str:
+    """The first day of data the CLI recorded in ``$SMX_HOME/data_start`` ("" when none).
+
+    Why a file and not a variable: the partition windows are computed when the code location
+    loads, from settings only; the day the data starts is known to whoever wrote the data
+    (``smx simulate``, ``smx import``), in another process, often before the first load. The
+    file is read here, so the settings stay the one place that decides the partition floor
+    and ``SMX_PARTITIONS_START`` still overrides it.
+    """
+    path = home / DATA_START_FILE
+    if not path.exists():
+        return ""
+    text = path.read_text().strip()
+    try:
+        return _date(text)
+    except ValueError as exc:
+        raise SettingsError(f"{path} holds {text!r} ({exc}): expected a date YYYY-MM-DD; "
+                            "delete the file or set SMX_PARTITIONS_START") from None
+
+
+def record_data_start(day: dt.date, home: Path | None = None) -> str:
+    """Record ``day`` as the first day of data unless an earlier one is recorded; returns the day kept."""
+    home = home or smx_home()
+    known = recorded_data_start(home)
+    keep = min(day.isoformat(), known) if known else day.isoformat()
+    (home / DATA_START_FILE).write_text(keep + "\n")
+    return keep
+
+
 def smx_home() -> Path:
     """The embedded default's data folder (``SMX_HOME``, default ``./.smx``), created on demand."""
     home = Path(raw("SMX_HOME") or ".smx").expanduser().resolve()
@@ -321,6 +366,7 @@ class Settings:
     mlflow_tracking_uri: str
     features_path: str
     mlflow_registry_uri: str | None = None
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
     scoring: ScoringSettings = ScoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     drift: DriftSettings = DriftSettings()
@@ -367,6 +413,7 @@ class Settings:
             mlflow_tracking_uri=v["MLFLOW_TRACKING_URI"] or default_mlflow_uri(home),
             features_path=v["SMX_FEATURES_PATH"] or default_features_path(home),
             mlflow_registry_uri=v["MLFLOW_REGISTRY_URI"] or None,
+            mlflow_ui_url=v["SMX_MLFLOW_UI_URL"],
             scoring=ScoringSettings(
                 grace_minutes=v["SMX_SCORING_GRACE_MINUTES"],
                 max_new_per_tick=v["SMX_SCORING_MAX_NEW_PER_TICK"],
@@ -383,7 +430,7 @@ class Settings:
                 p_value=v["SMX_DRIFT_P_VALUE"], sample_rows=v["SMX_DRIFT_SAMPLE_ROWS"],
                 reference_days=v["SMX_DRIFT_REFERENCE_DAYS"],
             ),
-            partitions=PartitionSettings(start=v["SMX_PARTITIONS_START"],
+            partitions=PartitionSettings(start=v["SMX_PARTITIONS_START"] or recorded_data_start(home),
                                           scores_window_days=v["SMX_SCORES_WINDOW_DAYS"],
                                           daily_window_days=v["SMX_DAILY_WINDOW_DAYS"]),
             database=DatabaseSettings(connect_timeout_s=v["SMX_DB_CONNECT_TIMEOUT_S"]),

@@ -50,3 +50,39 @@ def test_configured_urls_are_env_vars_so_secrets_stay_out_of_the_ui(smx_home, mo
     # An EnvVar, not the literal: Dagster shows the variable's name, never its value.
     assert isinstance(store.url, dg.EnvVar)
     assert store.url.env_var_name == "SMX_SENSOR_STORE_URL"
+
+
+def test_lineage_runs_from_sensor_data_to_monitoring(smx_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ML story as edges: sensor data -> features -> model -> promotion -> scores -> monitoring."""
+    defs = _load(monkeypatch)
+    graph = defs.resolve_asset_graph()
+
+    def parents(name: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
+
+    assert "bolus_readings" in parents("sensor_baselines")
+    assert {"sensor_baselines", "animal_profiles"} <= parents("training_features")
+    for uc in ("heat", "calving", "fever"):
+        assert "training_features" in parents(f"{uc}_model")
+        assert f"{uc}_model" in parents(f"{uc}_promotion")
+        assert f"{uc}_promotion" in parents("scores"), f"scores does not depend on {uc}_promotion"
+        children = {k.to_user_string() for k in graph.get(dg.AssetKey(f"{uc}_promotion")).child_keys}
+        assert children == {"scores"}
+    for monitor in ("drift_report", "alert_volume", "model_performance", "scoring_operations", "alerts_report"):
+        assert "scores" in parents(monitor), monitor
+    # The edges do not drag training into a bucket run, nor scoring into a retraining run.
+    scoring = defs.resolve_job_def("scoring_job")
+    assert {k.to_user_string() for k in scoring.asset_layer.selected_asset_keys} == {"scores"}
+    retraining = defs.resolve_job_def("retraining_job")
+    selected = {k.to_user_string() for k in retraining.asset_layer.selected_asset_keys}
+    assert "scores" not in selected and {"heat_model", "heat_promotion"} <= selected
+
+
+def test_schedules_and_sensors_say_what_they_do(smx_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    defs = _load(monkeypatch)
+    repo = defs.get_repository_def()
+    for d in [*repo.schedule_defs, *repo.sensor_defs]:
+        assert d.description and len(d.description) > 40, f"{d.name} has no description"
+    alternative = repo.get_schedule_def("scoring_schedule")
+    assert alternative.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert alternative.description.startswith("Alternative to scoring_sensor, not used")

@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     day_range = {RANGE_START: features_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
     steps.run("daily features (one single-run backfill)", _execute, defs, "daily_features_job", instance,
               day_range, run_config=quiet,
-              figures=lambda r: f"{_meta(r, 'training_features').get('dagster/row_count', 0):,} feature rows "
+              figures=lambda r: f"{_meta(r, 'training_features').get('run_row_count', 0):,} feature rows "
                                 f"over {(today - features_from).days} days, run {r.run_id[:8]}")
     steps.run("train, cross-validate and promote (heat, calving, fever)", _execute, defs, "training_job", instance,
               run_config=quiet, figures=lambda r: f"run {r.run_id[:8]}" + _promotion_lines(r))
@@ -167,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = PARTITION_KEY_FORMAT
     steps.run(f"retro-score {len(buckets)} buckets (one run)", _execute, defs, "scoring_job", instance,
               {RANGE_START: buckets[0].strftime(fmt), RANGE_END: buckets[-1].strftime(fmt)}, run_config=quiet,
-              figures=lambda r: (lambda m: f"{m.get('predictions_written', 0):,} predictions, "
-                                           f"{m.get('alerts_new_total', 0)} new alerts, run {r.run_id[:8]}")(
+              figures=lambda r: (lambda m: f"{m.get('run_predictions_written', 0):,} predictions, "
+                                           f"{m.get('run_alerts_new_total', 0)} new alerts, run {r.run_id[:8]}")(
                   _meta(r, "scores")))
     monitor_range = {RANGE_START: score_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
     steps.run("monitoring (drift, alert volume, performance)", _execute, defs, "monitoring_job", instance,

@@ -3,7 +3,9 @@
 Prints the alert, the feature vector it was raised on (from the alert row and the stored
 Parquet it references), the model version and its MLflow run (training data range, metrics),
 the promotion decision that made it champion, the Dagster run and the code version.
-``--json`` gives the same as one JSON document for tooling.
+``--json`` gives the same as one JSON document for tooling; ``--plot FILE.png`` draws the cow's
+signals, the score against the threshold and the farm records around the alert
+(``commands/alert_plot.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="explain an alert: features, model version, MLflow run, code version")
     p.add_argument("alert_id", type=int_in(1), help="the alert's id (smx summary, the alerts table)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="also draw the cow's temperature, activity, score vs threshold and farm records "
+                        "around the alert to this PNG")
     p.set_defaults(func=run)
 
 
@@ -116,6 +121,18 @@ def run(args: argparse.Namespace) -> int:
     except LookupError as exc:
         print(str(exc))
         return 1
+    plot = getattr(args, "plot", None)
+    if plot:
+        if not str(plot).lower().endswith(".png"):
+            print(f"smx explain: --plot {plot}: give a .png file name")
+            return 2
+        from smx_assets.commands.alert_plot import plot_alert
+
+        cow = doc.get("animal") or {}
+        drawn = plot_alert(doc["alert"], settings, plot,
+                           cow=f"cow {cow['cow_number']} of farm {cow['farm']}" if cow else None)
+        doc["plot"] = {"path": str(drawn.path), "readings": drawn.readings, "scores": drawn.scores,
+                       "records": drawn.records}
     if args.json:
         print(json.dumps(doc, indent=2, default=str))
         return 0
@@ -139,4 +156,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {k:32s} {v}")
     if doc["feedback"]:
         print(f"  farmer feedback: {doc['feedback']}")
+    if "plot" in doc:
+        p = doc["plot"]
+        print(f"  plot: {p['path']} ({p['readings']} readings, {p['scores']} scores, {p['records']} farm records)")
     return 0

@@ -48,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
         store.ensure_schema()
         report = import_paths(args.paths, args.farm, args.timezone, store=store, engine=engine,
                               progress=lambda line: print(line, file=sys.stderr, flush=True))
+        span = store.reading_span()
+        if span is not None:  # the daily partitions start at the first reading (next code-location load)
+            from smx_assets.settings import record_data_start
+
+            record_data_start(span[0].date(), settings.home)
     finally:
         store.close()
         engine.dispose()

@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         influx = store_url.split(":", 1)[0].lower().startswith("influxdb")
         counts = load(herd, engine, store, chunk_rows=CHUNK_ROWS if influx else SQL_CHUNK_ROWS)
         save_state(engine, config, config.end_ts)
+        from smx_assets.settings import record_data_start
+
+        record_data_start(start, settings.home)  # daily partitions start here at the next load
         print(f"simulated {args.animals} animals x {args.days} days from {start} (seed {args.seed}) in "
               f"{t_sim:.1f} s, loaded in {time.monotonic() - t0 - t_sim:.1f} s into "
               f"{mask_url(store_url)}: {counts}")

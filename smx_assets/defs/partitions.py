@@ -12,6 +12,7 @@ day of data, so the UI lists no days that can never hold data). Older history is
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -49,6 +50,21 @@ def partition_days(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
     start = pd.Timestamp(window.start).tz_convert("UTC")
     end = pd.Timestamp(window.end).tz_convert("UTC")
     return list(pd.date_range(start, end, freq="D", inclusive="left"))
+
+
+def per_partition_metadata(context: dg.AssetExecutionContext, by_key: Mapping[str, Mapping[str, Any]]) -> None:
+    """Give each partition of the run its own metadata (row counts, paths, buckets).
+
+    Why: a single-run backfill materialises N partitions from one ``MaterializeResult``, and
+    Dagster copies that result's metadata onto every partition's event, so each day showed the
+    whole range's figures. ``add_asset_metadata(partition_key=...)`` is merged over the result's
+    metadata for that partition's event only (``execute_step``: run-level first, then the
+    partition's). Keys of partitions outside the run are ignored (a day skipped inside).
+    """
+    keys = set(context.partition_keys)
+    for key, metadata in by_key.items():
+        if key in keys:
+            context.add_asset_metadata(dict(metadata), partition_key=key)
 
 
 def partitioned_asset(partitions_def: dg.PartitionsDefinition, *, group_name: str, owners: list[str],

@@ -19,7 +19,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset
+from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset, per_partition_metadata
 from smx_assets.domain import progress
 from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS, LOOKBACK
 from smx_assets.domain.features.baselines import N_DAYS, baselines_from_store
@@ -28,7 +28,7 @@ from smx_assets.domain.features.pipeline import compute_features
 from smx_assets.domain.features.profile import FarmRecords, active_animals, load_herd_records, profile_features
 from smx_assets.domain.features.serving import bucket_features
 from smx_assets.domain.features.storage import BASELINES, PROFILES, TRAINING, FeatureFiles
-from smx_assets.domain.time_grid import BUCKET, BUCKETS_PER_DAY
+from smx_assets.domain.time_grid import BUCKET, BUCKETS_PER_DAY, day_key
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorStoreResource
 
 GROUP = "features"
@@ -67,8 +67,10 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
     files = FeatureFiles(feature_store.base_path)
     records = load_herd_records(herd_db.engine())
     per_day: dict[str, int] = {}
+    per_key: dict[str, dict[str, object]] = {}
     snapshot = pd.DataFrame()
-    for day in partition_days(context):
+    days = partition_days(context)
+    for day in days:
         end = day + DAY
         known = records.known_by(end)
         files.write_records(known, day)
@@ -76,16 +78,20 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
         snapshot = profile_features(known, pd.DataFrame({"animal_id": ids, "t": end}))
         snapshot.insert(0, "animal_id", ids)
         files.write(snapshot, PROFILES, day, "snapshot")
-        per_day[str(day.date())] = len(ids)
+        per_day[day_key(day)] = len(ids)
+        per_key[day_key(day)] = {
+            "dagster/row_count": int(len(snapshot)),
+            "missing_share": dg.MetadataValue.float(float(snapshot.isna().to_numpy().mean()) if len(snapshot) else 0.0),
+            "preview": dg.MetadataValue.md(_markdown(snapshot, list(snapshot.columns))),
+            "path": files.url(PROFILES, day, "snapshot"),
+        }
         context.log.info("animal_profiles %s: %d active animals", day.date(), len(ids))
-        progress.advance("animal_profiles", len(per_day), len(partition_days(context)), str(day.date()))
+        progress.advance("animal_profiles", len(per_day), len(days), str(day.date()))
+    per_partition_metadata(context, per_key)
     return dg.MaterializeResult(metadata={
-        "animals_per_day": per_day,
-        "dagster/row_count": int(len(snapshot)),
-        "missing_share": dg.MetadataValue.float(float(snapshot.isna().to_numpy().mean()) if len(snapshot) else 0.0),
-        "preview": dg.MetadataValue.md(_markdown(snapshot, list(snapshot.columns))),
+        "run_partition_range": f"{day_key(days[0])}..{day_key(days[-1])}",
+        "run_animals_per_day": per_day,
         "dagster/column_schema": _schema(snapshot, FEATURE_DOC),
-        "path": files.url(PROFILES, partition_days(context)[-1], "snapshot"),
     })
 
 
@@ -108,20 +114,26 @@ def sensor_baselines(context: dg.AssetExecutionContext, sensor_store: SensorStor
     files = FeatureFiles(feature_store.base_path)
     days = partition_days(context)
     per_day: dict[str, int] = {}
+    per_key: dict[str, dict[str, object]] = {}
     baselines = pd.DataFrame()
     for day, baselines in baselines_from_store(sensor_store.open(), days).items():
         files.write(baselines, BASELINES, day)
-        per_day[str(day.date())] = int(baselines["animal_id"].nunique())
-    missing = float(baselines["temp_hod"].isna().mean()) if len(baselines) else 1.0
+        per_day[day_key(day)] = int(baselines["animal_id"].nunique())
+        per_key[day_key(day)] = {
+            "dagster/row_count": int(len(baselines)),
+            "animals": per_day[day_key(day)],
+            "missing_share": dg.MetadataValue.float(float(baselines.isna().to_numpy().mean()) if len(baselines) else 1.0),
+            "hod_baseline_missing_share": dg.MetadataValue.float(
+                float(baselines["temp_hod"].isna().mean()) if len(baselines) else 1.0),
+            "preview": dg.MetadataValue.md(_markdown(baselines, list(baselines.columns))),
+            "path": files.url(BASELINES, day),
+        }
+    per_partition_metadata(context, per_key)
     return dg.MaterializeResult(metadata={
-        "animals_per_day": per_day,
-        "dagster/row_count": int(len(baselines)),
-        "missing_share": dg.MetadataValue.float(float(baselines.isna().to_numpy().mean()) if len(baselines) else 1.0),
-        "hod_baseline_missing_share": dg.MetadataValue.float(missing),
-        "preview": dg.MetadataValue.md(_markdown(baselines, list(baselines.columns))),
+        "run_partition_range": f"{day_key(days[0])}..{day_key(days[-1])}",
+        "run_animals_per_day": per_day,
         "dagster/column_schema": _schema(baselines),
         "history_days": N_DAYS,
-        "path": files.url(BASELINES, days[-1]),
     })
 
 
@@ -188,10 +200,13 @@ def training_features(context: dg.AssetExecutionContext, herd_db: HerdDbResource
     labels_as_of = pd.Timestamp.now(tz="UTC")
     days = partition_days(context)
     per_day: dict[str, int] = {}
+    per_key: dict[str, dict[str, object]] = {}
     label_counts = {c: 0 for c in LABEL_COLUMNS}
     frame = pd.DataFrame()
     missing_sum, cells = 0.0, 0
     timings: dict[str, float] = {}
+    preview_columns = KEY_COLUMNS + ["temp_clean", "temp_clean_mean_2h", "temp_dev_hod_2h", "activity_ratio_hod_2h",
+                                     "temp_dev_10d_2h", "thi", "days_in_milk", "drinking", *LABEL_COLUMNS]
     for day in days:
         t0 = time.perf_counter()
         records = files.read_records(day)
@@ -205,34 +220,46 @@ def training_features(context: dg.AssetExecutionContext, herd_db: HerdDbResource
         frame = compute_features(readings, climate, records, baselines, (day, day + DAY))
         frame = attach_labels(frame, live)
         files.write(frame, TRAINING, day)
-        per_day[str(day.date())] = len(frame)
+        key = day_key(day)
+        per_day[key] = len(frame)
+        day_missing = float(frame[FEATURE_COLUMNS].isna().to_numpy().sum())
         for c in LABEL_COLUMNS:
             label_counts[c] += int((frame[c] == 1).sum())
-        missing_sum += float(frame[FEATURE_COLUMNS].isna().to_numpy().sum())
+        missing_sum += day_missing
         cells += frame[FEATURE_COLUMNS].size
-        timings[str(day.date())] = round(time.perf_counter() - t0, 2)
-        context.log.info("training_features %s: %d rows in %.1f s", day.date(), len(frame), timings[str(day.date())])
+        timings[key] = round(time.perf_counter() - t0, 2)
+        col_missing = frame[FEATURE_COLUMNS].isna().mean().sort_values(ascending=False)
+        per_key[key] = {
+            "dagster/row_count": int(len(frame)),
+            "animals": int(frame["animal_id"].nunique()) if len(frame) else 0,
+            "missing_share": dg.MetadataValue.float(day_missing / frame[FEATURE_COLUMNS].size if len(frame) else 0.0),
+            "most_missing_columns": {k: round(float(v), 4) for k, v in col_missing.head(8).items()},
+            "label_positive_rows": {c: int((frame[c] == 1).sum()) for c in LABEL_COLUMNS},
+            "preview": dg.MetadataValue.md(_markdown(frame, preview_columns)),
+            "seconds": dg.MetadataValue.float(timings[key]),
+            "path": files.url(TRAINING, day),
+        }
+        context.log.info("training_features %s: %d rows in %.1f s", day.date(), len(frame), timings[key])
         progress.advance("training_features", len(per_day), len(days), str(day.date()))
 
     last = days[-1]
     passed, parity_meta = _parity(store, live, files.read_baselines([last]), frame, last,
                                   seed=int(last.value // 10**9))
-    col_missing = frame[FEATURE_COLUMNS].isna().mean().sort_values(ascending=False)
+    per_partition_metadata(context, per_key)
+    # Run-level figures are named run_* so no partition's page passes them off as its own.
     yield dg.MaterializeResult(metadata={
-        "dagster/row_count": int(sum(per_day.values())),
-        "rows_per_day": per_day,
-        "missing_share": dg.MetadataValue.float(missing_sum / cells if cells else 0.0),
-        "most_missing_columns": {k: round(float(v), 4) for k, v in col_missing.head(8).items()},
-        "label_positive_rows": label_counts,
+        "run_partition_range": f"{day_key(days[0])}..{day_key(days[-1])}",
+        "run_row_count": int(sum(per_day.values())),
+        "run_rows_per_day": per_day,
+        "run_missing_share": dg.MetadataValue.float(missing_sum / cells if cells else 0.0),
+        "run_label_positive_rows": label_counts,
+        "run_seconds_per_day": timings,
         "labels_as_of": str(labels_as_of),
-        "preview": dg.MetadataValue.md(_markdown(frame, KEY_COLUMNS + [
-            "temp_clean", "temp_clean_mean_2h", "temp_dev_hod_2h", "activity_ratio_hod_2h", "temp_dev_10d_2h",
-            "thi", "days_in_milk", "drinking", *LABEL_COLUMNS])),
         "dagster/column_schema": _schema(frame, {**FEATURE_DOC, "animal_id": "animal", "bucket_start":
                                                  "start of the 10-minute bucket (UTC)",
                                                  **{c: "1 event, 0 none, NaN unknown" for c in LABEL_COLUMNS}}),
-        "seconds_per_day": timings,
-        "path": files.url(TRAINING, last),
     })
     yield dg.AssetCheckResult(check_name="serving_parity", passed=passed,
-                              severity=dg.AssetCheckSeverity.ERROR, metadata=parity_meta)
+                              severity=dg.AssetCheckSeverity.ERROR,
+                              metadata={"day": day_key(last), **parity_meta},
+                              description=f"serving path vs training rows on {day_key(last)} (the run's last day)")

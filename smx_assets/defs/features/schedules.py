@@ -11,4 +11,6 @@ from smx_assets.defs.features.jobs import daily_features_job
 daily_features_schedule = dg.build_schedule_from_partitioned_job(
     daily_features_job, name="daily_features_schedule", hour_of_day=0, minute_of_hour=30,
     default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Off by default (switch on for production): at 00:30 UTC, the daily feature assets of the "
+                "day that just ended (animal_profiles, sensor_baselines, training_features).",
 )

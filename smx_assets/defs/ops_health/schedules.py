@@ -11,4 +11,6 @@ run_retention_schedule = dg.ScheduleDefinition(
     cron_schedule="17 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="At 03:17 UTC, deletes finished Dagster runs older than 30 days (144 scoring runs a day "
+                "would otherwise grow the run and event-log tables without bound).",
 )

@@ -19,12 +19,14 @@ import dagster as dg
 import pandas as pd
 
 from smx_assets import settings
-from smx_assets.defs.partitions import partitioned_asset, ten_minute_partitions
+from smx_assets.defs.partitions import partitioned_asset, per_partition_metadata, ten_minute_partitions
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.heap import frozen_heap
+from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
+from smx_assets.domain.monitoring.queries import per_bucket_outputs
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
-from smx_assets.domain.time_grid import range_label
+from smx_assets.domain.time_grid import BUCKET, partition_key, range_label
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource
 
@@ -42,7 +44,11 @@ class ScoringConfig(dg.Config):
 @partitioned_asset(
     ten_minute_partitions, group_name=GROUP, owners=OWNERS,
     kinds={"python", "mlflow", "sqlalchemy"},
-    deps=["bolus_readings", "climate_readings", "herd_records", "sensor_baselines"],
+    # The promotions are upstream: they decide which model scores (sensor data -> features ->
+    # models -> promotions -> scores in the lineage). Plain deps on unpartitioned assets: the
+    # scoring job selects only `scores`, so a bucket run never re-runs training or promotion.
+    deps=["bolus_readings", "climate_readings", "herd_records", "sensor_baselines",
+          *(f"{uc.name}_promotion" for uc in all_use_cases())],
     description=(
         "Scores of every animal in each 10-minute bucket by each use case's champion (alerts) and "
         "challenger (shadow). Writes the herd DB's `predictions` (replaced per bucket) and `alerts` "
@@ -115,6 +121,7 @@ def scores(
         "run_seconds": round(time.perf_counter() - t_run, 3),
         "stage_seconds": stages,
         "models": result.models,
+        "model_links": dg.MetadataValue.md(_models_markdown(model_sets)),
         "code_version": settings.code_version(),
         "rule_fallback_use_cases": ", ".join(result.fallback_use_cases) or "none",
         "skipped_use_cases": result.skipped_use_cases or "none",
@@ -130,4 +137,51 @@ def scores(
         metadata["max_alert_lag_minutes"] = round(result.max_alert_lag_minutes, 2)
     if not config.write_alerts:
         metadata["alerts_dry_run_candidates"] = result.alerts_candidates
+    if len(keys) > 1:
+        # A range run: each bucket's page shows its own figures; the run's totals are run_*.
+        metadata = {("run_" + k if k in _PER_BUCKET or k.startswith("alerts_new_") else k): v
+                    for k, v in metadata.items()}
+        metadata["run_partition_range"] = partition_label
+        per_partition_metadata(context, _bucket_metadata(engine, start, end, context.run_id,
+                                                         set(result.buckets_without_readings),
+                                                         list(result.alerts_new)))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _models_markdown(model_sets) -> str:  # type: ignore[no-untyped-def]
+    """Which versions scored, linked to the MLflow UI (version page and training run)."""
+    base = settings.current().mlflow_ui_url
+    rows = ["| use case | role | model version | MLflow run |", "|---|---|---|---|"]
+    for name, ms in model_sets.items():
+        for role, m in (("champion" if not ms.fallback else "rule baseline (no champion)", ms.champion),
+                        ("challenger (shadow)", ms.challenger)):
+            if m is None:
+                continue
+            version = markdown_link(f"{m.name} v{m.version}", model_version_url(base, m.name, m.version))
+            run = markdown_link(m.run_id[:8], run_url(base, m.run_id)) if m.run_id else "none"
+            rows.append(f"| {name} | {role} | {version} | {run} |")
+    return "\n".join(rows)
+
+
+# Figures that differ per bucket: in a range run they are given per partition (run_* are totals).
+_PER_BUCKET = {"buckets_scored", "predictions_written", "alerts_new_total", "animals_scored",
+               "buckets_without_readings", "readings_in_window"}
+
+
+def _bucket_metadata(engine, start: pd.Timestamp, end: pd.Timestamp, run_id: str,  # type: ignore[no-untyped-def]
+                     empty: set[pd.Timestamp], use_cases: list[str]) -> dict[str, dict[str, object]]:
+    outputs = per_bucket_outputs(engine, start, end, run_id)
+    per_key: dict[str, dict[str, object]] = {}
+    for bucket in pd.date_range(start, end, freq=BUCKET, inclusive="left"):
+        row = outputs.get(bucket, {"predictions": 0, "animals": 0, "alerts": {}})
+        alerts: dict[str, int] = row["alerts"]  # type: ignore[assignment]
+        per_key[partition_key(bucket)] = {
+            "buckets_scored": 0 if bucket in empty else 1,
+            "bucket": f"{bucket:%Y-%m-%d %H:%M}..{bucket + BUCKET:%H:%M} UTC",
+            "readings": "none: not scored" if bucket in empty else "yes",
+            "predictions_written": int(row["predictions"]),  # type: ignore[call-overload]
+            "animals_scored": int(row["animals"]),  # type: ignore[call-overload]
+            "alerts_new_total": sum(alerts.values()),
+            **{f"alerts_new_{uc}": int(alerts.get(uc, 0)) for uc in use_cases},
+        }
+    return per_key

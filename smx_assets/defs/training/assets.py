@@ -30,11 +30,13 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from smx_assets import settings
 from smx_assets.domain import model_registry as reg
 from smx_assets.domain import run_hygiene
 from smx_assets.domain.features import KEY_COLUMNS, LABEL_COLUMNS
 from smx_assets.domain.features.profile import FarmRecords, load_herd_records
 from smx_assets.domain.features.storage import TRAINING, FeatureFiles
+from smx_assets.domain.model_registry.links import model_version_url, run_url
 from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.use_cases.base import UseCase, signal_gate
 from smx_assets.domain.use_cases.catalog import all_use_cases
@@ -139,6 +141,19 @@ def _f1(metrics: dict[str, float]) -> str:
     return "n/a" if f1 is None or math.isnan(f1) else f"{f1:.3f}"
 
 
+def _links(run_id: str | None = None, experiment_id: str | None = None,
+           **versions: tuple[str, str | int] | None) -> dict[str, dg.MetadataValue]:
+    """MLflow UI links (``SMX_MLFLOW_UI_URL``) for a run and named model versions."""
+    base = settings.current().mlflow_ui_url
+    out: dict[str, dg.MetadataValue] = {}
+    if run_id:
+        out["mlflow_run"] = dg.MetadataValue.url(run_url(base, run_id, experiment_id))
+    for key, nv in versions.items():
+        if nv is not None:
+            out[key] = dg.MetadataValue.url(model_version_url(base, nv[0], nv[1]))
+    return out
+
+
 def _rule_version_for_code(uc: UseCase, client: Any) -> str | None:
     """The rule baseline version registered by this code version (None: register one now)."""
     for mv in client.search_model_versions(f"name = '{uc.rule_model_name}'"):
@@ -231,6 +246,8 @@ def train_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Train
     meta: dict[str, Any] = {
         "model": f"{uc.model_name} v{version} (alias challenger)",
         "mlflow_run_id": run_id,
+        **_links(run_id, run.info.experiment_id, model_version_link=(uc.model_name, version),
+                 rule_baseline_link=(uc.rule_model_name, rule_version)),
         "registered_version": version,
         "rule_baseline": f"{uc.rule_model_name} v{rule_version}",
         "partition_range": f"{day_key(days[0])}..{day_key(days[-1])}",
@@ -315,6 +332,8 @@ def _rule_stays_champion(context: dg.AssetExecutionContext, uc: UseCase, client:
         "rule_baseline": f"{uc.rule_model_name} v{rule_version}",
         "partition_range": f"{day_key(days[0])}..{day_key(days[-1])}",
         "mlflow_run_id": run.info.run_id,
+        **_links(run.info.run_id, run.info.experiment_id, rule_baseline_link=(uc.rule_model_name, rule_version),
+                 champion_link=(uc.model_name, champion.version) if champion else None),
     })
 
 
@@ -336,7 +355,11 @@ def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Pro
                   f"{'champion v' + str(champion.version) if champion else 'the rule baseline'} stays")
         context.log.warning("%s promotion: %s", uc.name, reason)
         return (dg.MaterializeResult(metadata={"decision": "none", "reason": reason,
-                                               "champion_after": str(champion.version) if champion else "none"}),
+                                               "champion_after": str(champion.version) if champion else "none",
+                                               **_links(champion_link=(uc.model_name, champion.version)
+                                                        if champion else None,
+                                                        baseline_link=(uc.rule_model_name, rule_mv.version)
+                                                        if rule_mv else None)}),
                 dg.AssetCheckResult(check_name="champion_decision", passed=False,
                                     severity=dg.AssetCheckSeverity.WARN, description=reason,
                                     metadata={"reason": reason, "new_champion": "unchanged"}))
@@ -383,6 +406,9 @@ def promote_use_case(context: dg.AssetExecutionContext, uc: UseCase, config: Pro
         "champion_after": str(after.version) if after else "none",
         "baseline": f"{uc.rule_model_name} v{rule_mv.version}",
         "challenger_run_id": challenger.run_id,
+        **_links(challenger.run_id, None, challenger_link=(uc.model_name, challenger.version),
+                 champion_link=(uc.model_name, after.version) if after else None,
+                 baseline_link=(uc.rule_model_name, rule_mv.version)),
         "metrics": dg.MetadataValue.md(_md_metrics(metrics)),
     }
     context.log.info("%s promotion: %s", uc.name, decision.reason)

@@ -16,8 +16,13 @@ Why these choices:
   insemination, ...): they drift by construction as time passes, which says nothing about
   sensors or models. Sensor, window, baseline and climate features are monitored.
 * **Prediction drift** compares each champion's scores that day with the same champion's scores
-  on the reference sample; the score columns are put in the same Evidently report (so the HTML
-  shows them) but counted separately from the feature drift share.
+  on the reference sample; the score columns are in the same Evidently report (so the HTML
+  shows them) as ``ValueDrift`` metrics of their own, outside the feature columns' drift count.
+* **One set of figures.** The report's "drifted columns" count and share are computed by
+  Evidently over exactly the monitored feature columns, with the KS p-value threshold and both
+  share thresholds of the Dagster check (``SMX_DRIFT_*``) as its tests ("Share of Drifted
+  Columns: Less 0.200 / 0.350"); the check reads its numbers from that same snapshot, so the
+  HTML and the UI cannot disagree (they once said 7 of 60 at 0.5 vs 6 of 57 at 0.2/0.35).
 """
 
 from __future__ import annotations
@@ -60,10 +65,11 @@ class DriftThresholds:
             raise ValueError(f"need 0 <= warn_share <= fail_share <= 1, got {self.warn_share}, {self.fail_share}")
 
     def level(self, share: float) -> str:
-        """``ok`` | ``warn`` | ``fail`` for a drift share (strictly above a threshold)."""
-        if share > self.fail_share:
+        """``ok`` | ``warn`` | ``fail`` for a drift share: at or above a threshold, as Evidently's
+        "Share of Drifted Columns: Less X" test fails at ``share >= X``."""
+        if share >= self.fail_share:
             return "fail"
-        if share > self.warn_share:
+        if share >= self.warn_share:
             return "warn"
         return "ok"
 
@@ -83,6 +89,10 @@ class DriftResult:
     report_seconds: float = 0.0
     html_path: str | None = None
     html_bytes: int = 0
+    # Evidently's own DriftedColumnsCount over the feature columns (what the HTML shows)
+    evidently_count: int = 0
+    evidently_share: float = 0.0
+    evidently_share_tests: dict[str, str] = field(default_factory=dict)  # test name -> SUCCESS | FAIL
 
     @property
     def n_drifted(self) -> int:
@@ -91,6 +101,22 @@ class DriftResult:
     @property
     def drifted_predictions(self) -> list[str]:
         return sorted(k for k, v in self.prediction.items() if v.get("drifted"))
+
+    def verdict(self, thresholds: DriftThresholds) -> tuple[str, str]:
+        """(level, reason) for the check: the feature share's level, raised to at least ``warn``
+        when a champion's scores drifted (a model's output moving is worth a look even when few
+        inputs moved); the reason names the figures a person compares with the HTML report."""
+        level = thresholds.level(self.share)
+        reason = (f"{self.n_drifted} of {len(self.columns)} monitored columns drifted (share {self.share:.3f}; "
+                  f"KS p < {thresholds.p_value:g}; warn at {thresholds.warn_share:g}, fail at {thresholds.fail_share:g})")
+        drifted = self.drifted_predictions
+        if drifted:
+            parts = [f"{uc} (KS p={self.prediction[uc]['p_value']:.2g}, mean {self.prediction[uc]['reference_mean']:.3f}"
+                     f" -> {self.prediction[uc]['current_mean']:.3f})" for uc in drifted]
+            reason += "; prediction drift: " + ", ".join(parts)
+            if level == "ok":
+                level = "warn"
+        return level, reason
 
 
 def _utc_day(value: object) -> pd.Timestamp:
@@ -147,28 +173,58 @@ def _usable(ref: pd.Series, cur: pd.Series) -> bool:
     return not (r.nunique() == 1 and c.nunique() == 1 and r.iloc[0] == c.iloc[0])
 
 
-def _evidently_p_values(snapshot: Any) -> tuple[dict[str, float], dict[str, bool]]:
-    """Per-column KS p-values (ValueDrift metric values) and drift flags (the tests)."""
+@dataclass
+class _Snapshot:
+    p_values: dict[str, float]
+    flags: dict[str, bool]
+    count: int
+    share: float
+    share_tests: dict[str, str]
+
+
+def _read_snapshot(snapshot: Any) -> _Snapshot:
+    """Per-column KS p-values (ValueDrift values), drift flags (their tests), and the feature
+    columns' DriftedColumnsCount with its share tests, as Evidently computed them."""
     data = snapshot.dict()
     p_values: dict[str, float] = {}
+    count, share = 0, 0.0
     for m in data["metrics"]:
         cfg = m.get("config", {})
         if cfg.get("type", "").endswith("ValueDrift"):
             p_values[cfg["column"]] = float(m["value"])
+        elif cfg.get("type", "").endswith("DriftedColumnsCount"):
+            count, share = int(m["value"]["count"]), float(m["value"]["share"])
     flags: dict[str, bool] = {}
+    share_tests: dict[str, str] = {}
     for t in data.get("tests", []):
         params = (t.get("metric_config") or {}).get("params") or {}
         if params.get("type", "").endswith("ValueDrift"):
             flags[params["column"]] = t.get("status") == "FAIL"
-    return p_values, flags
+        elif params.get("type", "").endswith("DriftedColumnsCount"):
+            status = t.get("status")
+            share_tests[t.get("name", "share")] = str(getattr(status, "value", status))
+    return _Snapshot(p_values, flags, count, share, share_tests)
 
 
-def _run_report(Report: Any, DataDriftPreset: Any, Dataset: Any, definition: Any, usable: list[str],
-                ref: pd.DataFrame, cur: pd.DataFrame, thresholds: DriftThresholds) -> Any:
-    preset = DataDriftPreset(columns=usable, num_method="ks", num_threshold=thresholds.p_value)
-    return Report([preset], include_tests=True).run(
-        current_data=Dataset.from_pandas(cur[usable].astype("float64"), data_definition=definition),
-        reference_data=Dataset.from_pandas(ref[usable].astype("float64"), data_definition=definition))
+def _run_report(features: list[str], scores: list[str], ref: pd.DataFrame, cur: pd.DataFrame,
+                thresholds: DriftThresholds) -> Any:
+    """Feature drift (count, share and both share thresholds as tests) and score drift, one report."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import DriftedColumnsCount, ValueDrift
+    from evidently.tests import lt
+
+    p = thresholds.p_value
+    metrics: list[Any] = []
+    if features:
+        metrics.append(DriftedColumnsCount(columns=features, num_method="ks", num_threshold=p,
+                                           drift_share=thresholds.fail_share,
+                                           share_tests=[lt(thresholds.warn_share), lt(thresholds.fail_share)]))
+    metrics += [ValueDrift(column=c, method="ks", threshold=p) for c in features + scores]
+    columns = features + scores
+    definition = DataDefinition(numerical_columns=columns)
+    return Report(metrics, include_tests=True).run(
+        current_data=Dataset.from_pandas(cur[columns].astype("float64"), data_definition=definition),
+        reference_data=Dataset.from_pandas(ref[columns].astype("float64"), data_definition=definition))
 
 
 def drift_report(
@@ -194,9 +250,6 @@ def drift_report(
     """
     import warnings
 
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
     wanted = list(columns) if columns is not None else MONITORED_COLUMNS
     ref = sample_rows(reference, sample, seed)
     cur = sample_rows(current, sample, seed + 1)
@@ -213,12 +266,13 @@ def drift_report(
                          drifted_columns=[], p_values={}, share=0.0, skipped_columns=skipped)
     if not usable:
         return result
-    definition = DataDefinition(numerical_columns=usable)
     t0 = time.perf_counter()
     with warnings.catch_warnings():  # scipy's "exact KS failed, using asymptotic" on every column
         warnings.simplefilter("ignore", RuntimeWarning)
-        snapshot = _run_report(Report, DataDriftPreset, Dataset, definition, usable, ref, cur, thresholds)
-    p_values, flags = _evidently_p_values(snapshot)
+        snapshot = _run_report(result.columns, [c for c in score_cols if c in usable], ref, cur, thresholds)
+    read = _read_snapshot(snapshot)
+    p_values, flags = read.p_values, read.flags
+    result.evidently_count, result.evidently_share, result.evidently_share_tests = read.count, read.share, read.share_tests
     if html_path is not None:
         Path(html_path).parent.mkdir(parents=True, exist_ok=True)
         snapshot.save_html(str(html_path))

@@ -64,6 +64,26 @@ def run_figures(runs: Iterable[RunRow]) -> dict[str, Any]:
             "per_job": per_job}
 
 
-def flatten_numbers(prefix: str, values: Mapping[str, Any]) -> dict[str, float]:
-    """``{prefix}_{key}`` -> number, skipping None: Dagster plots each numeric metadata key."""
-    return {f"{prefix}_{k}": float(v) for k, v in values.items() if isinstance(v, (int, float)) and v is not None}
+def flatten_numbers(prefix: str, values: Mapping[str, Any]) -> dict[str, float | int]:
+    """``{prefix}_{key}`` -> number, skipping None: Dagster plots each numeric metadata key.
+    Counts stay integers (a run count of ``12.0`` reads as a measurement)."""
+    return {f"{prefix}_{k}": (v if isinstance(v, int) and not isinstance(v, bool) else float(v))
+            for k, v in values.items() if isinstance(v, (int, float)) and v is not None}
+
+
+# Readable metadata names for the day's figures (``runs_runs`` and ``..._n`` said nothing).
+READABLE_NAMES: dict[str, str] = {
+    "scoring_lag_min_n": "live_predictions", "scoring_lag_min_n_retro": "retro_predictions",
+    "scoring_lag_min_p50": "scoring_lag_p50_min", "scoring_lag_min_p95": "scoring_lag_p95_min",
+    "scoring_lag_min_max": "scoring_lag_max_min",
+    "alert_lag_min_n": "live_alerts", "alert_lag_min_n_retro": "retro_alerts",
+    "alert_lag_min_p50": "alert_lag_p50_min", "alert_lag_min_p95": "alert_lag_p95_min",
+    "alert_lag_min_max": "alert_lag_max_min",
+    "runs_runs": "dagster_runs", "runs_failures": "dagster_runs_failed", "runs_success": "dagster_runs_succeeded",
+    "runs_duration_p50_s": "run_duration_p50_s", "runs_duration_max_s": "run_duration_max_s",
+}
+
+
+def readable(figures: Mapping[str, float | int]) -> dict[str, float | int]:
+    """The day's figures under :data:`READABLE_NAMES` (unknown keys kept as they are)."""
+    return {READABLE_NAMES.get(k, k): v for k, v in figures.items()}

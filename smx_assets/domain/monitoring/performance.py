@@ -183,3 +183,13 @@ def degradation(vp: VersionPerformance, policy: PerformancePolicy) -> list[str]:
         if supported and not math.isnan(live) and not math.isnan(ref) and live < ref - policy.tolerance:
             bad.append(f"{name} {live:.2f} < training {ref:.2f} - {policy.tolerance}")
     return bad
+
+
+def judged_metrics(vp: VersionPerformance, policy: PerformancePolicy) -> list[str]:
+    """The metrics :func:`degradation` could actually compare (enough support, a live value and a
+    training value): an empty list means the version was not judged, which a check must say
+    instead of passing."""
+    checks = (("sensitivity", vp.sensitivity, vp.n_events >= policy.min_events),
+              ("precision", vp.precision, vp.n_alerts >= policy.min_alerts))
+    return [name for name, live, supported in checks
+            if supported and not math.isnan(live) and not math.isnan(vp.training.get(name, math.nan))]

@@ -101,3 +101,50 @@ def lag_rows(engine: Engine, day: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFr
     preds = _utc(preds, "bucket_start", "scored_at")
     alerts = alerts_between(engine, day, day + DAY)
     return preds, alerts
+
+
+def per_bucket_outputs(engine: Engine, start: pd.Timestamp, end: pd.Timestamp, dagster_run_id: str
+                       ) -> dict[pd.Timestamp, dict[str, object]]:
+    """Champion predictions, animals scored and new alerts (of one run) per bucket of a window.
+
+    What a ranged ``scores`` run records per partition: two GROUP BYs over the window (the
+    ``ix_predictions_bucket`` index), so a 144-bucket backfill reads 144 rows, not its predictions.
+    """
+    p, a = Prediction.__table__, Alert.__table__
+    lo, hi = to_db_ts(start), to_db_ts(end)
+    pq = (sa.select(p.c.bucket_start, p.c.use_case, sa.func.count(), sa.func.count(sa.distinct(p.c.animal_id)))
+          .where(p.c.bucket_start >= lo, p.c.bucket_start < hi, p.c.shadow.is_(False))
+          .group_by(p.c.bucket_start, p.c.use_case))
+    aq = (sa.select(a.c.bucket_start, a.c.use_case, sa.func.count())
+          .where(a.c.bucket_start >= lo, a.c.bucket_start < hi, a.c.dagster_run_id == dagster_run_id)
+          .group_by(a.c.bucket_start, a.c.use_case))
+    out: dict[pd.Timestamp, dict[str, object]] = {}
+    with engine.connect() as conn:
+        for bucket, _use_case, n, animals in conn.execute(pq):
+            row = out.setdefault(pd.Timestamp(bucket).tz_localize("UTC"), {"predictions": 0, "animals": 0, "alerts": {}})
+            row["predictions"] = int(row["predictions"]) + int(n)  # type: ignore[call-overload]
+            row["animals"] = max(int(row["animals"]), int(animals))  # type: ignore[call-overload]
+        for bucket, use_case, n in conn.execute(aq):
+            row = out.setdefault(pd.Timestamp(bucket).tz_localize("UTC"), {"predictions": 0, "animals": 0, "alerts": {}})
+            row["alerts"][use_case] = int(n)  # type: ignore[index]
+    return out
+
+
+def alerts_with_cows(engine: Engine, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The alerts with ``start <= bucket_start < end``, with the farm's number for each cow.
+
+    ``cow`` is the farm's own cow number (imported herds), else the ear tag, else the animal id.
+    """
+    from smx_assets.domain.herd_db import Animal
+
+    a, an = Alert.__table__, Animal.__table__
+    cols = ["id", "use_case", "animal_id", "bucket_start", "score", "threshold", "model_name", "model_version",
+            "mlflow_run_id", "created_at"]
+    q = (sa.select(*[a.c[c] for c in cols], an.c.cow_number, an.c.ear_tag)
+         .select_from(a.outerjoin(an, an.c.id == a.c.animal_id))
+         .where(a.c.bucket_start >= to_db_ts(start), a.c.bucket_start < to_db_ts(end))
+         .order_by(a.c.bucket_start, a.c.use_case, a.c.animal_id))
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(q).all(), columns=cols + ["cow_number", "ear_tag"])
+    frame["cow"] = [str(n or t or i) for n, t, i in zip(frame["cow_number"], frame["ear_tag"], frame["animal_id"])]
+    return _utc(frame.drop(columns=["cow_number", "ear_tag"]), "bucket_start", "created_at")

@@ -44,7 +44,8 @@ def resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return res
 
 
-def _run(resources: dict[str, object], first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
+def _run(resources: dict[str, object], first: str, last: str | None = None,
+         instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     tags = {}
     kwargs: dict[str, object] = {}
     if last is None:
@@ -52,7 +53,7 @@ def _run(resources: dict[str, object], first: str, last: str | None = None) -> d
     else:
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
     return dg.materialize(ASSETS, selection=[animal_profiles, sensor_baselines, training_features],
-                          resources=resources, tags=tags, **kwargs)
+                          resources=resources, tags=tags, instance=instance, **kwargs)
 
 
 def test_definitions_load(resources) -> None:
@@ -66,7 +67,8 @@ def test_definitions_load(resources) -> None:
 def test_three_day_single_run_backfill_and_parity(resources) -> None:
     days = [START + k * DAY for k in (10, 11, 12)]
     keys = [d.strftime("%Y-%m-%d") for d in days]
-    result = _run(resources, keys[0], keys[-1])
+    instance = dg.DagsterInstance.ephemeral()
+    result = _run(resources, keys[0], keys[-1], instance=instance)
     assert result.success
     mats = result.asset_materializations_for_node("training_features")
     assert sorted(m.partition for m in mats) == keys  # one run, three partitions
@@ -76,8 +78,20 @@ def test_three_day_single_run_backfill_and_parity(resources) -> None:
 
     files = FeatureFiles(resources["feature_store"].base_path)
     total = 0
-    for d in days:
+    for d, key in zip(days, keys):
         frame = files.read("training_features", d)
+        # Per-partition metadata as the event log stored it: this day's rows and file, not the run's.
+        stored = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("training_features"), asset_partitions=[key]), limit=1).records
+        md = stored[0].asset_materialization.metadata
+        assert md["dagster/row_count"].value == len(frame), key
+        assert md["path"].value.endswith(f"training_features/{key}.parquet")
+        assert md["label_positive_rows"].value == {c: int((frame[c] == 1).sum()) for c in LABEL_COLUMNS}
+        assert md["run_partition_range"].value == f"{keys[0]}..{keys[-1]}"
+        base = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("sensor_baselines"), asset_partitions=[key]), limit=1).records
+        assert base[0].asset_materialization.metadata["path"].value.endswith(f"{key}.parquet")
+        assert base[0].asset_materialization.metadata["dagster/row_count"].value == len(files.read("sensor_baselines", d))
         # every bucket for every animal with a bolus in it (a bolus inserted later has no rows)
         assert frame is not None and len(frame) >= 18 * 144
         assert frame.groupby("animal_id").size().max() == 144
@@ -88,7 +102,7 @@ def test_three_day_single_run_backfill_and_parity(resources) -> None:
         assert files.exists("sensor_baselines", d) and files.read_records(d) is not None
 
     md = mats[0].metadata
-    assert md["dagster/row_count"].value == total
+    assert md["run_row_count"].value == total and md["dagster/row_count"].value < total
     assert 0 < md["missing_share"].value < 0.5
     assert "temp_clean" in md["preview"].value
     schema = md["dagster/column_schema"].schema

@@ -18,7 +18,7 @@ from smx_assets.defs import load_domain
 from smx_assets.defs.features.assets import animal_profiles, sensor_baselines, training_features
 from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.monitoring import sensors as sensors_mod
-from smx_assets.defs.monitoring.assets import alert_volume, drift_report, scoring_operations
+from smx_assets.defs.monitoring.assets import alert_volume, drift_report, model_performance, scoring_operations
 from smx_assets.defs.partitions import PARTITIONS_START
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
@@ -98,9 +98,19 @@ def test_no_drift_passes_then_injected_drift_fails_and_triggers_retraining(env, 
     check = ok.get_asset_check_evaluations()[0]
     assert check.passed, check.metadata
     mat = ok.asset_materializations_for_node("drift_report")[0].metadata
-    html = Path(mat["report_path"].value)
-    assert html.exists() and html.stat().st_size > 100_000 and html.read_text()[:200].lower().count("html")
+    # The report is an MLflow artifact linked by an http URL to the MLflow UI, never a file path.
+    url = mat["report_url"]
+    assert isinstance(url, dg.UrlMetadataValue)
+    assert url.value.startswith("http://127.0.0.1:5000/#/experiments/")
+    assert url.value.endswith(f"/artifactPath/drift_reports/{_key(13)}.html")
+    run_id = mat["report_mlflow_run_id"].value
+    assert f"/runs/{run_id}/" in url.value
+    client = env["resources"]["mlflow"].client()
+    html = Path(client.download_artifacts(run_id, f"drift_reports/{_key(13)}.html", str(env["tmp"])))
+    assert html.stat().st_size > 100_000 and html.read_text()[:200].lower().count("html")
+    assert client.get_run(run_id).data.metrics["drift_share"] == pytest.approx(mat["drift_share"].value)
     assert mat["monitored_columns_count"].value > 20
+    assert "file://" not in str({k: v.value for k, v in mat.items()})
     assert "3 days before" in mat["reference"].value
 
     # Sensor after a passing check: nothing to do.
@@ -167,6 +177,20 @@ def test_scoring_operations_plots_lag_and_runs(env) -> None:
     result = _materialize(env, scoring_operations, _key(24))
     md = result.asset_materializations_for_node("scoring_operations")[0].metadata
     # _write_day scored every bucket at the day's end: the first bucket waited 23 h 50 min.
-    assert md["scoring_lag_min_max"].value == pytest.approx(23 * 60 + 50)
-    assert md["alert_lag_min_n"].value == 12
-    assert "runs_runs" in md
+    assert md["scoring_lag_max_min"].value == pytest.approx(23 * 60 + 50)
+    # counts are integers under readable names (no `runs_runs`, no 12.0)
+    assert isinstance(md["live_alerts"], dg.IntMetadataValue) and md["live_alerts"].value == 12
+    assert isinstance(md["dagster_runs"], dg.IntMetadataValue) and md["dagster_runs"].value >= 0
+    assert not any(k.startswith("runs_") or k.endswith("_n") for k in md)
+
+
+def test_checks_without_data_warn_with_the_reason_and_never_pass(env) -> None:
+    # Day 11: features exist, but nothing was scored and no label arrived: nothing can be judged.
+    for asset, check_name in ((model_performance, "performance_vs_training"), (drift_report, "drift_share"),
+                              (alert_volume, "alert_volume_normal")):
+        result = _materialize(env, asset, _key(11), DRIFT_CONFIG if asset is drift_report else None)
+        check = result.get_asset_check_evaluations()[0]
+        assert check.check_name == check_name
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN, (check_name, check.description)
+        assert check.description.startswith("not judged"), check.description
+        assert check.metadata["reason"].value == check.description

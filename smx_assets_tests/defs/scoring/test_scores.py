@@ -3,6 +3,7 @@ MLflow tracking store, real Dagster materialisations."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -47,8 +48,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 
 def _materialize(sc: Scenario, first: pd.Timestamp, last: pd.Timestamp | None = None,
-                 write_alerts: bool = True) -> dg.ExecuteInProcessResult:
-    kwargs: dict[str, object] = {}
+                 write_alerts: bool = True, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    kwargs: dict[str, object] = {"instance": instance}
     if last is None:
         kwargs["partition_key"] = first.strftime(FMT)
     else:
@@ -144,9 +145,24 @@ def test_range_run_equals_bucket_by_bucket_runs(scenario: Scenario) -> None:
     _clear_outputs(scenario)
     first = scenario.day(13) + pd.Timedelta(hours=6)
     last = first + 11 * BUCKET
-    assert _materialize(scenario, first, last).success
+    instance = dg.DagsterInstance.ephemeral()
+    assert _materialize(scenario, first, last, instance=instance).success
     batch = _table(scenario, "predictions")[["use_case", "animal_id", "bucket_start", "score"]]
     batch_alerts = _table(scenario, "alerts")[["use_case", "animal_id", "bucket_start"]]
+    # Each bucket's materialisation in the event log carries that bucket's figures, not the run's.
+    buckets = pd.to_datetime(batch["bucket_start"]).dt.tz_localize("UTC")
+    alert_buckets = pd.to_datetime(batch_alerts["bucket_start"]).dt.tz_localize("UTC")
+    for k in range(12):
+        bucket = first + k * BUCKET
+        records = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("scores"), asset_partitions=[bucket.strftime(FMT)]), limit=1).records
+        md = records[0].asset_materialization.metadata
+        assert md["predictions_written"].value == int((buckets == bucket).sum()) > 0
+        assert md["animals_scored"].value == _active(scenario, bucket, bucket + BUCKET)
+        assert md["alerts_new_total"].value == int((alert_buckets == bucket).sum())
+        assert md["buckets_scored"].value == 1
+        assert md["run_predictions_written"].value == len(batch)
+        assert md["run_partition_range"].value == f"{first.strftime(FMT)}..{last.strftime(FMT)}"
     _clear_outputs(scenario)
     for k in range(12):
         assert _materialize(scenario, first + k * BUCKET).success
@@ -208,6 +224,51 @@ def test_explain_traces_an_alert_to_features_model_and_code(scenario: Scenario) 
     assert doc["code_version"] == alerts["code_version"].iloc[0]
     with pytest.raises(LookupError):
         explain(10**9, settings)
+
+
+def test_explain_plot_and_alerts_report_show_a_real_alert(scenario: Scenario, tmp_path: Path, capsys) -> None:
+    """`smx explain ID --plot` draws a real PNG from a real alert; the day's alerts_report lists it."""
+    import argparse
+
+    from matplotlib.image import imread
+
+    from smx_assets.commands import explain as explain_cmd
+    from smx_assets.defs.monitoring.assets import alerts_report
+
+    _clear_outputs(scenario)
+    assert _materialize(scenario, scenario.day(12), scenario.day(13) - BUCKET).success
+    alerts = _table(scenario, "alerts")
+    assert len(alerts) > 0
+    alert = alerts.iloc[0]
+    png = tmp_path / "alert.png"
+    root = scenario.root
+    with env(SMX_HOME=str(root), MLFLOW_TRACKING_URI=scenario.resources["mlflow"].tracking_uri,
+             SMX_HERD_DB_URL=scenario.herd_db.url, SMX_SENSOR_STORE_URL=scenario.sensor_store.url,
+             SMX_FEATURES_PATH=scenario.resources["feature_store"].base_path):
+        rc = explain_cmd.run(argparse.Namespace(alert_id=int(alert["id"]), json=True, plot=str(png)))
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000
+    assert imread(str(png)).shape[:2] == (800, 1100)
+    bucket = pd.Timestamp(alert["bucket_start"], tz="UTC")
+    readings = scenario.sensor_store.open().read_bolus(bucket - pd.Timedelta(days=3), bucket + pd.Timedelta(days=1),
+                                                       [int(alert["animal_id"])])
+    preds = _table(scenario, "predictions")
+    mine = preds[(preds["animal_id"] == alert["animal_id"]) & (preds["use_case"] == alert["use_case"])]
+    assert doc["plot"]["readings"] == len(readings) > 0
+    assert doc["plot"]["scores"] == len(mine) == 144  # the scored day, for this cow and use case
+
+    instance = dg.DagsterInstance.ephemeral()
+    day = scenario.day(12).strftime("%Y-%m-%d")
+    assert dg.materialize([alerts_report], resources={"herd_db": scenario.herd_db}, partition_key=day,
+                          instance=instance).success
+    md = instance.fetch_materializations(dg.AssetKey("alerts_report"), limit=1).records[0].asset_materialization.metadata
+    assert md["alerts"].value == len(alerts)
+    table = md["report"].value
+    assert table.count("\n") == len(alerts) + 1  # header, rule, one row per alert
+    assert f"`smx explain {int(alert['id'])} --plot alert-{int(alert['id'])}.png`" in table
+    assert f"[{alert['model_name']} v{alert['model_version']}](http://127.0.0.1:5000/#/models/" in table
 
 
 # ------------------------------------------------------------------------------ sensor

@@ -166,6 +166,14 @@ def test_first_training_registers_challenger_and_best_of_baseline_and_challenger
         assert check.passed and "first champion" in check.metadata["reason"].value
         assert "nan" not in json.dumps({k: str(v.value) for k, v in mat.metadata.items()}).lower()
         assert mat.metadata["decision"].value == "promoted"
+        # Links that open in the MLflow UI (SMX_MLFLOW_UI_URL), not ids to copy by hand.
+        ui = "http://127.0.0.1:5000/#/"
+        model_md = first_training.asset_materializations_for_node(f"{uc}_model")[0].metadata
+        assert isinstance(model_md["mlflow_run"], dg.UrlMetadataValue)
+        assert model_md["mlflow_run"].value == f"{ui}experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+        assert model_md["model_version_link"].value == f"{ui}models/smx-{uc}/versions/{challenger.version}"
+        assert mat.metadata["champion_link"].value == f"{ui}models/smx-{uc}/versions/{champion.version}"
+        assert mat.metadata["mlflow_run"].value == f"{ui}runs/{challenger.run_id}"
 
 
 def test_no_real_improvement_keeps_champion_and_fails_the_check(env, first_training) -> None:
