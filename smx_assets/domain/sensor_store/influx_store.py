@@ -423,9 +423,12 @@ class InfluxSensorStore:
     ) -> pd.DataFrame:
         s, e = F.check_range(start, end)
         checked = F.check_ids(animal_ids, "animal_id")
-        if self.read_cache is not None and checked is None and e > s and s % BUCKET_S == 0 \
-                and e % BUCKET_S == 0:
-            ids, vals = self.read_cache.read(s, e, fetch=self._read_bolus_shards, markers=self.bucket_writes_since)
+        # A large id set (a chunk of a scoring run) would read every series anyway (see
+        # READ_ALL_ABOVE_IDS): the cache serves it, filtered, at the cost of its own bucket files.
+        if self.read_cache is not None and (checked is None or len(checked) > READ_ALL_ABOVE_IDS) \
+                and e > s and s % BUCKET_S == 0 and e % BUCKET_S == 0:
+            ids, vals = self.read_cache.read(s, e, fetch=self._read_bolus_shards, markers=self.bucket_writes_since,
+                                             animal_ids=None if checked is None else np.asarray(checked, dtype="int64"))
         else:
             ids, vals = self._read_series_s(BOLUS, "animal_id", BOLUS_FIELDS, s, e, checked)
         if len(ids) == 0:

@@ -35,8 +35,9 @@ operations. A writer that dies between its readings and its after-marker is cove
 before-marker only if the read happened within ``CLOCK_SLACK_S`` of that write's start; the
 retried (idempotent) write marks the buckets again.
 
-Only whole-bucket ranges for all animals go through the cache (the serving and scoring reads);
-other reads go straight to the store. Unreadable files count as missing. Files of buckets more
+Only whole-bucket ranges go through the cache (the serving and scoring reads), for all animals or
+for a large set of them (a chunk of a scoring run: validated and refetched for all animals as
+above, then filtered); other reads go straight to the store. Unreadable files count as missing. Files of buckets more
 than ``KEEP_BEFORE`` older than the oldest bucket read are pruned.
 """
 
@@ -137,27 +138,49 @@ class BucketReadCache:
 
     # ------------------------------------------------------------------- read
 
-    def read(self, s: int, e: int, fetch: Fetch, markers: Markers) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, values) of ``[s, e)`` (whole buckets), sorted by (id, time)."""
+    def _load_stamps(self, bucket: int) -> np.ndarray | None:
+        """Only the shard stamps of a bucket file (an ``.npz`` member is read on access)."""
+        try:
+            with np.load(self._path(bucket), allow_pickle=False) as z:
+                stamps = z["stamps"]
+        except FileNotFoundError:
+            return None
+        except Exception:
+            return None  # _load then drops the file and the bucket is fetched whole
+        if stamps.dtype != np.int64 or stamps.shape != (N_SHARDS,):
+            return None
+        return stamps
+
+    def read(self, s: int, e: int, fetch: Fetch, markers: Markers,
+             animal_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, values) of ``[s, e)`` (whole buckets), sorted by (id, time); only the rows of
+        ``animal_ids`` (sorted int64) when given.
+
+        Validation and refetching are for all animals (what the markers track); the answer is
+        then assembled one bucket file at a time, keeping only the asked-for animals, so a
+        scoring run that reads its herd chunk by chunk holds one chunk's window (plus one
+        bucket file), never the whole herd's. Buckets that need no refetch are never held whole.
+        """
         assert s % BUCKET_S == 0 and e % BUCKET_S == 0 and e > s
         t0 = time.perf_counter()
         now = int(time.time())  # before any query: the fetch stamp of what we read now
         buckets = list(range(s, e, BUCKET_S))
-        data = {b: self._load(b) for b in buckets}
+        stamps = {b: self._load_stamps(b) for b in buckets}
         t_load = time.perf_counter() - t0
-        stale: dict[int, set[int]] = {b: set(ALL) for b, d in data.items() if d is None}
-        present = {b: d for b, d in data.items() if d is not None}
+        stale: dict[int, set[int]] = {b: set(ALL) for b, st in stamps.items() if st is None}
+        present = {b: st for b, st in stamps.items() if st is not None}
         if present:
-            oldest = min(int(d.stamps.min()) for d in present.values())
+            oldest = min(int(st.min()) for st in present.values())
             for (b, k), t in markers(oldest - CLOCK_SLACK_S, s, e).items():
-                d = present.get(b)
-                if d is not None and t >= d.stamps[k] - CLOCK_SLACK_S:
+                st = present.get(b)
+                if st is not None and t >= st[k] - CLOCK_SLACK_S:
                     stale.setdefault(b, set()).add(k)
-            for b, d in present.items():
-                never = np.flatnonzero(d.stamps < 0)
+            for b, st in present.items():
+                never = np.flatnonzero(st < 0)
                 if len(never):
                     stale.setdefault(b, set()).update(int(k) for k in never)
         t_check = time.perf_counter() - t0 - t_load
+        data: dict[int, _Bucket] = {}  # buckets held whole: only those a fetch rewrites
         ranges = _ranges(stale)
         if ranges:
             ids, vals = fetch(ranges)
@@ -178,18 +201,35 @@ class BucketReadCache:
                 edges = np.searchsorted(r_bucket, np.arange(lo, hi + 1, BUCKET_S))
                 for j, b in enumerate(range(lo, hi, BUCKET_S)):
                     d = data.get(b)
+                    if d is None and b in present:
+                        d = self._load(b)
                     if d is None:
-                        d = data[b] = _Bucket(np.empty(0, "int64"), np.empty((0, 1 + self.n_values)),
-                                              np.full(N_SHARDS, -1, dtype="int64"))
+                        d = _Bucket(np.empty(0, "int64"), np.empty((0, 1 + self.n_values)),
+                                    np.full(N_SHARDS, -1, dtype="int64"))
+                    data[b] = d
                     d.replace(shards if shards is not None else ALL, r_ids[edges[j]:edges[j + 1]],
                               r_vals[edges[j]:edges[j + 1]], now)
             for b in {b for lo, hi, _ in ranges for b in range(lo, hi, BUCKET_S)}:
-                self._store(b, data[b])  # type: ignore[arg-type]
+                self._store(b, data[b])
         t_fetch = time.perf_counter() - t0 - t_load - t_check
         self._prune(s)
-        parts = [data[b] for b in buckets]
-        ids = np.concatenate([d.ids for d in parts])  # type: ignore[union-attr]
-        vals = np.concatenate([d.vals for d in parts])  # type: ignore[union-attr]
+        want = None if animal_ids is None else np.asarray(animal_ids, dtype="int64")
+        id_parts, val_parts = [], []
+        for b in buckets:
+            d = data.get(b) or self._load(b)
+            if d is None:  # the file vanished or broke since its stamps were read: fetch it whole
+                f_ids, f_vals = fetch([(b, b + BUCKET_S, None)])
+                order = np.lexsort((f_vals[:, 0], f_ids))
+                d = _Bucket(f_ids[order], f_vals[order], np.full(N_SHARDS, now, dtype="int64"))
+                self._store(b, d)
+            b_ids, b_vals = d.ids, d.vals
+            if want is not None:
+                b_ids, b_vals = _select(b_ids, b_vals, want)
+            id_parts.append(b_ids)
+            val_parts.append(b_vals)
+            data.pop(b, None)
+        ids = np.concatenate(id_parts) if id_parts else np.empty(0, "int64")
+        vals = np.concatenate(val_parts) if val_parts else np.empty((0, 1 + self.n_values))
         # buckets in time order, each (id, ts)-sorted: a stable sort by id gives (id, ts) order,
         # which the frame builder then only verifies
         order = np.argsort(ids, kind="stable")
@@ -197,6 +237,7 @@ class BucketReadCache:
             "buckets": len(buckets), "stale_buckets": len(stale),
             "stale_shard_buckets": sum(len(v) for v in stale.values()), "ranges": len(ranges),
             "load_s": round(t_load, 3), "check_s": round(t_check, 3), "fetch_s": round(t_fetch, 3),
+            "assemble_s": round(time.perf_counter() - t0 - t_load - t_check - t_fetch, 3),
             "rows": len(ids),
         }
         log.debug("read cache %s", self.last_stats)
@@ -207,6 +248,19 @@ class BucketReadCache:
             m = _NAME.match(entry.name)
             if m and int(m.group(1)) < oldest_read - KEEP_BEFORE_S:
                 _unlink(Path(entry.path))
+
+
+def _select(ids: np.ndarray, vals: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the (sorted) ids in ``want`` (sorted): the id range by bisection first, then
+    membership by bisection into ``want`` (a chunk is a contiguous run of the herd's ids)."""
+    if len(want) == 0 or len(ids) == 0:
+        return ids[:0], vals[:0]
+    i0 = int(np.searchsorted(ids, want[0], side="left"))
+    i1 = int(np.searchsorted(ids, want[-1], side="right"))
+    sub_ids, sub_vals = ids[i0:i1], vals[i0:i1]
+    pos = np.minimum(np.searchsorted(want, sub_ids), len(want) - 1)
+    ok = want[pos] == sub_ids
+    return (sub_ids, sub_vals) if ok.all() else (sub_ids[ok], sub_vals[ok])
 
 
 def _ranges(stale: dict[int, set[int]]) -> list[Range]:
