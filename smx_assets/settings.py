@@ -210,6 +210,17 @@ TABLE: tuple[Setting, ...] = (
             "an integer from 10 to 1000000", _number(int, 10, 1_000_000), group=D),
     Setting("SMX_DRIFT_REFERENCE_DAYS", "7", "reference days when the champion's run logged none",
             "an integer from 1 to 365", _number(int, 1, 365), group=D),
+    Setting("SMX_RETENTION_READINGS_DAYS", "60",
+            "days of raw readings the sensor store keeps (InfluxDB: the database's retention policy, "
+            "set by `smx migrate` and the daily `storage_retention` asset; SQL store: deleted daily). "
+            "Older points are refused on write: raise it before importing older history",
+            "an integer from 12 (baselines + trailing window) to 36500", _number(int, 12, 36500), group=OPS),
+    Setting("SMX_RETENTION_FEATURES_DAYS", "30",
+            "days of stored scoring feature vectors (`scored_features`) kept; alerts' vectors are kept apart",
+            "an integer from 1 to 36500", _number(int, 1, 36500), group=OPS),
+    Setting("SMX_RETENTION_PREDICTIONS_DAYS", "30",
+            "days of predictions kept (PostgreSQL: day partitions dropped; SQLite: rows deleted); alerts are kept",
+            "an integer from 2 to 36500", _number(int, 2, 36500), group=OPS),
     Setting("SMX_DB_CONNECT_TIMEOUT_S", "10", "PostgreSQL connect timeout (a server that accepts but never answers)",
             "an integer from 1 to 600", _number(int, 1, 600), group=DB),
     Setting("SMX_INFLUX_SERIALIZE_WORKERS", "2", "processes that serialise InfluxDB line protocol for big writes",
@@ -277,6 +288,13 @@ class PartitionSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    readings_days: int = 60
+    features_days: int = 30
+    predictions_days: int = 30
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     connect_timeout_s: int = 10
 
@@ -330,6 +348,7 @@ class Settings:
     drift: DriftSettings = DriftSettings()
     partitions: PartitionSettings = PartitionSettings()
     database: DatabaseSettings = DatabaseSettings()
+    retention: RetentionSettings = RetentionSettings()
     workers: WorkerSettings = WorkerSettings()
     operations: OperationSettings = OperationSettings()
 
@@ -387,6 +406,9 @@ class Settings:
                                           scores_window_days=v["SMX_SCORES_WINDOW_DAYS"],
                                           daily_window_days=v["SMX_DAILY_WINDOW_DAYS"]),
             database=DatabaseSettings(connect_timeout_s=v["SMX_DB_CONNECT_TIMEOUT_S"]),
+            retention=RetentionSettings(readings_days=v["SMX_RETENTION_READINGS_DAYS"],
+                                        features_days=v["SMX_RETENTION_FEATURES_DAYS"],
+                                        predictions_days=v["SMX_RETENTION_PREDICTIONS_DAYS"]),
             workers=WorkerSettings(influx_serialize_workers=v["SMX_INFLUX_SERIALIZE_WORKERS"]),
             operations=OperationSettings(
                 live_simulation=v["SMX_LIVE_SIMULATION"] == "1",

@@ -273,6 +273,8 @@ def animal_chunks(ids: np.ndarray, n_buckets: int, chunk_cells: int) -> list[tup
     if len(ids) == 0:
         return []
     size = max(MIN_CHUNK_ANIMALS, int(chunk_cells) // max(1, n_buckets))
+    n_chunks = -(-len(ids) // size)
+    size = -(-len(ids) // n_chunks)  # equal chunks: no small remainder chunk
     parts = [ids[i:i + size] for i in range(0, len(ids), size)]
     out = []
     for k, part in enumerate(parts):
@@ -312,8 +314,9 @@ class _ChunkOutcome:
     alerts: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def _chunk_features(w: _Window, ids: np.ndarray) -> pd.DataFrame:
-    readings = w.store.read_bolus(w.start - LOOKBACK, w.end, animal_ids=ids.tolist())
+def _chunk_features(w: _Window, ids: np.ndarray, whole_herd: bool = False) -> pd.DataFrame:
+    # the whole herd in one chunk reads every animal (the read cache's cheapest path)
+    readings = w.store.read_bolus(w.start - LOOKBACK, w.end, animal_ids=None if whole_herd else ids.tolist())
     return compute_features(readings, w.climate, w.records, w.baselines, (w.start, w.end), animal_ids=ids)
 
 
@@ -396,7 +399,7 @@ def score_window(
         refs = {pd.Timestamp(b): writer.url(b) for b in buckets}
         for ids, animals in chunks:
             with timer.stage("features"):
-                features = _chunk_features(w, ids)
+                features = _chunk_features(w, ids, whole_herd=len(chunks) == 1)
             with timer.stage("write_features"):
                 writer.add(features)
             per_bucket = _per_bucket(w, features)
@@ -414,7 +417,7 @@ def score_window(
     for k, (ids, animals) in enumerate(chunks):
         if assumed[k] != empty:  # this chunk had no readings in a bucket other chunks had readings in
             with timer.stage("features"):
-                features = _chunk_features(w, ids)
+                features = _chunk_features(w, ids, whole_herd=len(chunks) == 1)
             outcomes[k] = _score_chunk(w, features, animals, empty, refs)
             del features
     alerts_new: dict[str, int] = {}

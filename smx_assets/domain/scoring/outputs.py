@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.herd_db import Alert, Prediction, to_db_ts
+from smx_assets.domain.prediction_partitions import ensure_partitions, window_days
 
 PREDICTION_COLUMNS = [
     "use_case", "animal_id", "bucket_start", "score", "shadow", "model_name", "model_version",
@@ -78,6 +79,8 @@ def replace_predictions(
     (naive-UTC timestamps, NULL for NaN and None).
     """
     table = Prediction.__table__
+    if engine.dialect.name == "postgresql":  # day partitions (migration 0003): the window's days must exist
+        ensure_partitions(engine, window_days(window_start, window_end))
     with engine.begin() as conn:
         _lock_window(conn, window_start, window_end)
         conn.execute(
