@@ -11,8 +11,9 @@ partition is refused by PostgreSQL, so:
 * retention drops the partitions of days past the retention period (:func:`drop_partitions_before`),
   a catalogue operation whatever the day's row count, instead of a ``DELETE`` scan.
 
-Creating or dropping a day takes the same per-day advisory lock as the prediction writer
-(``outputs._lock_window``), so it never races a writer of that day. SQLite has no partitions:
+Creators of partitions queue on a ``SHARE UPDATE EXCLUSIVE`` lock of the parent (two runs adding
+the same day never race); dropping a day takes the prediction writer's per-day advisory lock
+(``outputs._lock_window``), so it never drops a day under a writer of that day. SQLite has no partitions:
 :func:`is_partitioned` is False there and callers delete rows instead.
 """
 
@@ -94,7 +95,9 @@ def ensure_partitions(engine: Engine, days: Iterable[dt.date]) -> list[str]:
         if day in known:
             continue
         with engine.begin() as conn:
-            day_lock(conn, day)
+            # creators queue on the parent (this mode conflicts only with itself and stronger ones,
+            # not with writers' row locks), so two runs adding the same day never race
+            conn.execute(sa.text(f"LOCK TABLE {PARENT} IN SHARE UPDATE EXCLUSIVE MODE"))
             conn.execute(sa.text(
                 f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF {PARENT} "
                 f"FOR VALUES FROM ('{day.isoformat()}') TO ('{(day + dt.timedelta(days=1)).isoformat()}')"))
