@@ -237,7 +237,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs per mode (the best is reported)")
     parser.add_argument("--no-cache-runs", action="store_true",
                         help="also time each mode once without the read cache (full 26 h read)")
-    parser.add_argument("--keep", help="keep the prepared stores in this folder")
+    parser.add_argument("--keep", help="keep the prepared stores in this folder (and the PostgreSQL database)")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: run on the stores an earlier run kept")
     parser.add_argument("--herd-db", choices=["sqlite", "postgres"], default="sqlite",
                         help="herd DB of the runs: a SQLite file, or a fresh database on the local PostgreSQL "
                              f"({PG_ADMIN_URL}, SMX_BENCH_PG_URL to change)")
@@ -261,13 +262,21 @@ def main() -> None:
         (root / "dagster_home").mkdir(exist_ok=True)
         (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         server = InfluxServer.start(root / "influx")
-        pg_name = f"bench_scoring_{n}_{os.getpid()}"
+        pg_name = f"bench_scoring_{n}" if args.keep else f"bench_scoring_{n}_{os.getpid()}"
+        saved = root / "env.json"
         try:
-            print(f"preparing {n} animals ...", flush=True)
-            t0 = time.perf_counter()
-            env = prepare(root, n, server.url, _pg_database(pg_name, True) if args.herd_db == "postgres" else None,
-                          shift_baselines=n > args.exact_baselines_up_to)
-            print(f"  prepared in {time.perf_counter() - t0:.0f} s", flush=True)
+            if args.reuse and saved.exists():  # the stores prepared by an earlier --keep run
+                env = json.loads(saved.read_text())
+                env["SMX_SENSOR_STORE_URL"] = server.url  # the restarted server's port
+                print(f"reusing the {n}-animal stores in {root}", flush=True)
+            else:
+                print(f"preparing {n} animals ...", flush=True)
+                t0 = time.perf_counter()
+                env = prepare(root, n, server.url, _pg_database(pg_name, True) if args.herd_db == "postgres" else None,
+                              shift_baselines=n > args.exact_baselines_up_to)
+                print(f"  prepared in {time.perf_counter() - t0:.0f} s", flush=True)
+                if args.keep:
+                    saved.write_text(json.dumps(env))
             warm, run_cache = root / "read_cache_warm", root / "read_cache_run"
             warm_cache(env, warm)
             variants = [("cache", args.repeat)] + ([("no cache", 1)] if args.no_cache_runs else [])
@@ -289,7 +298,7 @@ def main() -> None:
                     rows.append((n, variant, mode, best))
         finally:
             server.stop()
-            if args.herd_db == "postgres":
+            if args.herd_db == "postgres" and not args.keep:
                 _pg_database(pg_name, False)
     print(f"\nload average at end: {os.getloadavg()}")
     print(f"{'animals':>8} {'variant':>9} {'domain s':>9} {'dagster s':>10} {'ratio':>6} {'peak MB':>8}")

@@ -45,10 +45,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 import os
 import re
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -213,10 +215,18 @@ class BucketReadCache:
                 self._store(b, data[b])
         t_fetch = time.perf_counter() - t0 - t_load - t_check
         self._prune(s)
-        want = None if animal_ids is None else np.asarray(animal_ids, dtype="int64")
+        want = None if animal_ids is None else _Want(np.asarray(animal_ids, dtype="int64"))
         id_parts, val_parts = [], []
         for b in buckets:
-            d = data.get(b) or self._load(b)
+            d = data.get(b)
+            if d is None and want is not None:  # a chunk: map the file, copy the chunk's rows only
+                got = _read_mapped(self._path(b), want, self.n_values)
+                if got is not None:
+                    id_parts.append(got[0])
+                    val_parts.append(got[1])
+                    continue
+            if d is None:
+                d = self._load(b)
             if d is None:  # the file vanished or broke since its stamps were read: fetch it whole
                 f_ids, f_vals = fetch([(b, b + BUCKET_S, None)])
                 order = np.lexsort((f_vals[:, 0], f_ids))
@@ -250,16 +260,106 @@ class BucketReadCache:
                 _unlink(Path(entry.path))
 
 
-def _select(ids: np.ndarray, vals: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+_LAYOUTS: dict[tuple[str, int, int, int], dict[str, tuple[int, tuple[int, ...], np.dtype]] | None] = {}
+
+
+def _layout(path: Path, names: tuple[str, ...]) -> dict[str, tuple[int, tuple[int, ...], np.dtype]] | None:
+    """(data offset, shape, dtype) of members of an uncompressed ``.npz`` (what ``np.savez``
+    writes), cached per file version (inode, mtime, size): None when the file cannot be mapped."""
+    st = os.stat(path)
+    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    if key in _LAYOUTS:
+        return _LAYOUTS[key]
+    out: dict[str, tuple[int, tuple[int, ...], np.dtype]] | None = {}
+    try:
+        with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+            for name in names:
+                info = zf.getinfo(f"{name}.npy")
+                fh.seek(info.header_offset)
+                local = fh.read(30)
+                if info.compress_type != zipfile.ZIP_STORED or local[:4] != b"PK\x03\x04":
+                    out = None
+                    break
+                fh.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                        + int.from_bytes(local[28:30], "little"))
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    fortran = True
+                if fortran:
+                    out = None
+                    break
+                out[name] = (fh.tell(), tuple(shape), np.dtype(dtype))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        out = None
+    if len(_LAYOUTS) > 4 * 1024:
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = out
+    return out
+
+
+def _read_mapped(path: Path, want: _Want, n_values: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows of the animals ``want`` from a bucket file, through a memory map of it.
+
+    A chunked read needs a slice of each bucket file, not the file: mapping it copies just the
+    chunk's rows (the page cache serves them) instead of reading and CRC-checking every whole
+    bucket once per chunk. The map is closed before returning, so the process never holds more
+    than one bucket file's pages. None when the file cannot be mapped (the caller loads it)."""
+    try:
+        layout = _layout(path, ("ids", "vals"))
+        if layout is None:
+            return None
+        (o_ids, s_ids, d_ids), (o_vals, s_vals, d_vals) = layout["ids"], layout["vals"]
+        if d_ids != np.int64 or d_vals != np.float64 or len(s_ids) != 1 or s_vals != (s_ids[0], 1 + n_values):
+            return None
+        n = s_ids[0]
+        if n == 0:
+            return np.empty(0, "int64"), np.empty((0, 1 + n_values))
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            ids = np.frombuffer(mm, dtype=np.int64, count=n, offset=o_ids)
+            vals = np.frombuffer(mm, dtype=np.float64, count=n * (1 + n_values), offset=o_vals).reshape(n, 1 + n_values)
+            sel_ids, sel_vals = _select(ids, vals, want)
+            out = np.array(sel_ids), np.array(sel_vals)
+            del ids, vals, sel_ids, sel_vals  # no view may outlive the map
+        return out
+    except (OSError, ValueError):
+        return None
+
+
+class _Want:
+    """A sorted id set and a fast membership test (a bitmap over its id span when dense)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+        self.lo = int(ids[0]) if len(ids) else 0
+        self.hi = int(ids[-1]) if len(ids) else -1
+        span = self.hi - self.lo + 1
+        self.table: np.ndarray | None = None
+        if len(ids) and span <= 64 * len(ids):
+            self.table = np.zeros(span, dtype=bool)
+            self.table[ids - self.lo] = True
+
+    def member(self, sub: np.ndarray) -> np.ndarray:
+        """``sub`` (ids within ``[lo, hi]``) in the set?"""
+        if self.table is not None:
+            return self.table[sub - self.lo]
+        pos = np.minimum(np.searchsorted(self.ids, sub), len(self.ids) - 1)
+        return self.ids[pos] == sub
+
+
+def _select(ids: np.ndarray, vals: np.ndarray, want: np.ndarray | _Want) -> tuple[np.ndarray, np.ndarray]:
     """The rows of the (sorted) ids in ``want`` (sorted): the id range by bisection first, then
-    membership by bisection into ``want`` (a chunk is a contiguous run of the herd's ids)."""
-    if len(want) == 0 or len(ids) == 0:
+    membership (a chunk is a contiguous run of the herd's ids, so most rows in range belong)."""
+    w = want if isinstance(want, _Want) else _Want(np.asarray(want, dtype="int64"))
+    if len(w.ids) == 0 or len(ids) == 0:
         return ids[:0], vals[:0]
-    i0 = int(np.searchsorted(ids, want[0], side="left"))
-    i1 = int(np.searchsorted(ids, want[-1], side="right"))
+    i0 = int(np.searchsorted(ids, w.lo, side="left"))
+    i1 = int(np.searchsorted(ids, w.hi, side="right"))
     sub_ids, sub_vals = ids[i0:i1], vals[i0:i1]
-    pos = np.minimum(np.searchsorted(want, sub_ids), len(want) - 1)
-    ok = want[pos] == sub_ids
+    ok = w.member(sub_ids)
     return (sub_ids, sub_vals) if ok.all() else (sub_ids[ok], sub_vals[ok])
 
 
