@@ -37,11 +37,32 @@ import pandas as pd
 DAY = pd.Timedelta(days=1)
 BLOCK = 1000  # animals simulated per block (seed and ids differ per block)
 FMT = "%Y-%m-%d-%H:%M"
+PG_ADMIN_URL = os.environ.get("SMX_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
-def prepare(root: Path, n_animals: int, influx_url: str) -> dict[str, str]:
+def _pg_database(name: str, create: bool) -> str:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if create:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    admin.dispose()
+    return url
+
+
+def prepare(root: Path, n_animals: int, influx_url: str, herd_url: str | None = None,
+            shift_baselines: bool = False) -> dict[str, str]:
     """Simulate ``n_animals`` in blocks, load the last 2 days into InfluxDB, store baselines,
-    train and register champion + challenger per use case. Returns the run's settings."""
+    train and register champion + challenger per use case. Returns the run's settings.
+
+    ``herd_url``: the herd DB (default a SQLite file in ``root``; ``--herd-db postgres`` gives a
+    fresh database on the local PostgreSQL, where predictions are written with COPY).
+    ``shift_baselines``: blocks after the first reuse the first block's stored baselines with
+    their ids shifted (13 s of ``compute_baselines`` per block saved at 100,000 animals); the
+    scoring work is the same, only those animals' baseline values are not their own."""
     from smx_assets.domain import model_registry
     from smx_assets.domain.features import attach_labels, compute_features
     from smx_assets.domain.features.baselines import compute_baselines
@@ -56,7 +77,7 @@ def prepare(root: Path, n_animals: int, influx_url: str) -> dict[str, str]:
     from smx_assets.domain.use_cases.catalog import all_use_cases
     from smx_assets.domain.use_cases.training import fit_model
 
-    herd_url = f"sqlite:///{root / 'herd.db'}"
+    herd_url = herd_url or f"sqlite:///{root / 'herd.db'}"
     upgrade_herd_db(herd_url)
     engine = make_engine(herd_url)
     store = open_sensor_store(influx_url)
@@ -75,7 +96,11 @@ def prepare(root: Path, n_animals: int, influx_url: str) -> dict[str, str]:
         write_herd(herd, engine)
         bolus = herd.bolus.drop(columns=["received_at"])
         bolus = bolus[(bolus["temp_c"].between(28, 44)) & bolus["activity"].ge(0)].drop_duplicates(["animal_id", "ts"])
-        baselines.append(compute_baselines(bolus[bolus["ts"] < day], day))
+        if b == 0 or not shift_baselines:
+            first_baselines = compute_baselines(bolus[bolus["ts"] < day], day)
+            baselines.append(first_baselines)
+        else:  # the first block's baselines, ids shifted: same rows and cost, values not the animals' own
+            baselines.append(first_baselines.assign(animal_id=first_baselines["animal_id"] + b * BLOCK))
         recent = bolus[bolus["ts"] >= day - LOOKBACK - DAY]
         store.write_bolus(recent)
         clim = herd.climate.drop(columns=["received_at"])
@@ -139,7 +164,8 @@ def run_one(mode: str) -> None:
         result = score_window(engine=engine, store=store, files=FeatureFiles(s.features_path),
                               records=load_herd_records(engine), model_sets=model_sets, start=bucket,
                               end=bucket + pd.Timedelta(minutes=10),
-                              lineage=ScoringLineage(settings.code_version(), partition, None))
+                              lineage=ScoringLineage(settings.code_version(), partition, None),
+                              chunk_cells=s.scoring.chunk_cells)
         seconds = time.perf_counter() - t0
         extra = {"animals": result.n_animals, "predictions": result.n_predictions,
                  "stages": {"setup": round(t1 - t0, 3), "load_models": round(load_models, 3), **result.stage_seconds}}
@@ -211,7 +237,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs per mode (the best is reported)")
     parser.add_argument("--no-cache-runs", action="store_true",
                         help="also time each mode once without the read cache (full 26 h read)")
-    parser.add_argument("--keep", help="keep the prepared stores in this folder")
+    parser.add_argument("--keep", help="keep the prepared stores in this folder (and the PostgreSQL database)")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: run on the stores an earlier run kept")
+    parser.add_argument("--herd-db", choices=["sqlite", "postgres"], default="sqlite",
+                        help="herd DB of the runs: a SQLite file, or a fresh database on the local PostgreSQL "
+                             f"({PG_ADMIN_URL}, SMX_BENCH_PG_URL to change)")
+    parser.add_argument("--exact-baselines-up-to", type=int, default=10_000,
+                        help="herds larger than this reuse the first block's baselines (ids shifted) to save "
+                             "preparation time; the runs measured do the same work")
     parser.add_argument("--run-one", choices=["domain", "dagster"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
@@ -229,11 +262,21 @@ def main() -> None:
         (root / "dagster_home").mkdir(exist_ok=True)
         (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         server = InfluxServer.start(root / "influx")
+        pg_name = f"bench_scoring_{n}" if args.keep else f"bench_scoring_{n}_{os.getpid()}"
+        saved = root / "env.json"
         try:
-            print(f"preparing {n} animals ...", flush=True)
-            t0 = time.perf_counter()
-            env = prepare(root, n, server.url)
-            print(f"  prepared in {time.perf_counter() - t0:.0f} s", flush=True)
+            if args.reuse and saved.exists():  # the stores prepared by an earlier --keep run
+                env = json.loads(saved.read_text())
+                env["SMX_SENSOR_STORE_URL"] = server.url  # the restarted server's port
+                print(f"reusing the {n}-animal stores in {root}", flush=True)
+            else:
+                print(f"preparing {n} animals ...", flush=True)
+                t0 = time.perf_counter()
+                env = prepare(root, n, server.url, _pg_database(pg_name, True) if args.herd_db == "postgres" else None,
+                              shift_baselines=n > args.exact_baselines_up_to)
+                print(f"  prepared in {time.perf_counter() - t0:.0f} s", flush=True)
+                if args.keep:
+                    saved.write_text(json.dumps(env))
             warm, run_cache = root / "read_cache_warm", root / "read_cache_run"
             warm_cache(env, warm)
             variants = [("cache", args.repeat)] + ([("no cache", 1)] if args.no_cache_runs else [])
@@ -255,6 +298,8 @@ def main() -> None:
                     rows.append((n, variant, mode, best))
         finally:
             server.stop()
+            if args.herd_db == "postgres" and not args.keep:
+                _pg_database(pg_name, False)
     print(f"\nload average at end: {os.getloadavg()}")
     print(f"{'animals':>8} {'variant':>9} {'domain s':>9} {'dagster s':>10} {'ratio':>6} {'peak MB':>8}")
     for n in args.animals:

@@ -206,6 +206,10 @@ TABLE: tuple[Setting, ...] = (
             "a number from 0 to 8760", _number(float, 0, 8760), group=R),
     Setting("SMX_SCORING_MAX_RESCORES_PER_TICK", "12", "late-data re-scores the sensor requests per tick",
             "an integer from 0 to 1000", _number(int, 0, 1000), group=R),
+    Setting("SMX_SCORING_CHUNK_CELLS", "20000",
+            "animal x bucket cells a scoring run holds at once: the herd is scored in chunks of this "
+            "many cells (20,000 animals of one bucket), so its memory stays flat as the herd grows",
+            "an integer from 100 to 100000000", _number(int, 100, 100_000_000), group=R),
     Setting("SMX_RETRAIN_MIN_INTERVAL_HOURS", "24", "at most one monitoring-triggered retraining per interval",
             "a number from 0 to 8760", _number(float, 0, 8760), group=R),
     Setting("SMX_RETRAIN_TRAINING_DAYS", "30", "training_features days that must exist before retraining",
@@ -220,6 +224,17 @@ TABLE: tuple[Setting, ...] = (
             "an integer from 10 to 1000000", _number(int, 10, 1_000_000), group=D),
     Setting("SMX_DRIFT_REFERENCE_DAYS", "7", "reference days when the champion's run logged none",
             "an integer from 1 to 365", _number(int, 1, 365), group=D),
+    Setting("SMX_RETENTION_READINGS_DAYS", "60",
+            "days of raw readings the sensor store keeps (InfluxDB: the database's retention policy, "
+            "set by `smx migrate` and the daily `storage_retention` asset; SQL store: deleted daily). "
+            "Older points are refused on write: raise it before importing older history",
+            "an integer from 12 (baselines + trailing window) to 36500", _number(int, 12, 36500), group=OPS),
+    Setting("SMX_RETENTION_FEATURES_DAYS", "30",
+            "days of stored scoring feature vectors (`scored_features`) kept; alerts' vectors are kept apart",
+            "an integer from 1 to 36500", _number(int, 1, 36500), group=OPS),
+    Setting("SMX_RETENTION_PREDICTIONS_DAYS", "30",
+            "days of predictions kept (PostgreSQL: day partitions dropped; SQLite: rows deleted); alerts are kept",
+            "an integer from 2 to 36500", _number(int, 2, 36500), group=OPS),
     Setting("SMX_DB_CONNECT_TIMEOUT_S", "10", "PostgreSQL connect timeout (a server that accepts but never answers)",
             "an integer from 1 to 600", _number(int, 1, 600), group=DB),
     Setting("SMX_INFLUX_SERIALIZE_WORKERS", "2", "processes that serialise InfluxDB line protocol for big writes",
@@ -261,6 +276,7 @@ class ScoringSettings:
     max_catchup_hours: float = 24.0
     rescore_hours: float = 24.0
     max_rescores_per_tick: int = 12
+    chunk_cells: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -283,6 +299,13 @@ class PartitionSettings:
     start: str = ""  # ISO day or "" (no floor)
     scores_window_days: int = 90
     daily_window_days: int = 730
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    readings_days: int = 60
+    features_days: int = 30
+    predictions_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -372,6 +395,7 @@ class Settings:
     drift: DriftSettings = DriftSettings()
     partitions: PartitionSettings = PartitionSettings()
     database: DatabaseSettings = DatabaseSettings()
+    retention: RetentionSettings = RetentionSettings()
     workers: WorkerSettings = WorkerSettings()
     operations: OperationSettings = OperationSettings()
 
@@ -420,6 +444,7 @@ class Settings:
                 max_catchup_hours=v["SMX_SCORING_MAX_CATCHUP_HOURS"],
                 rescore_hours=v["SMX_SCORING_RESCORE_HOURS"],
                 max_rescores_per_tick=v["SMX_SCORING_MAX_RESCORES_PER_TICK"],
+                chunk_cells=v["SMX_SCORING_CHUNK_CELLS"],
             ),
             retraining=RetrainingSettings(
                 min_interval_hours=v["SMX_RETRAIN_MIN_INTERVAL_HOURS"],
@@ -434,6 +459,9 @@ class Settings:
                                           scores_window_days=v["SMX_SCORES_WINDOW_DAYS"],
                                           daily_window_days=v["SMX_DAILY_WINDOW_DAYS"]),
             database=DatabaseSettings(connect_timeout_s=v["SMX_DB_CONNECT_TIMEOUT_S"]),
+            retention=RetentionSettings(readings_days=v["SMX_RETENTION_READINGS_DAYS"],
+                                        features_days=v["SMX_RETENTION_FEATURES_DAYS"],
+                                        predictions_days=v["SMX_RETENTION_PREDICTIONS_DAYS"]),
             workers=WorkerSettings(influx_serialize_workers=v["SMX_INFLUX_SERIALIZE_WORKERS"]),
             operations=OperationSettings(
                 live_simulation=v["SMX_LIVE_SIMULATION"] == "1",

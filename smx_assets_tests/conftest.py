@@ -28,6 +28,9 @@ _DAYS_BACK = (dt.datetime.now(dt.timezone.utc).date() - TEST_DATA_START).days + 
 os.environ.setdefault("SMX_PARTITIONS_START", TEST_DATA_START.isoformat())
 os.environ.setdefault("SMX_SCORES_WINDOW_DAYS", str(max(90, _DAYS_BACK)))
 os.environ.setdefault("SMX_DAILY_WINDOW_DAYS", str(max(730, _DAYS_BACK)))
+# The herds' readings are months old: a readings retention shorter than that would make
+# InfluxDB refuse them once a test applies the retention policy.
+os.environ.setdefault("SMX_RETENTION_READINGS_DAYS", str(max(60, _DAYS_BACK + 30)))
 
 PG_ADMIN_URL = os.environ.get("SMX_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 

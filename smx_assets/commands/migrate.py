@@ -16,7 +16,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.url or Settings.from_env().herd_db_url
+    s = Settings.from_env()
+    url = args.url or s.herd_db_url
     upgrade_herd_db(url, args.revision)
     print(f"herd DB at {args.revision}")
+    if args.url is None and s.sensor_store_url.startswith(("influxdb://", "influxdbs://")):
+        # InfluxDB keeps readings by its retention policy: set it at start-up (see domain/retention.py)
+        import pandas as pd
+
+        from smx_assets.domain.retention import cutoff_day
+        from smx_assets.domain.sensor_store.factory import open_sensor_store
+
+        store = open_sensor_store(s.sensor_store_url, connect_timeout_s=s.database.connect_timeout_s)
+        try:
+            store.ensure_schema()
+            days = s.retention.readings_days
+            info = store.enforce_retention(days, pd.Timestamp(cutoff_day(pd.Timestamp.now(tz="UTC"), days), tz="UTC"))
+        finally:
+            store.close()
+        print(f"sensor store: retention policy {info['retention_policy']} keeps {info['duration']}")
     return 0

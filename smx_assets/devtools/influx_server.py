@@ -74,7 +74,8 @@ def ensure_influxd() -> str:
     return found
 
 
-def render_config(base_dir: Path, http_port: int, rpc_port: int, *, auth: bool) -> str:
+def render_config(base_dir: Path, http_port: int, rpc_port: int, *, auth: bool,
+                  retention_check_interval: str = "30m") -> str:
     """An influxd 1.x config keeping everything under ``base_dir`` and on loopback.
 
     Logging of every query/write is off: the test suite and benchmarks issue thousands of
@@ -95,6 +96,10 @@ bind-address = "127.0.0.1:{rpc_port}"
   index-version = "inmem"
   query-log-enabled = false
   wal-fsync-delay = "0s"
+
+[retention]
+  enabled = true
+  check-interval = "{retention_check_interval}"
 
 [monitor]
   store-enabled = false
@@ -139,6 +144,7 @@ class InfluxServer:
         port: int | None = None,
         database: str = DEFAULT_DATABASE,
         timeout_s: float = 30.0,
+        retention_check_interval: str = "30m",
     ) -> InfluxServer:
         """Install if needed, configure under ``base_dir`` and start; returns once /ping answers.
 
@@ -153,7 +159,8 @@ class InfluxServer:
         while rpc_port == http_port:
             rpc_port = free_port()
         config = base_dir / "influxdb.conf"
-        config.write_text(render_config(base_dir, http_port, rpc_port, auth=auth))
+        config.write_text(render_config(base_dir, http_port, rpc_port, auth=auth,
+                                        retention_check_interval=retention_check_interval))
         log_path = base_dir / "influxd.log"
         with open(log_path, "ab") as log_file:
             process = subprocess.Popen(

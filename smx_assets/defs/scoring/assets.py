@@ -102,6 +102,7 @@ def scores(
         end=end,
         lineage=ScoringLineage(settings.code_version(), partition_label, context.run_id),
         write_alerts=config.write_alerts,
+        chunk_cells=settings.current().scoring.chunk_cells,
     )
     stages = {"load_models": round(load_seconds, 3), "load_records": round(records_seconds, 3),
               **result.stage_seconds}

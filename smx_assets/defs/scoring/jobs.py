@@ -71,6 +71,7 @@ def retro_score_range(
         first_day=config.first_day, last_day=config.last_day, code_version=settings.code_version(),
         run_id=context.run_id, write_alerts=config.write_alerts,
         recompute_baselines=config.recompute_baselines, progress=context.log.info,
+        chunk_cells=settings.current().scoring.chunk_cells,
     )
     summary = {
         "first_day": str(result.first_day), "last_day": str(result.last_day),

@@ -19,6 +19,8 @@ import uuid
 
 import fsspec
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from smx_assets.domain.features.profile import FarmRecords, normalise_records
 from smx_assets.domain.redaction import mask_url, normalise_url, register_url
@@ -105,6 +107,10 @@ class FeatureFiles:
             refs[b] = self.write(frame.reset_index(drop=True), SCORED, b, table=b.strftime("%H%M"))
         return refs
 
+    def scored_writer(self) -> ScoredFeatureWriter:
+        """A streaming :meth:`write_scored` for a run that computes its vectors chunk by chunk."""
+        return ScoredFeatureWriter(self)
+
     def read_scored(self, day: pd.Timestamp | str) -> pd.DataFrame | None:
         """All feature vectors scored on one UTC day (drift monitoring's "current" data)."""
         folder = self.path(SCORED, day, table="x").rsplit("/", 1)[0]
@@ -115,3 +121,68 @@ class FeatureFiles:
             with self.fs.open(p, "rb") as fh:
                 frames.append(pd.read_parquet(fh))
         return pd.concat(frames, ignore_index=True) if frames else None
+
+
+class ScoredFeatureWriter:
+    """Writes a run's feature vectors chunk by chunk into the same one-file-per-bucket layout
+    :meth:`FeatureFiles.write_scored` gives (each chunk a Parquet row group, chunks in animal
+    order, so a reader gets the very frame a one-shot write stores).
+
+    Files are written under a temporary name and moved into place by :meth:`commit`, for the
+    buckets the run keeps only (a bucket found to have no readings at all gets no file, as
+    before); :meth:`abort` removes them. Use as a context manager: an exception aborts.
+    """
+
+    def __init__(self, files: FeatureFiles) -> None:
+        self.files = files
+        self._open: dict[pd.Timestamp, tuple[str, str, object, pq.ParquetWriter]] = {}
+
+    def url(self, bucket: pd.Timestamp) -> str:
+        b = pd.Timestamp(bucket)
+        return self.files.url(SCORED, b, table=b.strftime("%H%M"))
+
+    def add(self, features: pd.DataFrame) -> None:
+        for bucket, frame in features.groupby("bucket_start", sort=True):
+            b = pd.Timestamp(bucket)
+            table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+            if b not in self._open:
+                target = self.files.path(SCORED, b, table=b.strftime("%H%M"))
+                self.files.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+                tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+                fh = self.files.fs.open(tmp, "wb")
+                self._open[b] = (target, tmp, fh, pq.ParquetWriter(fh, table.schema))
+            self._open[b][3].write_table(table)
+
+    def _close(self) -> None:
+        for _target, _tmp, fh, writer in self._open.values():
+            writer.close()
+            fh.close()  # type: ignore[attr-defined]
+
+    def commit(self, keep: set[pd.Timestamp] | None = None) -> dict[pd.Timestamp, str]:
+        """Move the files of ``keep`` (default: all) into place, drop the others; bucket -> URL."""
+        self._close()
+        refs: dict[pd.Timestamp, str] = {}
+        for b, (target, tmp, _fh, _w) in sorted(self._open.items()):
+            if keep is None or b in keep:
+                self.files.fs.mv(tmp, target)
+                refs[b] = self.url(b)
+            else:
+                self.files.fs.rm(tmp)
+        self._open = {}
+        return refs
+
+    def abort(self) -> None:
+        self._close()
+        for _target, tmp, _fh, _w in self._open.values():
+            if self.files.fs.exists(tmp):
+                self.files.fs.rm(tmp)
+        self._open = {}
+
+    def __enter__(self) -> ScoredFeatureWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif self._open:
+            self.commit()

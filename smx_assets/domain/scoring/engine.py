@@ -30,11 +30,18 @@ from sqlalchemy.engine import Engine
 
 from smx_assets.domain.features.baselines import baselines_from_store
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS, LOOKBACK, compute_features
-from smx_assets.domain.features.profile import FarmRecords
+from smx_assets.domain.features.profile import FarmRecords, active_animals
 from smx_assets.domain.features.storage import BASELINES, FeatureFiles
 from smx_assets.domain.herd_db import Prediction, to_db_ts
 from smx_assets.domain.model_registry.registry import CHALLENGER, LoadedModel, load_alias, load_champion
-from smx_assets.domain.scoring.outputs import alerts_near, insert_alerts, replace_predictions
+from smx_assets.domain.scoring.outputs import (
+    ALL_ANIMALS,
+    AnimalRange,
+    _animal_filter,
+    alerts_near,
+    insert_alerts,
+    replace_predictions,
+)
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.time_grid import BUCKET, day_start, floor_bucket, utc
 from smx_assets.domain.use_cases.alerting import apply_alert_policy
@@ -194,11 +201,13 @@ def _predictions(
     return out
 
 
-def _champion_history(engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def _champion_history(engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp,
+                      animals: AnimalRange = ALL_ANIMALS) -> pd.DataFrame:
     t = Prediction.__table__
     q = sa.select(t.c.animal_id, t.c.bucket_start, t.c.score).where(
         t.c.use_case == use_case, t.c.shadow.is_(False),
         t.c.bucket_start >= to_db_ts(start), t.c.bucket_start < to_db_ts(end),
+        *_animal_filter(t.c.animal_id, animals),
     )
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(q).all(), columns=["animal_id", "bucket_start", "score"])
@@ -208,22 +217,24 @@ def _champion_history(engine: Engine, use_case: str, start: pd.Timestamp, end: p
 
 def _alerts(
     engine: Engine, ms: ModelSet, preds: pd.DataFrame, features: pd.DataFrame,
-    start: pd.Timestamp, end: pd.Timestamp,
+    start: pd.Timestamp, end: pd.Timestamp, animals: AnimalRange = ALL_ANIMALS,
 ) -> pd.DataFrame:
+    """Alerts of one use case for the animals of ``animals`` (a chunk's id range): the alert
+    policy runs per animal, so chunk by chunk gives the whole window's alerts."""
     uc = ms.use_case
     policy = uc.alert_policy
     champion = preds[(preds["use_case"] == uc.name) & (~preds["shadow"])]
     if champion.empty:
         return champion
-    history = _champion_history(engine, uc.name, start - policy.lookback, start)
+    history = _champion_history(engine, uc.name, start - policy.lookback, start, animals)
     current = champion[["animal_id", "bucket_start", "score"]]
     scores = pd.concat([history, current], ignore_index=True) if len(history) else current
-    before = alerts_near(engine, uc.name, start - policy.refractory, start)
+    before = alerts_near(engine, uc.name, start - policy.refractory, start, animals=animals)
     last = before.groupby("animal_id")["bucket_start"].max().to_dict() if not before.empty else {}
     raised = apply_alert_policy(scores, policy, last_alert_at=last, emit_from=start)
     if raised.empty:
         return raised
-    after = alerts_near(engine, uc.name, start, end + policy.refractory)
+    after = alerts_near(engine, uc.name, start, end + policy.refractory, animals=animals)
     if not after.empty:
         merged = raised.merge(after, on="animal_id", suffixes=("", "_known"))
         gap = (merged["bucket_start"] - merged["bucket_start_known"]).abs()
@@ -249,6 +260,95 @@ def _alerts(
     return pd.DataFrame(rows)
 
 
+# Animal x bucket cells one chunk of a scoring run holds (SMX_SCORING_CHUNK_CELLS): a ten-minute
+# bucket is scored 20,000 animals at a time, a day of buckets (retro-scoring) ~140 at a time.
+DEFAULT_CHUNK_CELLS = 20_000
+MIN_CHUNK_ANIMALS = 100  # a day-long window still reads its readings in a few hundred queries at most
+
+
+def animal_chunks(ids: np.ndarray, n_buckets: int, chunk_cells: int) -> list[tuple[np.ndarray, AnimalRange]]:
+    """Sorted active ids split into chunks of at most ``chunk_cells // n_buckets`` animals, each
+    with the id range ``[lo, hi)`` it owns; the ranges tile every id (the first starts at -inf,
+    the last ends at +inf), so per-range replaces and look-ups together cover the whole window."""
+    if len(ids) == 0:
+        return []
+    size = max(MIN_CHUNK_ANIMALS, int(chunk_cells) // max(1, n_buckets))
+    n_chunks = -(-len(ids) // size)
+    size = -(-len(ids) // n_chunks)  # equal chunks: no small remainder chunk
+    parts = [ids[i:i + size] for i in range(0, len(ids), size)]
+    out = []
+    for k, part in enumerate(parts):
+        lo = None if k == 0 else int(part[0])
+        hi = None if k == len(parts) - 1 else int(parts[k + 1][0])
+        out.append((part, (lo, hi)))
+    return out
+
+
+@dataclass
+class _Window:
+    """What every chunk of one run shares."""
+
+    engine: Engine
+    store: SensorStore
+    records: FarmRecords
+    model_sets: Mapping[str, ModelSet]
+    lineage: ScoringLineage
+    start: pd.Timestamp
+    end: pd.Timestamp
+    buckets: pd.DatetimeIndex
+    climate: pd.DataFrame
+    baselines: pd.DataFrame | None
+    eligible: dict[str, np.ndarray]
+    scored_at: pd.Timestamp
+    timer: _Timer
+
+
+@dataclass
+class _ChunkOutcome:
+    per_bucket: pd.Series  # readings per window bucket (n_readings summed over the chunk's animals)
+    n_predictions: int = 0
+    n_animals: int = 0
+    buckets_scored: set[pd.Timestamp] = field(default_factory=set)
+    missing: float = 0.0  # NaN feature cells in the scored rows
+    cells: int = 0  # feature cells in the scored rows
+    alerts: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _chunk_features(w: _Window, ids: np.ndarray, whole_herd: bool = False) -> pd.DataFrame:
+    # the whole herd in one chunk reads every animal (the read cache's cheapest path)
+    readings = w.store.read_bolus(w.start - LOOKBACK, w.end, animal_ids=None if whole_herd else ids.tolist())
+    return compute_features(readings, w.climate, w.records, w.baselines, (w.start, w.end), animal_ids=ids)
+
+
+def _per_bucket(w: _Window, features: pd.DataFrame) -> pd.Series:
+    counts = (features.groupby("bucket_start")["n_readings"].sum() if len(features)
+              else pd.Series(dtype="float64"))
+    return counts.reindex(w.buckets, fill_value=0)
+
+
+def _score_chunk(w: _Window, features: pd.DataFrame, animals: AnimalRange, empty: set[pd.Timestamp],
+                 refs: Mapping[pd.Timestamp, str]) -> _ChunkOutcome:
+    """Predictions (written, replacing the chunk's range of the window) and alerts (returned,
+    written once at the end) of one chunk, leaving out the buckets in ``empty``."""
+    outcome = _ChunkOutcome(per_bucket=_per_bucket(w, features))
+    if empty and len(features):
+        features = features.loc[~features["bucket_start"].isin(list(empty))].reset_index(drop=True)
+    with w.timer.stage("predict"):
+        preds = _predictions(features, w.model_sets, w.lineage, refs, w.scored_at, w.eligible)
+    with w.timer.stage("write_predictions"):
+        outcome.n_predictions = replace_predictions(w.engine, preds, w.start, w.end, animals)
+    with w.timer.stage("alerts"):
+        for name, ms in w.model_sets.items():
+            outcome.alerts[name] = _alerts(w.engine, ms, preds, features, w.start, w.end, animals)
+    if len(features):
+        feat_cols = [c for c in FEATURE_COLUMNS if c in features.columns]
+        outcome.missing = float(features[feat_cols].isna().to_numpy().sum())
+        outcome.cells = int(len(features) * len(feat_cols))
+        outcome.n_animals = int(features["animal_id"].nunique())
+        outcome.buckets_scored = {pd.Timestamp(b) for b in features["bucket_start"].unique()}
+    return outcome
+
+
 def score_window(
     *,
     engine: Engine,
@@ -261,37 +361,73 @@ def score_window(
     lineage: ScoringLineage,
     write_alerts: bool = True,
     now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+    chunk_cells: int = DEFAULT_CHUNK_CELLS,
 ) -> ScoringResult:
-    """Score every bucket in ``[start, end)`` and write predictions and alerts."""
+    """Score every bucket in ``[start, end)`` and write predictions and alerts.
+
+    The herd is scored in chunks of animals (``chunk_cells`` animal x bucket cells each, see
+    :func:`animal_chunks`), so peak memory depends on the chunk, not on the herd: each chunk
+    reads its animals' trailing window, computes their vectors, scores and writes them. Every
+    step is per animal (features, the signal gate, the alert policy, the refractory look-ups),
+    so the chunks together give what one pass over the herd gives. The two herd-wide decisions
+    are taken herd-wide:
+
+    * the per-use-case signal gate is computed once from the herd records (same ids, same
+      reason);
+    * a bucket no reading has reached at all gets no predictions. A chunk that has no readings
+      in a bucket first assumes the bucket is empty; when another chunk had readings there,
+      that chunk is scored again at the end with the herd-wide answer (rare: one farm's data is
+      late), so the result never depends on how the herd was split.
+    """
     start, end = floor_bucket(utc(start)), utc(end)
     timer = _Timer()
-    with timer.stage("features"):
-        features = window_features(store, records, files, start, end)
-    # A bucket no reading has reached yet (the farm's data is late, or the sensor ran ahead of
-    # it) gets no predictions: trailing windows alone would score every cow from nothing. It is
-    # recorded as such, and the sensor scores it when its readings arrive (late-data re-score).
     buckets = pd.date_range(start, end, freq=BUCKET, inclusive="left")
-    per_bucket = (features.groupby("bucket_start")["n_readings"].sum() if len(features)
-                  else pd.Series(dtype="float64"))
-    per_bucket = per_bucket.reindex(buckets, fill_value=0)
-    empty = [pd.Timestamp(b) for b, n in per_bucket.items() if n <= 0]
-    if empty and len(features):
-        features = features.loc[~features["bucket_start"].isin(empty)].reset_index(drop=True)
-    with timer.stage("write_features"):
-        refs = files.write_scored(features) if not features.empty else {}
+    with timer.stage("features"):
+        days = list(pd.date_range(day_start(start), day_start(end - BUCKET), freq="D"))
+        baselines = ensure_baselines(store, files, days)
+        climate = store.read_climate(start - LOOKBACK, end)
     gates = {name: signal_gate(ms.use_case, records.animals) for name, ms in model_sets.items()}
     skipped = {name: reason for name, (_ids, reason) in gates.items() if reason}
-    with timer.stage("predict"):
-        preds = _predictions(features, model_sets, lineage, refs, now(),
-                             {name: ids for name, (ids, reason) in gates.items() if reason})
-    with timer.stage("write_predictions"):
-        n_pred = replace_predictions(engine, preds, start, end)
+    w = _Window(engine=engine, store=store, records=records, model_sets=model_sets, lineage=lineage,
+                start=start, end=end, buckets=buckets, climate=climate, baselines=baselines,
+                eligible={name: ids for name, (ids, reason) in gates.items() if reason},
+                scored_at=now(), timer=timer)
+    chunks = animal_chunks(active_animals(records, start, end), len(buckets), chunk_cells)
+    outcomes: list[_ChunkOutcome] = []
+    assumed: list[set[pd.Timestamp]] = []
+    with files.scored_writer() as writer:
+        refs = {pd.Timestamp(b): writer.url(b) for b in buckets}
+        for ids, animals in chunks:
+            with timer.stage("features"):
+                features = _chunk_features(w, ids, whole_herd=len(chunks) == 1)
+            with timer.stage("write_features"):
+                writer.add(features)
+            per_bucket = _per_bucket(w, features)
+            own_empty = {pd.Timestamp(b) for b, n in per_bucket.items() if n <= 0}
+            outcomes.append(_score_chunk(w, features, animals, own_empty, refs))
+            assumed.append(own_empty)
+            del features
+        totals = sum((o.per_bucket for o in outcomes), start=pd.Series(0.0, index=buckets))
+        empty = {pd.Timestamp(b) for b, n in totals.items() if n <= 0}
+        with timer.stage("write_features"):
+            writer.commit(keep={pd.Timestamp(b) for b in buckets} - empty)
+    if not chunks:  # no active animal: the window's old predictions still go
+        replace_predictions(engine, _predictions(pd.DataFrame(), model_sets, lineage, {}, w.scored_at),
+                            start, end)
+    for k, (ids, animals) in enumerate(chunks):
+        if assumed[k] != empty:  # this chunk had no readings in a bucket other chunks had readings in
+            with timer.stage("features"):
+                features = _chunk_features(w, ids, whole_herd=len(chunks) == 1)
+            outcomes[k] = _score_chunk(w, features, animals, empty, refs)
+            del features
     alerts_new: dict[str, int] = {}
     alerts_cand: dict[str, int] = {}
     lags: list[float] = []
     with timer.stage("alerts"):
-        for name, ms in model_sets.items():
-            raised = _alerts(engine, ms, preds, features, start, end)
+        for name in model_sets:
+            parts = [o.alerts[name] for o in outcomes if name in o.alerts and not o.alerts[name].empty]
+            raised = (pd.concat(parts, ignore_index=True).sort_values(["bucket_start", "animal_id"], kind="stable")
+                      .reset_index(drop=True) if parts else pd.DataFrame())
             alerts_cand[name] = len(raised)
             if write_alerts and not raised.empty:
                 created = now()
@@ -300,23 +436,23 @@ def score_window(
                 lags += list(((created - raised["bucket_start"] - BUCKET) / pd.Timedelta(minutes=1)).astype(float))
             else:
                 alerts_new[name] = 0
-    feat_cols = [c for c in FEATURE_COLUMNS if c in features.columns]
-    missing_share = float(features[feat_cols].isna().to_numpy().mean()) if len(features) else 1.0
+    cells = sum(o.cells for o in outcomes)
+    scored = set().union(*(o.buckets_scored for o in outcomes)) if outcomes else set()
     return ScoringResult(
         window_start=start, window_end=end,
-        n_buckets=int(features["bucket_start"].nunique()) if len(features) else 0,
-        n_animals=int(features["animal_id"].nunique()) if len(features) else 0,
-        n_predictions=n_pred, alerts_new=alerts_new, alerts_candidates=alerts_cand,
+        n_buckets=len(scored),
+        n_animals=sum(o.n_animals for o in outcomes),
+        n_predictions=sum(o.n_predictions for o in outcomes), alerts_new=alerts_new, alerts_candidates=alerts_cand,
         fallback_use_cases=[n for n, ms in model_sets.items() if ms.fallback],
         models={n: {"champion": f"{ms.champion.name} v{ms.champion.version}",
                     "champion_kind": ms.champion.kind, "fallback": ms.fallback,
                     "challenger": f"{ms.challenger.name} v{ms.challenger.version}" if ms.challenger else None}
                 for n, ms in model_sets.items()},
-        stage_seconds=timer.seconds, feature_missing_share=missing_share,
+        stage_seconds=timer.seconds, feature_missing_share=sum(o.missing for o in outcomes) / cells if cells else 1.0,
         max_alert_lag_minutes=max(lags) if lags else None, skipped_use_cases=skipped,
-        n_readings=int(per_bucket.sum()), buckets_without_readings=empty,
+        n_readings=int(totals.sum()), buckets_without_readings=sorted(empty),
     )
 
 
-__all__ = ["ModelSet", "ScoringLineage", "ScoringResult", "load_model_sets", "score_window",
-           "window_features"]
+__all__ = ["DEFAULT_CHUNK_CELLS", "ModelSet", "ScoringLineage", "ScoringResult", "animal_chunks", "load_model_sets",
+           "score_window", "window_features"]

@@ -8,7 +8,9 @@ once raised is never raised twice and never silently withdrawn by a rerun.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.herd_db import Alert, Prediction, to_db_ts
+from smx_assets.domain.prediction_partitions import ensure_partitions, window_days
 
 PREDICTION_COLUMNS = [
     "use_case", "animal_id", "bucket_start", "score", "shadow", "model_name", "model_version",
@@ -44,22 +47,92 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     return out.to_dict("records")
 
 
+AnimalRange = tuple[int | None, int | None]  # [lo, hi) of animal ids; None: unbounded
+ALL_ANIMALS: AnimalRange = (None, None)
+
+
+def _animal_filter(column: sa.ColumnElement, animals: AnimalRange) -> list[sa.ColumnElement]:
+    lo, hi = animals
+    out = []
+    if lo is not None:
+        out.append(column >= int(lo))
+    if hi is not None:
+        out.append(column < int(hi))
+    return out
+
+
 def replace_predictions(
-    engine: Engine, predictions: pd.DataFrame, window_start: pd.Timestamp, window_end: pd.Timestamp
+    engine: Engine, predictions: pd.DataFrame, window_start: pd.Timestamp, window_end: pd.Timestamp,
+    animals: AnimalRange = ALL_ANIMALS,
 ) -> int:
-    """Replace every prediction with ``window_start <= bucket_start < window_end``."""
-    rows = _records(predictions, PREDICTION_COLUMNS)
+    """Replace every prediction with ``window_start <= bucket_start < window_end`` (and an
+    animal id in ``animals``, ``[lo, hi)``) by ``predictions``, in one transaction.
+
+    A chunked scoring run replaces its window one animal range at a time (the ranges of its
+    chunks tile every id), so each chunk's write is atomic and the run as a whole leaves exactly
+    one row per model, animal and bucket, as a whole-window replace does.
+
+    The insert is the cheap part: PostgreSQL gets one ``COPY ... FROM STDIN`` (no per-row bind
+    processing; the delete before it, in the same transaction under the window's advisory
+    lock, is what makes a rerun replace instead of duplicate), SQLite one DB-API
+    ``executemany`` of plain tuples. Both store exactly what SQLAlchemy's insert stored
+    (naive-UTC timestamps, NULL for NaN and None).
+    """
     table = Prediction.__table__
+    if engine.dialect.name == "postgresql":  # day partitions (migration 0003): the window's days must exist
+        ensure_partitions(engine, window_days(window_start, window_end))
     with engine.begin() as conn:
         _lock_window(conn, window_start, window_end)
         conn.execute(
             table.delete().where(
-                table.c.bucket_start >= to_db_ts(window_start), table.c.bucket_start < to_db_ts(window_end)
+                table.c.bucket_start >= to_db_ts(window_start), table.c.bucket_start < to_db_ts(window_end),
+                *_animal_filter(table.c.animal_id, animals),
             )
         )
-        for i in range(0, len(rows), CHUNK):
-            conn.execute(table.insert(), rows[i : i + CHUNK])
-    return len(rows)
+        if predictions.empty:
+            return 0
+        if conn.dialect.name == "postgresql":
+            _copy_predictions(conn, predictions)
+        elif conn.dialect.name == "sqlite":
+            _executemany_predictions(conn, predictions)
+        else:  # any other SQLAlchemy dialect: the portable (slower) insert
+            rows = _records(predictions, PREDICTION_COLUMNS)
+            for i in range(0, len(rows), CHUNK):
+                conn.execute(table.insert(), rows[i : i + CHUNK])
+    return len(predictions)
+
+
+def _naive_utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).dt.tz_localize(None)
+
+
+def _copy_predictions(conn: sa.Connection, predictions: pd.DataFrame) -> None:
+    """``COPY predictions FROM STDIN`` (CSV) through psycopg2's ``copy_expert``."""
+    out = predictions[PREDICTION_COLUMNS].copy()
+    for col in ("bucket_start", "scored_at"):
+        out[col] = _naive_utc(out[col]).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    out["shadow"] = np.where(out["shadow"].astype(bool).to_numpy(), "t", "f")
+    buf = io.StringIO()
+    # NaN/None -> \N (NULL); floats as Python's shortest round-trip repr; strings quoted when needed
+    out.to_csv(buf, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    buf.seek(0)
+    cols = ", ".join(PREDICTION_COLUMNS)
+    dbapi = conn.connection.dbapi_connection
+    with dbapi.cursor() as cur:  # type: ignore[union-attr]
+        cur.copy_expert(f"COPY {Prediction.__tablename__} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+
+
+def _executemany_predictions(conn: sa.Connection, predictions: pd.DataFrame) -> None:
+    """One DB-API ``executemany`` of tuples, timestamps in SQLAlchemy's SQLite DATETIME format."""
+    out = predictions[PREDICTION_COLUMNS].copy()
+    for col in ("bucket_start", "scored_at"):
+        out[col] = _naive_utc(out[col]).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    out["shadow"] = out["shadow"].astype(bool).astype("int64")
+    out = out.astype(object).where(pd.notna(out), None)
+    placeholders = ", ".join("?" for _ in PREDICTION_COLUMNS)
+    sql = f"INSERT INTO {Prediction.__tablename__} ({', '.join(PREDICTION_COLUMNS)}) VALUES ({placeholders})"
+    rows = list(out.itertuples(index=False, name=None))
+    conn.exec_driver_sql(sql, rows)
 
 
 _LOCK_NAMESPACE = 0x534D5850  # "SMXP": keeps these advisory locks apart from anyone else's
@@ -127,14 +200,17 @@ def _json_safe(value: Any) -> Any:
 
 
 def alerts_near(
-    engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp, animal_ids: Iterable[int] | None = None
+    engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp, animal_ids: Iterable[int] | None = None,
+    animals: AnimalRange = ALL_ANIMALS,
 ) -> pd.DataFrame:
-    """Existing alerts of a use case with ``start <= bucket_start < end`` (refractory look-up)."""
+    """Existing alerts of a use case with ``start <= bucket_start < end`` (refractory look-up),
+    of the animals in ``animals`` (``[lo, hi)``, a scoring chunk's range) and ``animal_ids``."""
     table = Alert.__table__
     query = sa.select(table.c.animal_id, table.c.bucket_start).where(
         table.c.use_case == use_case,
         table.c.bucket_start >= to_db_ts(start),
         table.c.bucket_start < to_db_ts(end),
+        *_animal_filter(table.c.animal_id, animals),
     )
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).all(), columns=["animal_id", "bucket_start"])

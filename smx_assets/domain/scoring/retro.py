@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from smx_assets.domain.features.baselines import baselines_from_store
 from smx_assets.domain.features.profile import FarmRecords
 from smx_assets.domain.features.storage import BASELINES, FeatureFiles
-from smx_assets.domain.scoring.engine import ModelSet, ScoringLineage, ScoringResult, score_window
+from smx_assets.domain.scoring.engine import DEFAULT_CHUNK_CELLS, ModelSet, ScoringLineage, ScoringResult, score_window
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.time_grid import BUCKET, DAY, PARTITION_KEY_FORMAT, range_label, utc
 
@@ -143,6 +143,7 @@ def retro_score(
     recompute_baselines: bool = False,
     now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
     progress: Callable[[str], None] | None = None,
+    chunk_cells: int = DEFAULT_CHUNK_CELLS,
 ) -> RetroResult:
     """Score every closed bucket of ``first_day..last_day`` (UTC, inclusive); see the module doc."""
     say = progress or log.info
@@ -161,7 +162,7 @@ def retro_score(
         label = range_label(day.strftime(PARTITION_KEY_FORMAT), (end - BUCKET).strftime(PARTITION_KEY_FORMAT))
         last = score_window(engine=engine, store=store, files=files, records=records, model_sets=model_sets,
                             start=day, end=end, lineage=ScoringLineage(code_version, label, run_id),
-                            write_alerts=write_alerts, now=now)
+                            write_alerts=write_alerts, now=now, chunk_cells=chunk_cells)
         for k, v in last.alerts_candidates.items():
             result.alerts_candidates[k] = result.alerts_candidates.get(k, 0) + v
         entry = RetroDay(day.date(), last.n_buckets, last.n_animals, last.n_predictions, last.alerts_new,

@@ -319,6 +319,48 @@ class InfluxSensorStore:
                 raise
             log.warning("CREATE DATABASE not accepted (%s); assuming the bucket exists", exc)
 
+    def retention_policies(self) -> list[dict[str, Any]]:
+        """``SHOW RETENTION POLICIES`` of the database: name, duration, shardGroupDuration, default."""
+        out = []
+        for result in self._query(f"SHOW RETENTION POLICIES ON {quote_ident(self.database)}"):
+            for series in result.get("series", []):
+                for values in series["values"]:
+                    out.append(dict(zip(series["columns"], values)))
+        return out
+
+    def enforce_retention(self, keep_days: int, cutoff: pd.Timestamp) -> dict[str, Any]:
+        """Readings retention the InfluxDB way: the database's default retention policy gets
+        ``DURATION <keep_days>d`` and one-day shard groups, and InfluxDB itself drops every shard
+        group that lies wholly past the duration (at its ``[retention] check-interval``).
+
+        Idempotent: ``smx migrate`` sets it at start-up and the daily retention asset re-applies
+        it (a changed setting takes effect at the next run). Writes of points older than the
+        duration are then refused by InfluxDB ("points beyond retention policy"): importing
+        older history needs a longer ``SMX_RETENTION_READINGS_DAYS`` first.
+        """
+        policies = self.retention_policies()
+        default = next((p for p in policies if p.get("default")), None)
+        name = default["name"] if default else "autogen"
+        verb = "ALTER" if default else "CREATE"
+        list(self._query(f"{verb} RETENTION POLICY {quote_ident(name)} ON {quote_ident(self.database)} "
+                         f"DURATION {int(keep_days)}d " + ("REPLICATION 1 " if verb == "CREATE" else "")
+                         + "SHARD DURATION 1d DEFAULT", write=True))
+        now = next(p for p in self.retention_policies() if p["name"] == name)
+        expired = 0
+        cut_s = F.epoch_s(cutoff)
+        for result in self._query("SHOW SHARDS"):
+            for series in result.get("series", []):
+                if series.get("name") != self.database:
+                    continue
+                cols = series["columns"]
+                for values in series["values"]:
+                    row = dict(zip(cols, values))
+                    if row.get("retention_policy") == name and F.epoch_s(row["end_time"]) <= cut_s:
+                        expired += 1
+        return {"kind": "influxdb", "retention_policy": name, "duration": now["duration"],
+                "shard_group_duration": now["shardGroupDuration"],
+                "shards_past_duration": expired}  # InfluxDB drops these at its next retention check
+
     # ------------------------------------------------------------------ writes
 
     def write_bolus(self, frame: pd.DataFrame) -> int:
@@ -423,9 +465,12 @@ class InfluxSensorStore:
     ) -> pd.DataFrame:
         s, e = F.check_range(start, end)
         checked = F.check_ids(animal_ids, "animal_id")
-        if self.read_cache is not None and checked is None and e > s and s % BUCKET_S == 0 \
-                and e % BUCKET_S == 0:
-            ids, vals = self.read_cache.read(s, e, fetch=self._read_bolus_shards, markers=self.bucket_writes_since)
+        # A large id set (a chunk of a scoring run) would read every series anyway (see
+        # READ_ALL_ABOVE_IDS): the cache serves it, filtered, at the cost of its own bucket files.
+        if self.read_cache is not None and (checked is None or len(checked) > READ_ALL_ABOVE_IDS) \
+                and e > s and s % BUCKET_S == 0 and e % BUCKET_S == 0:
+            ids, vals = self.read_cache.read(s, e, fetch=self._read_bolus_shards, markers=self.bucket_writes_since,
+                                             animal_ids=None if checked is None else np.asarray(checked, dtype="int64"))
         else:
             ids, vals = self._read_series_s(BOLUS, "animal_id", BOLUS_FIELDS, s, e, checked)
         if len(ids) == 0:

@@ -35,8 +35,9 @@ operations. A writer that dies between its readings and its after-marker is cove
 before-marker only if the read happened within ``CLOCK_SLACK_S`` of that write's start; the
 retried (idempotent) write marks the buckets again.
 
-Only whole-bucket ranges for all animals go through the cache (the serving and scoring reads);
-other reads go straight to the store. Unreadable files count as missing. Files of buckets more
+Only whole-bucket ranges go through the cache (the serving and scoring reads), for all animals or
+for a large set of them (a chunk of a scoring run: validated and refetched for all animals as
+above, then filtered); other reads go straight to the store. Unreadable files count as missing. Files of buckets more
 than ``KEEP_BEFORE`` older than the oldest bucket read are pruned.
 """
 
@@ -44,10 +45,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 import os
 import re
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,27 +140,49 @@ class BucketReadCache:
 
     # ------------------------------------------------------------------- read
 
-    def read(self, s: int, e: int, fetch: Fetch, markers: Markers) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, values) of ``[s, e)`` (whole buckets), sorted by (id, time)."""
+    def _load_stamps(self, bucket: int) -> np.ndarray | None:
+        """Only the shard stamps of a bucket file (an ``.npz`` member is read on access)."""
+        try:
+            with np.load(self._path(bucket), allow_pickle=False) as z:
+                stamps = z["stamps"]
+        except FileNotFoundError:
+            return None
+        except Exception:
+            return None  # _load then drops the file and the bucket is fetched whole
+        if stamps.dtype != np.int64 or stamps.shape != (N_SHARDS,):
+            return None
+        return stamps
+
+    def read(self, s: int, e: int, fetch: Fetch, markers: Markers,
+             animal_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, values) of ``[s, e)`` (whole buckets), sorted by (id, time); only the rows of
+        ``animal_ids`` (sorted int64) when given.
+
+        Validation and refetching are for all animals (what the markers track); the answer is
+        then assembled one bucket file at a time, keeping only the asked-for animals, so a
+        scoring run that reads its herd chunk by chunk holds one chunk's window (plus one
+        bucket file), never the whole herd's. Buckets that need no refetch are never held whole.
+        """
         assert s % BUCKET_S == 0 and e % BUCKET_S == 0 and e > s
         t0 = time.perf_counter()
         now = int(time.time())  # before any query: the fetch stamp of what we read now
         buckets = list(range(s, e, BUCKET_S))
-        data = {b: self._load(b) for b in buckets}
+        stamps = {b: self._load_stamps(b) for b in buckets}
         t_load = time.perf_counter() - t0
-        stale: dict[int, set[int]] = {b: set(ALL) for b, d in data.items() if d is None}
-        present = {b: d for b, d in data.items() if d is not None}
+        stale: dict[int, set[int]] = {b: set(ALL) for b, st in stamps.items() if st is None}
+        present = {b: st for b, st in stamps.items() if st is not None}
         if present:
-            oldest = min(int(d.stamps.min()) for d in present.values())
+            oldest = min(int(st.min()) for st in present.values())
             for (b, k), t in markers(oldest - CLOCK_SLACK_S, s, e).items():
-                d = present.get(b)
-                if d is not None and t >= d.stamps[k] - CLOCK_SLACK_S:
+                st = present.get(b)
+                if st is not None and t >= st[k] - CLOCK_SLACK_S:
                     stale.setdefault(b, set()).add(k)
-            for b, d in present.items():
-                never = np.flatnonzero(d.stamps < 0)
+            for b, st in present.items():
+                never = np.flatnonzero(st < 0)
                 if len(never):
                     stale.setdefault(b, set()).update(int(k) for k in never)
         t_check = time.perf_counter() - t0 - t_load
+        data: dict[int, _Bucket] = {}  # buckets held whole: only those a fetch rewrites
         ranges = _ranges(stale)
         if ranges:
             ids, vals = fetch(ranges)
@@ -178,18 +203,43 @@ class BucketReadCache:
                 edges = np.searchsorted(r_bucket, np.arange(lo, hi + 1, BUCKET_S))
                 for j, b in enumerate(range(lo, hi, BUCKET_S)):
                     d = data.get(b)
+                    if d is None and b in present:
+                        d = self._load(b)
                     if d is None:
-                        d = data[b] = _Bucket(np.empty(0, "int64"), np.empty((0, 1 + self.n_values)),
-                                              np.full(N_SHARDS, -1, dtype="int64"))
+                        d = _Bucket(np.empty(0, "int64"), np.empty((0, 1 + self.n_values)),
+                                    np.full(N_SHARDS, -1, dtype="int64"))
+                    data[b] = d
                     d.replace(shards if shards is not None else ALL, r_ids[edges[j]:edges[j + 1]],
                               r_vals[edges[j]:edges[j + 1]], now)
             for b in {b for lo, hi, _ in ranges for b in range(lo, hi, BUCKET_S)}:
-                self._store(b, data[b])  # type: ignore[arg-type]
+                self._store(b, data[b])
         t_fetch = time.perf_counter() - t0 - t_load - t_check
         self._prune(s)
-        parts = [data[b] for b in buckets]
-        ids = np.concatenate([d.ids for d in parts])  # type: ignore[union-attr]
-        vals = np.concatenate([d.vals for d in parts])  # type: ignore[union-attr]
+        want = None if animal_ids is None else _Want(np.asarray(animal_ids, dtype="int64"))
+        id_parts, val_parts = [], []
+        for b in buckets:
+            d = data.get(b)
+            if d is None and want is not None:  # a chunk: map the file, copy the chunk's rows only
+                got = _read_mapped(self._path(b), want, self.n_values)
+                if got is not None:
+                    id_parts.append(got[0])
+                    val_parts.append(got[1])
+                    continue
+            if d is None:
+                d = self._load(b)
+            if d is None:  # the file vanished or broke since its stamps were read: fetch it whole
+                f_ids, f_vals = fetch([(b, b + BUCKET_S, None)])
+                order = np.lexsort((f_vals[:, 0], f_ids))
+                d = _Bucket(f_ids[order], f_vals[order], np.full(N_SHARDS, now, dtype="int64"))
+                self._store(b, d)
+            b_ids, b_vals = d.ids, d.vals
+            if want is not None:
+                b_ids, b_vals = _select(b_ids, b_vals, want)
+            id_parts.append(b_ids)
+            val_parts.append(b_vals)
+            data.pop(b, None)
+        ids = np.concatenate(id_parts) if id_parts else np.empty(0, "int64")
+        vals = np.concatenate(val_parts) if val_parts else np.empty((0, 1 + self.n_values))
         # buckets in time order, each (id, ts)-sorted: a stable sort by id gives (id, ts) order,
         # which the frame builder then only verifies
         order = np.argsort(ids, kind="stable")
@@ -197,6 +247,7 @@ class BucketReadCache:
             "buckets": len(buckets), "stale_buckets": len(stale),
             "stale_shard_buckets": sum(len(v) for v in stale.values()), "ranges": len(ranges),
             "load_s": round(t_load, 3), "check_s": round(t_check, 3), "fetch_s": round(t_fetch, 3),
+            "assemble_s": round(time.perf_counter() - t0 - t_load - t_check - t_fetch, 3),
             "rows": len(ids),
         }
         log.debug("read cache %s", self.last_stats)
@@ -207,6 +258,109 @@ class BucketReadCache:
             m = _NAME.match(entry.name)
             if m and int(m.group(1)) < oldest_read - KEEP_BEFORE_S:
                 _unlink(Path(entry.path))
+
+
+_LAYOUTS: dict[tuple[str, int, int, int], dict[str, tuple[int, tuple[int, ...], np.dtype]] | None] = {}
+
+
+def _layout(path: Path, names: tuple[str, ...]) -> dict[str, tuple[int, tuple[int, ...], np.dtype]] | None:
+    """(data offset, shape, dtype) of members of an uncompressed ``.npz`` (what ``np.savez``
+    writes), cached per file version (inode, mtime, size): None when the file cannot be mapped."""
+    st = os.stat(path)
+    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    if key in _LAYOUTS:
+        return _LAYOUTS[key]
+    out: dict[str, tuple[int, tuple[int, ...], np.dtype]] | None = {}
+    try:
+        with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+            for name in names:
+                info = zf.getinfo(f"{name}.npy")
+                fh.seek(info.header_offset)
+                local = fh.read(30)
+                if info.compress_type != zipfile.ZIP_STORED or local[:4] != b"PK\x03\x04":
+                    out = None
+                    break
+                fh.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                        + int.from_bytes(local[28:30], "little"))
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    fortran = True
+                if fortran:
+                    out = None
+                    break
+                out[name] = (fh.tell(), tuple(shape), np.dtype(dtype))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        out = None
+    if len(_LAYOUTS) > 4 * 1024:
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = out
+    return out
+
+
+def _read_mapped(path: Path, want: _Want, n_values: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows of the animals ``want`` from a bucket file, through a memory map of it.
+
+    A chunked read needs a slice of each bucket file, not the file: mapping it copies just the
+    chunk's rows (the page cache serves them) instead of reading and CRC-checking every whole
+    bucket once per chunk. The map is closed before returning, so the process never holds more
+    than one bucket file's pages. None when the file cannot be mapped (the caller loads it)."""
+    try:
+        layout = _layout(path, ("ids", "vals"))
+        if layout is None:
+            return None
+        (o_ids, s_ids, d_ids), (o_vals, s_vals, d_vals) = layout["ids"], layout["vals"]
+        if d_ids != np.int64 or d_vals != np.float64 or len(s_ids) != 1 or s_vals != (s_ids[0], 1 + n_values):
+            return None
+        n = s_ids[0]
+        if n == 0:
+            return np.empty(0, "int64"), np.empty((0, 1 + n_values))
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            ids = np.frombuffer(mm, dtype=np.int64, count=n, offset=o_ids)
+            vals = np.frombuffer(mm, dtype=np.float64, count=n * (1 + n_values), offset=o_vals).reshape(n, 1 + n_values)
+            sel_ids, sel_vals = _select(ids, vals, want)
+            out = np.array(sel_ids), np.array(sel_vals)
+            del ids, vals, sel_ids, sel_vals  # no view may outlive the map
+        return out
+    except (OSError, ValueError):
+        return None
+
+
+class _Want:
+    """A sorted id set and a fast membership test (a bitmap over its id span when dense)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+        self.lo = int(ids[0]) if len(ids) else 0
+        self.hi = int(ids[-1]) if len(ids) else -1
+        span = self.hi - self.lo + 1
+        self.table: np.ndarray | None = None
+        if len(ids) and span <= 64 * len(ids):
+            self.table = np.zeros(span, dtype=bool)
+            self.table[ids - self.lo] = True
+
+    def member(self, sub: np.ndarray) -> np.ndarray:
+        """``sub`` (ids within ``[lo, hi]``) in the set?"""
+        if self.table is not None:
+            return self.table[sub - self.lo]
+        pos = np.minimum(np.searchsorted(self.ids, sub), len(self.ids) - 1)
+        return self.ids[pos] == sub
+
+
+def _select(ids: np.ndarray, vals: np.ndarray, want: np.ndarray | _Want) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the (sorted) ids in ``want`` (sorted): the id range by bisection first, then
+    membership (a chunk is a contiguous run of the herd's ids, so most rows in range belong)."""
+    w = want if isinstance(want, _Want) else _Want(np.asarray(want, dtype="int64"))
+    if len(w.ids) == 0 or len(ids) == 0:
+        return ids[:0], vals[:0]
+    i0 = int(np.searchsorted(ids, w.lo, side="left"))
+    i1 = int(np.searchsorted(ids, w.hi, side="right"))
+    sub_ids, sub_vals = ids[i0:i1], vals[i0:i1]
+    ok = w.member(sub_ids)
+    return (sub_ids, sub_vals) if ok.all() else (sub_ids[ok], sub_vals[ok])
 
 
 def _ranges(stale: dict[int, set[int]]) -> list[Range]:

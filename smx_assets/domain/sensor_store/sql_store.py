@@ -324,5 +324,17 @@ class SqlSensorStore:
             return None
         return (pd.Timestamp(int(rows[0][0]), unit="s", tz="UTC"), pd.Timestamp(int(rows[0][1]), unit="s", tz="UTC"))
 
+    def enforce_retention(self, keep_days: int, cutoff: pd.Timestamp) -> dict[str, Any]:
+        """Delete readings before ``cutoff`` (the first kept day; ``keep_days`` is for the report).
+
+        A plain ``DELETE`` on the ``ts`` index: the SQL store is the embedded default and small
+        deployments' store; fleets use InfluxDB, whose retention policy drops whole shards."""
+        cut = F.epoch_s(cutoff)
+        with self.engine.begin() as conn:
+            bolus = conn.execute(sa.text("DELETE FROM bolus_readings WHERE ts < :c"), {"c": cut}).rowcount
+            climate = conn.execute(sa.text("DELETE FROM climate_readings WHERE ts < :c"), {"c": cut}).rowcount
+        return {"kind": "sql", "keep_days": int(keep_days), "bolus_rows_removed": int(bolus or 0),
+                "climate_rows_removed": int(climate or 0)}
+
     def close(self) -> None:
         self.engine.dispose()

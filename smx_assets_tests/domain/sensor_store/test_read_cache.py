@@ -151,3 +151,23 @@ def test_shard_regex_selects_ids_by_their_last_two_digits() -> None:
     for shards in ({0}, {7}, {10, 99}, {0, 5, 42}, set(range(100))):
         rx = re.compile(_shard_regex(frozenset(shards)))
         assert [i for i in range(0, 20_000) if rx.match(str(i))] == [i for i in range(20_000) if i % 100 in shards]
+
+
+def test_chunk_reads_of_many_animals_go_through_the_cache_and_equal_full_reads(
+        stores: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scoring chunk (a large id set) is served by the cache, validated for all animals and
+    filtered to the chunk; a late reading of an animal in the chunk is seen."""
+    from smx_assets.domain.sensor_store import influx_store
+
+    plain, cached, _ = stores
+    monkeypatch.setattr(influx_store, "READ_ALL_ABOVE_IDS", 3)  # chunks of 5 count as "large"
+    same(plain, cached)  # fill the cache
+    plain.write_bolus(readings(range(7, 9), START + 3 * B, 2, offset_s=300, temp=39.9, received_at=T0))
+    time.sleep(1.1)
+    for chunk in (range(1, 6), range(6, 11), range(11, 16), range(16, 23)):  # 21, 22: no readings at all
+        ids = list(chunk)
+        got = cached.read_bolus(START, END, animal_ids=ids)
+        assert cached.read_cache is not None and cached.read_cache.last_stats["buckets"] == 36  # the cache answered
+        pd.testing.assert_frame_equal(got, plain.read_bolus(START, END, animal_ids=ids))
+        assert set(got["animal_id"]) == set(ids) & set(range(1, 21))
+    assert (cached.read_bolus(START, END, animal_ids=list(range(6, 11)))["temp_c"] >= 39.9).sum() == 4
