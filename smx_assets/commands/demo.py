@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         for name in ("herd.db", "sensors.db", "mlflow.db"):
             for suffix in ("", "-wal", "-shm"):
                 (home / f"{name}{suffix}").unlink(missing_ok=True)
+        (home / settings.DATA_START_FILE).unlink(missing_ok=True)  # the new herd records its own first day
 
     import dagster as dg
 
@@ -179,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.commands.summary import print_summary
 
     print_summary(settings.Settings.from_env(), since=pd.Timestamp(score_from, tz="UTC"))
-    print(f"\nsmx demo finished in {steps.elapsed():.0f} s. Open the UI with `make ui` (http://127.0.0.1:3000), "
-          f"MLflow with `.venv/bin/mlflow ui --backend-store-uri {settings.Settings.from_env().mlflow_tracking_uri}`.")
+    print(f"\nsmx demo finished in {steps.elapsed():.0f} s. Open the UI with `make ui` (http://127.0.0.1:3000) "
+          f"and the MLflow UI it links to on {settings.Settings.from_env().mlflow_ui_url}.")
     return 0
 
 

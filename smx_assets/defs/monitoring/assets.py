@@ -366,6 +366,10 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
                 metadata[f"{uc.name}_alerts"] = p.n_alerts
                 metadata[f"{uc.name}_version"] = p.model_version
         metadata["per_use_case"] = dg.MetadataValue.json(results[day_key(day)])
+        day_judged = [j for j in judged if j.startswith(day_key(day))]
+        metadata["status"] = (f"judged: {', '.join(j.split(' ', 1)[1] for j in day_judged)}" if day_judged else
+                              f"not judged: no version with {policy.min_events} labelled events or "
+                              f"{policy.min_alerts} alerts in the window")
         per_key[day_key(day)] = metadata
     per_partition_metadata(context, per_key)
     yield dg.MaterializeResult(metadata={

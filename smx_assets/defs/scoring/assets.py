@@ -166,7 +166,8 @@ def _models_markdown(model_sets) -> str:  # type: ignore[no-untyped-def]
 
 # Figures that differ per bucket: in a range run they are given per partition (run_* are totals).
 _PER_BUCKET = {"buckets_scored", "predictions_written", "alerts_new_total", "animals_scored",
-               "buckets_without_readings", "readings_in_window"}
+               "buckets_without_readings", "readings_in_window", "no_readings", "feature_missing_share",
+               "max_alert_lag_minutes", "stage_seconds", "alerts_dry_run_candidates"}
 
 
 def _bucket_metadata(engine, start: pd.Timestamp, end: pd.Timestamp, run_id: str,  # type: ignore[no-untyped-def]
