@@ -74,7 +74,10 @@ def visible_tables(herd: SimulatedHerd | Herd, as_of: pd.Timestamp) -> dict[str,
     animals["bolus_inserted_at"] = animals["bolus_inserted_at"].where(~not_yet)
 
     housing = h.housing_periods[h.housing_periods["start"] <= as_of].copy()
-    housing["end"] = housing["end"].where(housing["end"] <= as_of)
+    # A herd that never changes housing (one farm) has no end at all: an object column of
+    # None, which cannot be compared with a timestamp.
+    end = pd.to_datetime(housing["end"], utc=True)
+    housing["end"] = end.where(end <= as_of)
 
     ins = h.inseminations[h.inseminations["recorded_at"] <= as_of].copy()
     known = ins["outcome_known_at"] <= as_of

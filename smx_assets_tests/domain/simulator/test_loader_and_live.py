@@ -250,3 +250,14 @@ def test_farmer_feedback_shares_delays_and_idempotent_write(engine: Engine) -> N
     assert write_feedback(fb, engine, as_of=now) == first
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM feedback")).scalar_one() == first
+
+
+def test_a_one_farm_herd_loads(engine: Engine) -> None:
+    """One farm never changes housing, so no housing period has an end: that must still load."""
+    herd = simulate(dataclasses.replace(CFG, n_farms=1), readings=False)
+    assert herd.housing_periods["end"].isna().all()
+    write_herd(herd, engine, as_of=CFG.end_ts)
+    with engine.connect() as conn:
+        ended = conn.execute(sa.text("SELECT COUNT(*) FROM housing_periods WHERE \"end\" IS NOT NULL")).scalar_one()
+        periods = conn.execute(sa.text("SELECT COUNT(*) FROM housing_periods")).scalar_one()
+    assert periods == CFG.n_animals and ended == 0
