@@ -194,8 +194,7 @@ def apply_promotion(
                 raise ValueError("baseline won but no baseline model/version given")
             src = f"{baseline_model_name}/{baseline_version}"
             ensure_registered_model(model_name, client=client)
-            copied = client.copy_model_version(f"models:/{src}", model_name)
-            new_version = str(copied.version)
+            new_version = _copy_version(client, baseline_model_name, str(baseline_version), model_name)
             client.set_model_version_tag(model_name, new_version, TAG_KIND, "rule")
             client.set_model_version_tag(model_name, new_version, TAG_COPIED_FROM, src)
         else:  # pragma: no cover - decide_promotion never produces this
@@ -264,3 +263,18 @@ def rollback(name: str, to_version: str | int | None = None, *,
     if old is not None and old != new:
         client.set_model_version_tag(name, old, "smx.rollback.rolled_back_at", now)
     return RollbackResult(name=name, old_version=old, new_version=new)
+
+
+def _copy_version(client: Any, src_name: str, src_version: str, dst_name: str) -> str:
+    """``client.copy_model_version`` without its console output.
+
+    MLflow's copy prints "Registered model ... already exists" and "Copied version ..." to
+    stderr with ``eprint`` (no logger to quiet), two lines in every demo and training run.
+    This creates the same version the same way (source ``models:/src/version``, the source's
+    run, tags, run link, description and logged model).
+    """
+    src = client.get_model_version(src_name, src_version)
+    copied = client.create_model_version(
+        dst_name, f"models:/{src_name}/{src_version}", run_id=src.run_id, tags=dict(src.tags),
+        run_link=src.run_link, description=src.description, model_id=getattr(src, "model_id", None))
+    return str(copied.version)

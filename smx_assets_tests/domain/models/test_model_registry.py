@@ -211,8 +211,12 @@ def test_promotion_moves_alias_only_on_real_improvement_and_rollback(mlflow_stor
     # copied version of smx-promo, so scoring still loads models:/smx-promo@champion.
     v1 = reg.register(rule_run, name)
     d = reg.decide_promotion({"f1": 0.50}, None, baseline)
+    capsys.readouterr()
     champ = reg.apply_promotion(d, model_name=name, challenger_version=v1,
                                 baseline_model_name=rule_name, baseline_version=base_v)
+    printed = capsys.readouterr()
+    assert "Copied version" not in printed.err + printed.out  # MLflow's copy_model_version prints it
+    assert "already exists" not in printed.err + printed.out
     assert champ == "2" and str(reg.get_alias_version(name, reg.CHAMPION).version) == "2"
     mv2 = client.get_model_version(name, "2")
     assert mv2.tags[reg.TAG_KIND] == "rule" and mv2.tags[reg.TAG_COPIED_FROM] == f"{rule_name}/{base_v}"
