@@ -142,7 +142,7 @@ def run_one(mode: str) -> None:
         from smx_assets import settings
         from smx_assets.domain.features.profile import load_herd_records
         from smx_assets.domain.features.storage import FeatureFiles
-        from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+        from smx_assets.domain.herd_db_migrate import require_current_schema
         from smx_assets.domain.model_registry import configure
         from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
         from smx_assets.domain.sensor_store.factory import open_sensor_store
@@ -154,7 +154,7 @@ def run_one(mode: str) -> None:
         s = settings.Settings.from_env()
         client = configure(s.mlflow_tracking_uri)
         engine = make_engine(s.herd_db_url)
-        upgrade_herd_db(engine)
+        require_current_schema(engine)  # what the herd DB resource does (the bench migrated it)
         store = open_sensor_store(s.sensor_store_url)
         store.ensure_schema()
         t1 = time.perf_counter()
