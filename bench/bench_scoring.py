@@ -239,6 +239,7 @@ def main() -> None:
                         help="also time each mode once without the read cache (full 26 h read)")
     parser.add_argument("--keep", help="keep the prepared stores in this folder (and the PostgreSQL database)")
     parser.add_argument("--reuse", action="store_true", help="with --keep: run on the stores an earlier run kept")
+    parser.add_argument("--prepare-only", action="store_true", help="with --keep: prepare the stores, measure nothing")
     parser.add_argument("--herd-db", choices=["sqlite", "postgres"], default="sqlite",
                         help="herd DB of the runs: a SQLite file, or a fresh database on the local PostgreSQL "
                              f"({PG_ADMIN_URL}, SMX_BENCH_PG_URL to change)")
@@ -277,6 +278,8 @@ def main() -> None:
                 print(f"  prepared in {time.perf_counter() - t0:.0f} s", flush=True)
                 if args.keep:
                     saved.write_text(json.dumps(env))
+                if args.prepare_only:
+                    continue
             warm, run_cache = root / "read_cache_warm", root / "read_cache_run"
             warm_cache(env, warm)
             variants = [("cache", args.repeat)] + ([("no cache", 1)] if args.no_cache_runs else [])
