@@ -142,7 +142,7 @@ def run_one(mode: str) -> None:
         from smx_assets import settings
         from smx_assets.domain.features.profile import load_herd_records
         from smx_assets.domain.features.storage import FeatureFiles
-        from smx_assets.domain.herd_db_migrate import upgrade_herd_db
+        from smx_assets.domain.herd_db_migrate import require_current_schema
         from smx_assets.domain.model_registry import configure
         from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
         from smx_assets.domain.sensor_store.factory import open_sensor_store
@@ -154,7 +154,7 @@ def run_one(mode: str) -> None:
         s = settings.Settings.from_env()
         client = configure(s.mlflow_tracking_uri)
         engine = make_engine(s.herd_db_url)
-        upgrade_herd_db(engine)
+        require_current_schema(engine)  # what the herd DB resource does (the bench migrated it)
         store = open_sensor_store(s.sensor_store_url)
         store.ensure_schema()
         t1 = time.perf_counter()
@@ -239,6 +239,7 @@ def main() -> None:
                         help="also time each mode once without the read cache (full 26 h read)")
     parser.add_argument("--keep", help="keep the prepared stores in this folder (and the PostgreSQL database)")
     parser.add_argument("--reuse", action="store_true", help="with --keep: run on the stores an earlier run kept")
+    parser.add_argument("--prepare-only", action="store_true", help="with --keep: prepare the stores, measure nothing")
     parser.add_argument("--herd-db", choices=["sqlite", "postgres"], default="sqlite",
                         help="herd DB of the runs: a SQLite file, or a fresh database on the local PostgreSQL "
                              f"({PG_ADMIN_URL}, SMX_BENCH_PG_URL to change)")
@@ -277,6 +278,8 @@ def main() -> None:
                 print(f"  prepared in {time.perf_counter() - t0:.0f} s", flush=True)
                 if args.keep:
                     saved.write_text(json.dumps(env))
+                if args.prepare_only:
+                    continue
             warm, run_cache = root / "read_cache_warm", root / "read_cache_run"
             warm_cache(env, warm)
             variants = [("cache", args.repeat)] + ([("no cache", 1)] if args.no_cache_runs else [])

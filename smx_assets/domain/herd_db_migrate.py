@@ -10,8 +10,10 @@ first ``engine()`` call of a ten-minute scoring run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -68,15 +70,44 @@ def require_current_schema(engine: Engine) -> None:
                                 "(with the same SMX_HERD_DB_URL) before starting runs")
 
 
+# pg_advisory_xact_lock key of the herd DB migration (any fixed 64-bit number; "smxherd" in ASCII).
+MIGRATION_LOCK_KEY = 0x736D7868657264
+
+
+@contextlib.contextmanager
+def _across_processes(engine: Engine) -> Iterator[None]:
+    """Serialise migrations of one SQLite file between processes (a lock file beside it).
+
+    Two first ``smx demo`` at once both found no ``alembic_version``, both migrated, and left
+    two rows in it ("more than one head present": every later command failed). PostgreSQL
+    serialises with an advisory lock inside the migration's transaction instead.
+    """
+    db = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not db or db == ":memory:" or db.startswith("file:"):
+        yield
+        return
+    import filelock
+
+    path = Path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(path) + ".migrate.lock", timeout=300):
+        yield
+
+
 def upgrade_herd_db(url_or_engine: str | Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; cheap no-op after the first call per URL in a process."""
+    """Bring the schema to ``revision``; cheap no-op after the first call per URL in a process.
+
+    Safe when several processes start on a fresh database at once: one migrates, the others
+    wait for it and find the schema current."""
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     key = engine.url.render_as_string(hide_password=True)
     with _lock:
         if revision == "head" and key in _done:
             return
         cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-        with engine.begin() as conn:
+        with _across_processes(engine), engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
         _done.add(key)

@@ -7,10 +7,11 @@ retention every store grows without bound. What is kept (defaults in ``settings.
 =====================  =======================================  ==================================
 data                   kept                                     how it is removed
 =====================  =======================================  ==================================
-raw readings           ``SMX_RETENTION_READINGS_DAYS`` (60)     InfluxDB: the database's default
-                                                                retention policy (DURATION, 1-day
-                                                                shards; InfluxDB drops whole
-                                                                shards); SQL store: ``DELETE``
+raw readings (and the  ``SMX_RETENTION_READINGS_DAYS`` (60)     InfluxDB: the database's default
+stored rejections of                                            retention policy (DURATION, 1-day
+ingest validation)                                              shards; InfluxDB drops whole
+                                                                shards); SQL store and
+                                                                ``rejected_readings``: ``DELETE``
 scored feature vectors ``SMX_RETENTION_FEATURES_DAYS`` (30)     the day's folder is deleted; the
 (``scored_features``)                                           vectors of alerts are kept first
 predictions            ``SMX_RETENTION_PREDICTIONS_DAYS`` (30)  PostgreSQL: ``DROP TABLE`` of the
@@ -43,7 +44,7 @@ from sqlalchemy.engine import Engine
 
 from smx_assets.domain import prediction_partitions as parts
 from smx_assets.domain.features.storage import SCORED, FeatureFiles
-from smx_assets.domain.herd_db import Alert, Prediction, to_db_ts
+from smx_assets.domain.herd_db import Alert, Prediction, RejectedReading, to_db_ts
 
 log = logging.getLogger(__name__)
 ALERT_FEATURES = "alert_features"
@@ -69,6 +70,7 @@ class RetentionReport:
     feature_days_removed: list[str] = field(default_factory=list)
     feature_files_removed: int = 0
     alert_vectors_kept: int = 0
+    rejected_readings_removed: int = 0
     readings: dict[str, Any] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
@@ -80,6 +82,7 @@ class RetentionReport:
             "feature_days_removed": len(self.feature_days_removed),
             "feature_files_removed": self.feature_files_removed,
             "alert_vectors_kept": self.alert_vectors_kept,
+            "rejected_readings_removed": self.rejected_readings_removed,
             "readings": self.readings,
         }
 
@@ -100,6 +103,10 @@ def enforce_retention(*, engine: Engine, store: Any, files: FeatureFiles, policy
                       "readings": read_cut.isoformat()}
     _predictions(engine, pred_cut, now, report)
     _scored_features(engine, files, feat_cut, report)
+    rejected = RejectedReading.__table__
+    with engine.begin() as conn:  # the stored rejections go with the raw readings they stood for
+        report.rejected_readings_removed = int(conn.execute(rejected.delete().where(
+            rejected.c.rejected_at < to_db_ts(pd.Timestamp(read_cut)))).rowcount or 0)
     enforce = getattr(store, "enforce_retention", None)
     if enforce is not None:
         report.readings = enforce(policy.readings_days, pd.Timestamp(read_cut, tz="UTC"))

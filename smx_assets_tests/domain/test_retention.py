@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from smx_assets.domain import prediction_partitions as parts
 from smx_assets.domain.features.storage import SCORED, FeatureFiles
-from smx_assets.domain.herd_db import Alert, Feedback, to_db_ts
+from smx_assets.domain.herd_db import Alert, Feedback, RejectedReading, to_db_ts
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.retention import ALERT_FEATURES, RetentionPolicy, enforce_retention
 from smx_assets.domain.scoring.outputs import insert_alerts, replace_predictions
@@ -164,8 +164,15 @@ def test_sqlite_rows_deleted_and_sql_sensor_store_readings(tmp_path: Path) -> No
     ts = [d + pd.Timedelta(hours=12) for d in DAYS]
     store.write_bolus(pd.DataFrame({"animal_id": 1, "ts": pd.to_datetime(ts, utc=True), "temp_c": 38.5,
                                     "activity": 10.0, "ph": np.nan}))
+    with engine.begin() as conn:  # stored rejections: one as old as the removed readings, one recent
+        for at in (DAYS[0], TODAY):
+            conn.execute(RejectedReading.__table__.insert().values(
+                source="bolus", batch_id="b", rejected_at=to_db_ts(at), reason="range"))
     report = enforce_retention(engine=engine, store=store, files=files, policy=POLICY, now=NOW)
     _check_outcome(engine, files, tmp_path, alerts_at, report, before)
+    assert report.rejected_readings_removed == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM rejected_readings")).scalar_one() == 1
     read_cut = TODAY - pd.Timedelta(days=POLICY.readings_days - 1)
     assert report.readings["bolus_rows_removed"] == sum(t < read_cut for t in ts) == 29
     left = store.read_bolus(DAYS[0], TODAY + pd.Timedelta(days=1))

@@ -188,3 +188,23 @@ def test_two_first_demos_at_once_then_two_scorings_on_the_populated_home(tmp_pat
     for p in again:
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     assert _prediction_stats(herd_db) == (n, 0, 0)  # the same day re-scored twice: replaced, not added
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_first_migrations_leave_one_schema_revision(backend: str, tmp_path: Path, pg_url: str) -> None:
+    """Three processes migrating one fresh herd DB at once: one migrates, the others wait
+    (before: two rows in alembic_version, 'more than one head present' for every later command)."""
+    from smx_assets.domain.herd_db_migrate import head_revision
+
+    url = f"sqlite:///{tmp_path / 'herd.db'}" if backend == "sqlite" else pg_url
+    code = ("import sys, time; from smx_assets.domain.herd_db_migrate import upgrade_herd_db; "
+            "t = float(sys.argv[2]); time.sleep(max(0.0, t - time.time())); upgrade_herd_db(sys.argv[1])")
+    start = str(time.time() + 4)  # after the imports: all three reach the migration together
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, start], stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    errors = [p.communicate(timeout=180)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
+    engine.dispose()
