@@ -142,7 +142,7 @@ def scores(
         # A range run: each bucket's page shows its own figures; the run's totals are run_*.
         metadata = {("run_" + k if k in _PER_BUCKET or k.startswith("alerts_new_") else k): v
                     for k, v in metadata.items()}
-        metadata["run_partition_range"] = partition_label
+        metadata["run_partition_range"] = f"{keys[0]}..{keys[-1]}"
         per_partition_metadata(context, _bucket_metadata(engine, start, end, context.run_id,
                                                          set(result.buckets_without_readings),
                                                          list(result.alerts_new)))
