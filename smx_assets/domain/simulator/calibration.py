@@ -16,6 +16,8 @@ functions put real exports and simulated herds on one footing and measure them t
      her values at that hour of day over the window): median, 90th, 99th and 99.9th percentile;
    * the daily pattern: per hour of day the cow's mean over her overall mean (median over cows);
    * the lag-1 autocorrelation of log ratio between consecutive 2-hour slots;
+   * the same ratio over 12 hours (six slots summed over their six baselines), the scale the
+     heat rule works on: 99th and 99.9th percentile;
    * the share of missing slots inside each cow's span (first to last reading) and the length
      of the gaps (runs of missing slots).
 
@@ -39,6 +41,7 @@ SLOTS_PER_DAY_2H = 12
 MIN_SHARE = 0.5  # a simulated 2-hour slot needs half of its 12 readings
 EVENT_MARGIN = pd.Timedelta(hours=12)  # masked before and after a heat (the detection window)
 RATIO_FLOOR = 0.05  # log of a zero count is undefined: ratios are floored for the autocorrelation
+SLOTS_12H = 6
 QUANTILES = {"median": 0.5, "p90": 0.9, "p99": 0.99, "p99.9": 0.999}
 
 
@@ -64,6 +67,7 @@ class ActivityStats:
     quantiles: dict[str, float]
     profile: np.ndarray  # (12,) hour-of-day mean / overall mean, median over cows; slot 0 = 00-02 h
     lag1: float
+    quantiles_12h: dict[str, float]  # p99, p99.9 of the 12-hour ratio
     gap_share: float
     gap_mean_slots: float  # mean length of a gap (run of missing 2-hour slots)
     gap_single_share: float  # share of gaps that are one slot long
@@ -76,6 +80,7 @@ class ActivityStats:
         return [f"ratio to own baseline: {q} ({self.n_values:,} values, {self.n_cows} cows)",
                 f"daily pattern (00-02 h .. 22-24 h): {prof}",
                 f"lag-1 autocorrelation of log ratio: {self.lag1:.3f}",
+                "12-hour ratio: " + ", ".join(f"{k} {v:.3f}" for k, v in self.quantiles_12h.items()),
                 f"gaps: {self.gap_share:.3f} of slots, mean length {self.gap_mean_slots:.2f} slots, "
                 f"{self.gap_single_share:.2f} of gaps one slot long"]
 
@@ -212,6 +217,17 @@ def _statistics(grid: CollarGrid) -> ActivityStats:
     ok = np.isfinite(x) & np.isfinite(y)
     lag1 = float(np.corrcoef(x[ok], y[ok])[0, 1]) if ok.sum() > 2 else float("nan")
 
+    have = np.isfinite(ratio)
+    a = np.where(have, clean, 0.0)
+    b = np.where(have, base, 0.0)
+    ca = np.cumsum(np.pad(a, ((0, 0), (1, 0))), axis=1)
+    cb = np.cumsum(np.pad(b, ((0, 0), (1, 0))), axis=1)
+    n = np.cumsum(np.pad(have.astype(np.int64), ((0, 0), (1, 0))), axis=1)
+    w = SLOTS_12H
+    full = (n[:, w:] - n[:, :-w]) == w  # six slots with a value, none near an event
+    r12 = ((ca[:, w:] - ca[:, :-w]) / np.where(full, cb[:, w:] - cb[:, :-w], np.nan))[full]
+    quantiles_12h = {k: float(np.quantile(r12, QUANTILES[k])) for k in ("p99", "p99.9")} if len(r12) else {}
+
     runs, inside = [], 0
     for row in act:
         present = np.flatnonzero(np.isfinite(row))
@@ -223,7 +239,7 @@ def _statistics(grid: CollarGrid) -> ActivityStats:
     all_runs = np.concatenate(runs) if runs else np.array([], dtype=np.int64)
     gap_share = float(all_runs.sum() / inside) if inside else float("nan")
     return ActivityStats(
-        quantiles=quantiles, profile=profile, lag1=lag1, gap_share=gap_share,
+        quantiles=quantiles, profile=profile, lag1=lag1, quantiles_12h=quantiles_12h, gap_share=gap_share,
         gap_mean_slots=float(all_runs.mean()) if len(all_runs) else 0.0,
         gap_single_share=float((all_runs == 1).mean()) if len(all_runs) else float("nan"),
         n_cows=int(np.isfinite(act).any(axis=1).sum()), n_values=int(len(values)))

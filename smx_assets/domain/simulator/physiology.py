@@ -60,7 +60,8 @@ ACTIVITY_FOURIER = (0.9967, -0.091, -0.1343, -0.0378, -0.0654, 0.1151, 0.0288, 0
 # ``calibration.activity_statistics``): real 2-hour activity is far more variable around the
 # cow's own hour-of-day baseline than independent 10-minute noise averages out to.
 ACT_HOUR_LAPLACE_B = 0.22  # one level per clock hour: sitting, lying, a walk (heavy tails both ways)
-ACT_DAY_SD = 0.11  # the cow's level of the day (knots at noon, linear in between)
+ACT_DAY_SD = 0.11  # the cow's slowly moving level (knots at noon every ACT_LEVEL_DAYS, linear in between)
+ACT_LEVEL_DAYS = 2
 
 
 def activity_profile(h: np.ndarray) -> np.ndarray:
@@ -78,10 +79,11 @@ def activity_noise(seed: int, animal_id: np.ndarray, day: int) -> np.ndarray:
     * an hourly level: Laplace(``ACT_HOUR_LAPLACE_B``) per (animal, clock hour), so a 2-hour
       collar slot averages two of them: the ratio to the cow's baseline has the real exports'
       heavy tails (p99.9 ~3x) and consecutive 2-hour slots are nearly independent;
-    * the day's level: normal(``ACT_DAY_SD``) per (animal, day) at noon, linearly interpolated,
-      which gives the real ~0.15 correlation between slots hours apart.
+    * a slowly moving level: normal(``ACT_DAY_SD``) per (animal, knot) at noon every
+      ``ACT_LEVEL_DAYS`` days, linearly interpolated: the real exports' ~0.1-0.15 correlation
+      between slots 4-24 h apart (a cow has busier and quieter days).
 
-    Counter-RNG keyed by (animal, hour) and (animal, day): window-independent like the rest.
+    Counter-RNG keyed by (animal, hour) and (animal, knot): window-independent like the rest.
     """
     aid = np.asarray(animal_id, dtype=np.int64)[:, None]
     k = np.arange(SLOTS_PER_DAY)
@@ -89,15 +91,16 @@ def activity_noise(seed: int, animal_id: np.ndarray, day: int) -> np.ndarray:
     u = uniform(seed, Stream.ACT_HOUR, pack(aid, hour[None, :]))
     b = ACT_HOUR_LAPLACE_B
     hourly = -b * np.sign(u - 0.5) * np.log1p(-2.0 * np.abs(u - 0.5))
-    t = (k * SLOT_MIN + SLOT_MIN / 2) / 1440.0 - 0.5  # days from this day's noon
-    left = np.where(t < 0, day - 1, day)
-    frac = np.where(t < 0, t + 1.0, t)[None, :]
-    knots = {d: ACT_DAY_SD * normal(seed, Stream.ACT_DAY, pack(aid, np.int64(d)))
-             for d in (day - 1, day, day + 1)}
-    lo = np.where(left[None, :] == day - 1, knots[day - 1], knots[day])
-    hi = np.where(left[None, :] == day - 1, knots[day], knots[day + 1])
+    # knots every ACT_LEVEL_DAYS days (at noon), keyed by the knot's index: any window agrees
+    pos = (day + (k * SLOT_MIN + SLOT_MIN / 2) / 1440.0 - 0.5) / ACT_LEVEL_DAYS
+    j = np.floor(pos).astype(np.int64)
+    frac = (pos - j)[None, :]
+    knots = {int(i): ACT_DAY_SD * normal(seed, Stream.ACT_DAY, pack(aid, np.int64(i)))
+             for i in range(int(j.min()), int(j.max()) + 2)}
+    lo = np.concatenate([knots[int(i)] for i in j], axis=1)
+    hi = np.concatenate([knots[int(i) + 1] for i in j], axis=1)
     daily = lo + frac * (hi - lo)
-    # E[exp(Laplace(b))] = 1 / (1 - b^2); the interpolated normal's variance varies over the day
+    # E[exp(Laplace(b))] = 1 / (1 - b^2); the interpolated normal's variance varies between knots
     var_day = ACT_DAY_SD ** 2 * ((1.0 - frac) ** 2 + frac ** 2)
     return hourly + np.log1p(-b * b) + daily - var_day / 2.0
 

@@ -9,6 +9,9 @@ is held out of all tuning), both outside heats (+-12 h), with
   one; the 90th, 99th and 99.9th percentiles' excess over 1 within 25 % of the real excess
   (real 1.34 / 1.96 / 3.31: p99 1.72-2.20, p99.9 2.73-3.89); before calibration the simulator had
   p99 1.19 and p99.9 1.27 and failed here;
+* the 12-hour ratio (the heat rule's scale): p99 excess within 25 % of the real one (real 1.48);
+  its p99.9 is not matched (real 2.04, simulated 1.6-1.75: real cows have rare busy spells of
+  many hours outside the reference heats that the simulator does not model) and not asserted;
 * daily pattern: each 2-hour slot's mean over the cow's mean within 0.12 of the real one;
 * lag-1 autocorrelation of the log ratio within 0.06 of the real one (0.13);
 * gaps inside a cow's span: share between half and twice the real share (0.5 %), mean length at
@@ -77,6 +80,8 @@ def test_real_reference_is_what_the_readme_reports(real_stats: ActivityStats) ->
     assert q["p99"] == pytest.approx(1.96, abs=0.01)
     assert q["p99.9"] == pytest.approx(3.31, abs=0.01)
     assert real_stats.lag1 == pytest.approx(0.13, abs=0.01)
+    assert real_stats.quantiles_12h["p99"] == pytest.approx(1.48, abs=0.01)
+    assert real_stats.quantiles_12h["p99.9"] == pytest.approx(2.04, abs=0.01)
     assert real_stats.gap_share == pytest.approx(0.005, abs=0.002)
 
 
@@ -90,6 +95,8 @@ def test_simulated_activity_is_as_noisy_as_real(real_stats: ActivityStats, housi
         real_excess = real_stats.quantiles[name] - 1.0
         sim_excess = sim.quantiles[name] - 1.0
         assert abs(sim_excess / real_excess - 1.0) <= EXCESS_REL_TOL, f"{name}{report}"
+    real_12h = real_stats.quantiles_12h["p99"] - 1.0
+    assert abs((sim.quantiles_12h["p99"] - 1.0) / real_12h - 1.0) <= EXCESS_REL_TOL, f"12h p99{report}"
     assert np.max(np.abs(sim.profile - real_stats.profile)) <= PROFILE_TOL, report
     assert abs(sim.lag1 - real_stats.lag1) <= LAG1_TOL, report
     assert real_stats.gap_share / GAP_SHARE_FACTOR <= sim.gap_share <= real_stats.gap_share * GAP_SHARE_FACTOR, report
