@@ -93,7 +93,7 @@ def require_data(herd_db_url: str) -> None:
         path = url.database
         if not path or path == ":memory:" or not Path(path).is_file():
             raise UserError(NOTHING_HERE)
-    from smx_assets.domain.herd_db import make_engine
+    from smx_assets.domain.sql_engine import make_engine
 
     engine = make_engine(herd_db_url)
     try:

@@ -199,9 +199,9 @@ def _check_ranges(args: argparse.Namespace, score_from: dt.date, ten_minute_star
 
 def _catch_up(settings) -> dict:  # type: ignore[no-untyped-def]
     """Deliver what the farm has "received" between midnight and now, so `make ui` starts live."""
-    from smx_assets.domain.herd_db import make_engine
     from smx_assets.domain.sensor_store.factory import open_sensor_store
     from smx_assets.domain.simulator.live import live_step, load_state, steps_behind, wall_clock
+    from smx_assets.domain.sql_engine import make_engine
 
     s = settings.Settings.from_env()
     engine = make_engine(s.herd_db_url)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.time_grid import BUCKET
+from smx_assets.domain.time_grid import BUCKET, utc_values
 from smx_assets.domain.use_cases.base import EventMatching
 
 HOUR = pd.Timedelta(hours=1)
@@ -73,8 +73,8 @@ def events_from_gt(gt_events: pd.DataFrame, kind: str) -> pd.DataFrame:
 
     return pd.DataFrame({
         "animal_id": df["animal_id"].astype("int64").to_numpy(),
-        "start": pd.to_datetime(df["start"], utc=True).to_numpy(),
-        "end": pd.to_datetime(df["end"], utc=True).to_numpy() if "end" in df.columns else pd.NaT,
+        "start": utc_values(df["start"]),
+        "end": utc_values(df["end"]) if "end" in df.columns else pd.NaT,
         "detectable": [detectable(a) for a in attrs],
     }).assign(start=lambda d: pd.to_datetime(d["start"], utc=True),
               end=lambda d: pd.to_datetime(d["end"], utc=True))
@@ -97,7 +97,7 @@ def match_alerts(alerts: pd.DataFrame, events: pd.DataFrame, matching: EventMatc
     if alerts.empty or events.empty:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c != "lead_time_h" else "float64") for c in cols})
     a = pd.DataFrame({"animal_id": alerts["animal_id"].astype("int64").to_numpy(),
-                      "alert_at": pd.to_datetime(alerts["bucket_start"], utc=True).to_numpy(),
+                      "alert_at": utc_values(alerts["bucket_start"]),
                       "alert_idx": np.arange(len(alerts))})
     start = pd.to_datetime(events["start"], utc=True)
     end = pd.to_datetime(events["end"], utc=True) if "end" in events.columns else start
@@ -211,7 +211,7 @@ def events_from_labels(frame: pd.DataFrame, labels: pd.Series,
     records cannot tell). ``labels`` is aligned with ``frame`` (``animal_id``, ``bucket_start``).
     """
     df = pd.DataFrame({"animal_id": frame["animal_id"].astype("int64").to_numpy(),
-                       "t": pd.to_datetime(frame["bucket_start"], utc=True).to_numpy(),
+                       "t": utc_values(frame["bucket_start"]),
                        "y": pd.to_numeric(labels, errors="coerce").to_numpy(dtype="float64")})
     df = df.loc[df["y"] != 0].sort_values(["animal_id", "t"], kind="stable").reset_index(drop=True)
     cols = {"animal_id": pd.Series(dtype="int64"), "start": pd.Series(dtype="datetime64[ns, UTC]"),

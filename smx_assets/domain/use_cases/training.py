@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from smx_assets.domain.features.profile import FarmRecords
+from smx_assets.domain.time_grid import utc_values
 from smx_assets.domain.use_cases.alerting import apply_alert_policy
 from smx_assets.domain.use_cases.base import UseCase
 from smx_assets.domain.use_cases.evaluation import (
@@ -180,8 +181,7 @@ def score_frame(scorer: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFram
     """``animal_id``, ``bucket_start``, ``score`` for every row of ``frame``."""
     s = np.clip(np.nan_to_num(np.asarray(scorer(frame), dtype="float64"), nan=0.0), 0.0, 1.0)
     return pd.DataFrame({"animal_id": frame["animal_id"].to_numpy(dtype="int64"),
-                         "bucket_start": pd.to_datetime(frame["bucket_start"], utc=True).to_numpy(),
-                         "score": s}).assign(bucket_start=lambda d: pd.to_datetime(d["bucket_start"], utc=True))
+                         "bucket_start": utc_values(frame["bucket_start"]), "score": s})
 
 
 def evaluate_scores(uc: UseCase, frame: pd.DataFrame, scores: pd.DataFrame, records: FarmRecords
