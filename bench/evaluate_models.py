@@ -10,6 +10,10 @@
 3. Score the test herd with the ML model and the rule baseline, apply the use case's alert
    policy, and evaluate against the test herd's ``gt_events`` (silent heats excluded). This
    ground-truth evaluation exists only here: training and promotion never read ``gt_events``.
+4. Report for the whole test herd and per housing type (a cow is ``pasture`` when her farm
+   grazes in the window, ``barn`` otherwise); with ``--holdout-housing pasture`` the models are
+   trained on the barn farms' cows only, so the pasture rows are a farm type held out of
+   training. One set of settings for every farm: no per-farm threshold or feature.
 
 Run: ``python bench/evaluate_models.py [--animals 300] [--days 60] [--train-seed 11] [--test-seed 23]``.
 """
@@ -106,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--use-cases", nargs="*", default=None)
     p.add_argument("--sweep", action="store_true", help="also print ML metrics over a threshold grid")
     p.add_argument("--diagnose", action="store_true", help="print where ML alerts fall around events")
+    p.add_argument("--holdout-housing", choices=HOUSINGS, default=None,
+                   help="train only on the cows of the other housing type (a farm type held out of training)")
     args = p.parse_args(argv)
     train, _, train_records = prepare_herd(args.train_seed, args.animals, args.days, args.start, args.cache)
     test, test_gt, test_records = prepare_herd(args.test_seed, args.test_animals or args.animals, args.days,
@@ -117,7 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     end = pd.Timestamp(args.start, tz="UTC") + args.days * DAY
     train = attach_labels(train.drop(columns=["label_heat", "label_calving", "label_fever"]),
                           train_records.known_by(end))
+    if args.holdout_housing:
+        keep = housing_of(train) != args.holdout_housing
+        train = train[train["animal_id"].map(keep)].reset_index(drop=True)
+        _log(f"training on the {', '.join(h for h in HOUSINGS if h != args.holdout_housing)} cows only "
+             f"({train['animal_id'].nunique()} animals): {args.holdout_housing} is held out")
     return run_evaluation(args, train, test, test_gt, train_records.known_by(end), test_records)
+
+
+HOUSINGS = ("barn", "pasture")
+
+
+def housing_of(frame: pd.DataFrame) -> pd.Series:
+    """``barn``/``pasture`` per animal id: pasture when the cow is on pasture at any time of the frame."""
+    return frame.groupby("animal_id")["on_pasture"].max().gt(0).map({True: "pasture", False: "barn"})
 
 
 TARGETS = {
@@ -176,17 +195,24 @@ def run_evaluation(args: argparse.Namespace, train: pd.DataFrame, test: pd.DataF
         score_s = time.perf_counter() - t
         rule_scores = score_frame(uc.rule_baseline.score, test)
         results = {}
+        housing = housing_of(test)
+        groups = [("all", None)] + [(h, set(housing.index[housing == h])) for h in HOUSINGS if (housing == h).any()]
         for who, scores in (("champion (ML)", ml_scores), ("rule baseline", rule_scores)):
-            m = event_metrics_against(uc, scores, events).as_dict()
-            results[who] = m
-            rows.append({"use case": uc.name, "model": who, "events": int(m["n_events"]),
-                         "excluded": int(m["n_events_excluded"]), "alerts": int(m["n_alerts"]),
-                         "sensitivity": m["sensitivity"], "precision": m["precision"], "F1": m["f1"],
-                         "lead h (median)": m["lead_time_median_h"],
-                         "false/100 cow-d": m["false_alerts_per_100_cow_days"],
-                         "target met": meets_target(uc.name, m),
-                         "train s": fit.seconds if who.startswith("champion") else math.nan,
-                         "score s": score_s if who.startswith("champion") else math.nan})
+            for group, ids in groups:
+                sc = scores if ids is None else scores[scores["animal_id"].isin(ids)]
+                ev = events if ids is None else events[events["animal_id"].isin(ids)]
+                m = event_metrics_against(uc, sc, ev).as_dict()
+                if ids is None:
+                    results[who] = m
+                held = " (held out)" if group == args.holdout_housing else ""
+                rows.append({"use case": uc.name, "housing": group + held, "model": who, "events": int(m["n_events"]),
+                             "excluded": int(m["n_events_excluded"]), "alerts": int(m["n_alerts"]),
+                             "sensitivity": m["sensitivity"], "precision": m["precision"], "F1": m["f1"],
+                             "lead h (median)": m["lead_time_median_h"],
+                             "false/100 cow-d": m["false_alerts_per_100_cow_days"],
+                             "target met": meets_target(uc.name, m),
+                             "train s": fit.seconds if who.startswith("champion") and ids is None else math.nan,
+                             "score s": score_s if who.startswith("champion") and ids is None else math.nan})
         beats = results["champion (ML)"]["f1"] > results["rule baseline"]["f1"]
         ok = meets_target(uc.name, results["champion (ML)"]) and beats
         ok_all &= ok
@@ -205,7 +231,8 @@ def run_evaluation(args: argparse.Namespace, train: pd.DataFrame, test: pd.DataF
     print(f"train herd: seed {args.train_seed}, {args.animals} animals x {args.days} days; test herd: seed "
           f"{args.test_seed}, {args.test_animals or args.animals} animals x {args.days} days, scored "
           f"{t0:%Y-%m-%d %H:%M} .. {t1:%Y-%m-%d %H:%M} ({test['animal_id'].nunique()} animals, "
-          f"{len(test) / 144:,.0f} cow-days); silent heats excluded")
+          f"{len(test) / 144:,.0f} cow-days); silent heats excluded"
+          + (f"; trained without the {args.holdout_housing} cows" if args.holdout_housing else ""))
     print(table.to_markdown(index=False, floatfmt=".3f"))
     return 0 if ok_all else 1
 

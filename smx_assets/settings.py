@@ -206,9 +206,9 @@ TABLE: tuple[Setting, ...] = (
             "a number from 0 to 8760", _number(float, 0, 8760), group=R),
     Setting("SMX_SCORING_MAX_RESCORES_PER_TICK", "12", "late-data re-scores the sensor requests per tick",
             "an integer from 0 to 1000", _number(int, 0, 1000), group=R),
-    Setting("SMX_SCORING_CHUNK_CELLS", "20000",
+    Setting("SMX_SCORING_CHUNK_CELLS", "10000",
             "animal x bucket cells a scoring run holds at once: the herd is scored in chunks of this "
-            "many cells (20,000 animals of one bucket), so its memory stays flat as the herd grows",
+            "many cells (10,000 animals of one bucket, ~1 GB), so its memory stays flat as the herd grows",
             "an integer from 100 to 100000000", _number(int, 100, 100_000_000), group=R),
     Setting("SMX_RETRAIN_MIN_INTERVAL_HOURS", "24", "at most one monitoring-triggered retraining per interval",
             "a number from 0 to 8760", _number(float, 0, 8760), group=R),
@@ -276,7 +276,7 @@ class ScoringSettings:
     max_catchup_hours: float = 24.0
     rescore_hours: float = 24.0
     max_rescores_per_tick: int = 12
-    chunk_cells: int = 20_000
+    chunk_cells: int = 10_000
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,22 @@ def _dagster_home() -> Path:
     return home
 
 
+def dagster_instance():  # type: ignore[no-untyped-def]
+    """The Dagster instance in ``DAGSTER_HOME``, its first opening serialised between processes.
+
+    A fresh home's SQLite run/event storage is created and stamped with Alembic on first open;
+    two commands doing that at once (two first ``smx train``) left two rows in its
+    ``alembic_version`` and every later command failed ("more than one head present").
+    """
+    import dagster as dg
+    import filelock
+
+    home = _dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(home / ".smx-instance.lock"), timeout=300):
+        return dg.DagsterInstance.get()
+
+
 def _execute(defs, job_name: str, instance, tags: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
              partition_key: str | None = None, run_config: dict | None = None):
     from smx_assets.run_health import worker_tag
@@ -117,7 +133,6 @@ def run(args: argparse.Namespace) -> int:
                 (home / f"{name}{suffix}").unlink(missing_ok=True)
         (home / settings.DATA_START_FILE).unlink(missing_ok=True)  # the new herd records its own first day
 
-    import dagster as dg
 
     from smx_assets.commands import simulate as simulate_cmd
     from smx_assets.definitions import defs
@@ -153,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         return out.getvalue().strip().split(" into ")[0]
 
     steps.run("simulate herd", simulate, figures=str)
-    instance = dg.DagsterInstance.get()
+    instance = dagster_instance()
     from smx_assets.run_health import fail_dead_runs
 
     fail_dead_runs(instance)  # runs of an earlier demo that was killed: FAILED, not STARTED forever

@@ -66,9 +66,8 @@ def score_range(first_day: str | dt.date, last_day: str | dt.date, *, use_cases:
     replacements for the code location's resources (tests). Raises :class:`ScoreError` with a
     one-line message when the range cannot be scored or the run fails.
     """
-    import dagster as dg
 
-    from smx_assets.commands.demo import _dagster_home
+    from smx_assets.commands.demo import _dagster_home, dagster_instance
     from smx_assets.domain.scoring.retro import RetroRangeError, plan_range
 
     try:
@@ -86,7 +85,7 @@ def score_range(first_day: str | dt.date, last_day: str | dt.date, *, use_cases:
               "use_cases": list(use_cases or []), "recompute_baselines": recompute_baselines}
     t0 = time.perf_counter()
     result = job.execute_in_process(
-        instance=instance or dg.DagsterInstance.get(),
+        instance=instance or dagster_instance(),
         run_config={"ops": {"retro_score_range": {"config": config}}},
         raise_on_error=False,
         resources={**default_resources(), **(resources or {})},

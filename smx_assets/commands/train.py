@@ -45,10 +45,9 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from smx_assets.commands.demo import _dagster_home
+    from smx_assets.commands.demo import _dagster_home, dagster_instance
 
     _dagster_home()
-    import dagster as dg
 
     from smx_assets.definitions import defs
     from smx_assets.defs.partitions import daily_partitions
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         history = [d for d in todo if d not in in_window]
         _say(f"smx train: {len(days)} days of readings {day_key(days[0])} .. {day_key(days[-1])}; "
              f"{len(todo)} need daily features ({len(in_window)} in the daily partitions, {len(history)} older)")
-        instance = dg.DagsterInstance.get()
+        instance = dagster_instance()
         if in_window:
             result = defs.resolve_job_def("daily_features_job").execute_in_process(
                 instance=instance, tags={RANGE_START: day_key(in_window[0]), RANGE_END: day_key(in_window[-1])},
@@ -107,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     _say(f"smx train: training on {window['train_days']} days, gap {window['gap_days']}, "
          f"evaluating on {window['eval_days']} (ending {window['end_day']})")
     result = defs.resolve_job_def("training_job").execute_in_process(
-        instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False)
+        instance=instance, run_config=run_config, raise_on_error=False)
     outcome: dict[str, dict[str, str]] = {}
     for uc in use_cases:
         model_meta = _metadata(result, f"{uc.name}_model")

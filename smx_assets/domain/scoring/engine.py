@@ -261,8 +261,8 @@ def _alerts(
 
 
 # Animal x bucket cells one chunk of a scoring run holds (SMX_SCORING_CHUNK_CELLS): a ten-minute
-# bucket is scored 20,000 animals at a time, a day of buckets (retro-scoring) ~140 at a time.
-DEFAULT_CHUNK_CELLS = 20_000
+# bucket is scored 10,000 animals at a time (~1 GB peak), a day of buckets (retro-scoring) 100 at a time.
+DEFAULT_CHUNK_CELLS = 10_000
 MIN_CHUNK_ANIMALS = 100  # a day-long window still reads its readings in a few hundred queries at most
 
 

@@ -8,11 +8,11 @@ once raised is never raised twice and never silently withdrawn by a rerun.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -106,33 +106,80 @@ def _naive_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True).dt.tz_localize(None)
 
 
+def _format_few(values: pd.Series, fmt: Callable[[Any], str]) -> list[str]:
+    """``fmt`` of every value, computed once per distinct value (a prediction frame has a
+    handful of buckets, models and run ids, but hundreds of thousands of rows)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = np.array([fmt(u) for u in uniques] + [None], dtype=object)
+    return texts[codes].tolist()  # code -1 (missing) takes the None at the end
+
+
+def _ts_text(value: Any) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+_CSV_SPECIAL = re.compile(r'[",\n\r]')
+
+
+def _csv_text(value: Any) -> str:
+    text = str(value)
+    if text == "\\N" or _CSV_SPECIAL.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def _copy_predictions(conn: sa.Connection, predictions: pd.DataFrame) -> None:
-    """``COPY predictions FROM STDIN`` (CSV) through psycopg2's ``copy_expert``."""
-    out = predictions[PREDICTION_COLUMNS].copy()
-    for col in ("bucket_start", "scored_at"):
-        out[col] = _naive_utc(out[col]).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
-    out["shadow"] = np.where(out["shadow"].astype(bool).to_numpy(), "t", "f")
-    buf = io.StringIO()
-    # NaN/None -> \N (NULL); floats as Python's shortest round-trip repr; strings quoted when needed
-    out.to_csv(buf, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    buf.seek(0)
-    cols = ", ".join(PREDICTION_COLUMNS)
+    """``COPY predictions FROM STDIN`` (CSV) through psycopg2's ``copy_expert``.
+
+    The CSV is built column by column: the few distinct values of each low-cardinality column
+    (bucket, model, run ids, timestamps) are formatted once, scores with Python's shortest
+    round-trip ``repr``; NaN and None become ``\\N`` (NULL). Ten times faster than
+    ``DataFrame.to_csv`` at 600,000 rows, which matters at 100,000 animals a bucket.
+    """
+    n = len(predictions)
+    cols: list[list[str | None]] = []
+    for col in PREDICTION_COLUMNS:
+        values = predictions[col]
+        if col in ("bucket_start", "scored_at"):
+            cols.append(_format_few(_naive_utc(values), _ts_text))
+        elif col == "shadow":
+            cols.append(np.where(values.astype(bool).to_numpy(), "t", "f").tolist())
+        elif col == "animal_id":
+            cols.append(values.astype("int64").astype(str).tolist())
+        elif col == "score":
+            v = values.to_numpy(dtype="float64")
+            cols.append([None if x != x else repr(x) for x in v.tolist()])
+        elif col == "feature_ref":
+            cols.append([None if x is None or x != x else _csv_text(x) for x in values.tolist()])
+        else:
+            cols.append(_format_few(values, _csv_text))
+    lines = "\n".join(",".join(c if c is not None else "\\N" for c in row) for row in zip(*cols))
+    buf = io.StringIO(lines + "\n" if n else "")
+    cols_sql = ", ".join(PREDICTION_COLUMNS)
     dbapi = conn.connection.dbapi_connection
     with dbapi.cursor() as cur:  # type: ignore[union-attr]
-        cur.copy_expert(f"COPY {Prediction.__tablename__} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+        cur.copy_expert(f"COPY {Prediction.__tablename__} ({cols_sql}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+                        buf, size=1 << 20)
 
 
 def _executemany_predictions(conn: sa.Connection, predictions: pd.DataFrame) -> None:
     """One DB-API ``executemany`` of tuples, timestamps in SQLAlchemy's SQLite DATETIME format."""
-    out = predictions[PREDICTION_COLUMNS].copy()
-    for col in ("bucket_start", "scored_at"):
-        out[col] = _naive_utc(out[col]).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
-    out["shadow"] = out["shadow"].astype(bool).astype("int64")
-    out = out.astype(object).where(pd.notna(out), None)
+    cols: list[list[Any]] = []
+    for col in PREDICTION_COLUMNS:
+        values = predictions[col]
+        if col in ("bucket_start", "scored_at"):
+            cols.append(_format_few(_naive_utc(values), _ts_text))
+        elif col == "shadow":
+            cols.append(values.astype(bool).astype("int64").tolist())
+        elif col == "animal_id":
+            cols.append(values.astype("int64").tolist())
+        elif col == "score":
+            cols.append([None if x != x else x for x in values.to_numpy(dtype="float64").tolist()])
+        else:
+            cols.append([None if x is None or (isinstance(x, float) and x != x) else x for x in values.tolist()])
     placeholders = ", ".join("?" for _ in PREDICTION_COLUMNS)
     sql = f"INSERT INTO {Prediction.__tablename__} ({', '.join(PREDICTION_COLUMNS)}) VALUES ({placeholders})"
-    rows = list(out.itertuples(index=False, name=None))
-    conn.exec_driver_sql(sql, rows)
+    conn.exec_driver_sql(sql, list(zip(*cols)))
 
 
 _LOCK_NAMESPACE = 0x534D5850  # "SMXP": keeps these advisory locks apart from anyone else's

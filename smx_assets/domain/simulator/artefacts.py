@@ -1,6 +1,7 @@
 """What real bolus exports look like on top of the physiology: gaps, spikes, duplicates, delay.
 
-* gaps: a share of animal-days lose a 1-12 h block, plus scattered single missing readings;
+* gaps: a share of animal-days lose a 0.5-2.5 h block, plus scattered single missing readings
+  (calibrated on real collar exports: 0.5 % of 2-hour slots missing, one slot at a time);
 * spikes: readings of exactly 0.0 °C and 98.98 °C, pH 14-26 on pH boluses;
 * exact duplicate rows (same values, same ``received_at``);
 * late delivery: when a cow is out of reach of the base station for a 2-hour block, its
@@ -21,6 +22,7 @@ from smx_assets.domain.simulator.rng import Stream, pack, uniform, uniforms3
 
 HIGH_SPIKE_C = 98.98
 LATE_BLOCK_SLOTS = 12  # 2 hours
+GAP_H = (0.5, 2.5)  # length of a gap block, uniform
 
 
 def day_matrices(cfg: SimConfig, animal_ids: np.ndarray, sig: DaySignal) -> dict[str, np.ndarray]:
@@ -41,7 +43,7 @@ def day_matrices(cfg: SimConfig, animal_ids: np.ndarray, sig: DaySignal) -> dict
     if cfg.artefacts:
         u_gap, u_start, u_len = uniforms3(seed, Stream.GAP, sig.day, animal_ids)
         gap_start = (u_start * SLOTS_PER_DAY)[:, None]
-        gap_len = ((1.0 + 11.0 * u_len) * 60.0 / SLOT_MIN)[:, None]
+        gap_len = ((GAP_H[0] + (GAP_H[1] - GAP_H[0]) * u_len) * 60.0 / SLOT_MIN)[:, None]
         in_gap = (u_gap < cfg.gap_day_share)[:, None] & (k >= gap_start) & (k < gap_start + gap_len)
         u_drop, u_spike, u_dup = uniforms3(seed, Stream.ARTEFACT, key)
         copies = np.where(in_gap | (u_drop < cfg.drop_rate), 0, copies + (u_dup < cfg.duplicate_rate)).astype(np.int8)

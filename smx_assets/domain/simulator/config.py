@@ -51,7 +51,7 @@ class SimConfig:
     ph_spike_rate: float = 2e-3  # pH readings 14..26 (pH boluses only)
     duplicate_rate: float = 2e-3  # exact duplicate rows
     drop_rate: float = 3e-3  # single missing readings
-    gap_day_share: float = 0.04  # animal-days with a 1-12 h gap
+    gap_day_share: float = 0.1  # animal-days with a 0.5-2.5 h gap (artefacts.GAP_H)
     climate_gap_rate: float = 2e-3
     # ids (lets several herds share one database)
     first_farm_id: int = 1

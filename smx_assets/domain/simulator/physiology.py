@@ -51,11 +51,58 @@ def temperature_rhythm(h: np.ndarray) -> np.ndarray:
             + 0.1 * _gauss(h, 5.5, 0.5) + 0.1 * _gauss(h, 17.5, 0.5))
 
 
+# Fourier coefficients (const, then cos/sin of 1..4 cycles a day) of the herd's hour-of-day mean
+# activity over its overall mean, fitted to the 2-hour means of the real SCR collar exports
+# (bovheat weekly, weeks 1-2, outside heats): 0.86 0.75 0.73 1.04 1.09 1.00 1.00 1.08 1.30 1.09
+# 0.97 1.05 for 00-02 h .. 22-24 h; lowest 02-06 h, highest at the evening milking (~17 h).
+ACTIVITY_FOURIER = (0.9967, -0.091, -0.1343, -0.0378, -0.0654, 0.1151, 0.0288, 0.0292, -0.0157)
+# Activity noise besides the 10-minute jitter, calibrated on the same exports (issue 11;
+# ``calibration.activity_statistics``): real 2-hour activity is far more variable around the
+# cow's own hour-of-day baseline than independent 10-minute noise averages out to.
+ACT_HOUR_LAPLACE_B = 0.22  # one level per clock hour: sitting, lying, a walk (heavy tails both ways)
+ACT_DAY_SD = 0.11  # the cow's slowly moving level (knots at noon every ACT_LEVEL_DAYS, linear in between)
+ACT_LEVEL_DAYS = 2
+
+
 def activity_profile(h: np.ndarray) -> np.ndarray:
-    """Relative activity: lowest 00-04 h, peaks at milking (05/17 h) and feeding (08/20 h)."""
-    day = 1.0 / (1.0 + np.exp(-(h - 5.0) * 3.0)) - 1.0 / (1.0 + np.exp(-(h - 22.5) * 3.0))
-    return (0.35 + 0.75 * day + 1.2 * _gauss(h, 5.0, 0.6) + 0.8 * _gauss(h, 8.0, 0.6)
-            + 1.2 * _gauss(h, 17.0, 0.6) + 0.8 * _gauss(h, 20.0, 0.6))
+    """Relative activity by hour of day (mean 1): lowest 02-06 h, peaks at milking (~06-10 h, ~17 h)."""
+    out = np.full(np.shape(h), ACTIVITY_FOURIER[0], dtype=np.float64)
+    for k in range(1, 5):
+        w = 2.0 * np.pi * k * np.asarray(h) / 24.0
+        out = out + ACTIVITY_FOURIER[2 * k - 1] * np.cos(w) + ACTIVITY_FOURIER[2 * k] * np.sin(w)
+    return out
+
+
+def activity_noise(seed: int, animal_id: np.ndarray, day: int) -> np.ndarray:
+    """Log-activity noise on the day's 10-minute grid (n_animals, 144), mean of exp() = 1.
+
+    * an hourly level: Laplace(``ACT_HOUR_LAPLACE_B``) per (animal, clock hour), so a 2-hour
+      collar slot averages two of them: the ratio to the cow's baseline has the real exports'
+      heavy tails (p99.9 ~3x) and consecutive 2-hour slots are nearly independent;
+    * a slowly moving level: normal(``ACT_DAY_SD``) per (animal, knot) at noon every
+      ``ACT_LEVEL_DAYS`` days, linearly interpolated: the real exports' ~0.1-0.15 correlation
+      between slots 4-24 h apart (a cow has busier and quieter days).
+
+    Counter-RNG keyed by (animal, hour) and (animal, knot): window-independent like the rest.
+    """
+    aid = np.asarray(animal_id, dtype=np.int64)[:, None]
+    k = np.arange(SLOTS_PER_DAY)
+    hour = day * 24 + (k * SLOT_MIN) // 60
+    u = uniform(seed, Stream.ACT_HOUR, pack(aid, hour[None, :]))
+    b = ACT_HOUR_LAPLACE_B
+    hourly = -b * np.sign(u - 0.5) * np.log1p(-2.0 * np.abs(u - 0.5))
+    # knots every ACT_LEVEL_DAYS days (at noon), keyed by the knot's index: any window agrees
+    pos = (day + (k * SLOT_MIN + SLOT_MIN / 2) / 1440.0 - 0.5) / ACT_LEVEL_DAYS
+    j = np.floor(pos).astype(np.int64)
+    frac = (pos - j)[None, :]
+    knots = {int(i): ACT_DAY_SD * normal(seed, Stream.ACT_DAY, pack(aid, np.int64(i)))
+             for i in range(int(j.min()), int(j.max()) + 2)}
+    lo = np.concatenate([knots[int(i)] for i in j], axis=1)
+    hi = np.concatenate([knots[int(i) + 1] for i in j], axis=1)
+    daily = lo + frac * (hi - lo)
+    # E[exp(Laplace(b))] = 1 / (1 - b^2); the interpolated normal's variance varies between knots
+    var_day = ACT_DAY_SD ** 2 * ((1.0 - frac) ** 2 + frac ** 2)
+    return hourly + np.log1p(-b * b) + daily - var_day / 2.0
 
 
 def _group_thi(herd: Herd, farm_id: int, on_pasture: bool, offset_c: float, day: int
@@ -217,7 +264,8 @@ def day_signal(herd: Herd, day: int) -> DaySignal:
     log_act = (np.log(activity_profile(h)) + np.log(p["act_base"])[:, None]
                + np.where(pasture, np.log(p["pasture_act"]), 0.0)[:, None]
                + np.log(np.maximum(1.0 - 0.02 * excess, 0.8))
-               + 0.25 * normal(seed, Stream.ACT_NOISE, key) - 0.03125)
+               + 0.25 * normal(seed, Stream.ACT_NOISE, key) - 0.03125
+               + activity_noise(seed, p["animal_id"], day))
     _event_effects(herd, day, t_min, temp, log_act)
 
     since_insert_h = (t_min - p["inserted_min"][:, None]) / 60.0

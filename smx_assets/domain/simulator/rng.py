@@ -37,6 +37,8 @@ class Stream(IntEnum):
     DELIVERY = 10
     CLIMATE_NOISE = 11
     CLIMATE_ARTEFACT = 12
+    ACT_HOUR = 13
+    ACT_DAY = 14
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
