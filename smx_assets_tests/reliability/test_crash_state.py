@@ -123,7 +123,9 @@ def test_smx_demo_killed_during_training_then_rerun_leaves_no_state_that_lies(
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 900
         while not proxy.held.wait(timeout=1) and demo.poll() is None and time.monotonic() < deadline:
-            pass
+            if mlflow_server.proc.poll() is not None:  # stopped from outside: fail now, not after MLflow's retries
+                demo.kill()
+                pytest.fail(f"the mlflow server stopped during the test: {mlflow_server.log_tail(5)}")
         held = proxy.held.is_set()
         demo.kill()  # SIGKILL: no cleanup, no run-failure event
         out = demo.communicate(timeout=60)[0]
