@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="train only on the cows of the other housing type (a farm type held out of training)")
     args = p.parse_args(argv)
     train, _, train_records = prepare_herd(args.train_seed, args.animals, args.days, args.start, args.cache)
+    if args.holdout_housing:
+        keep = housing_of(train) != args.holdout_housing
+        train = train[train["animal_id"].map(keep)].reset_index(drop=True)  # before the copies below: memory
+        _log(f"training on the {', '.join(h for h in HOUSINGS if h != args.holdout_housing)} cows only "
+             f"({train['animal_id'].nunique()} animals): {args.holdout_housing} is held out")
     test, test_gt, test_records = prepare_herd(args.test_seed, args.test_animals or args.animals, args.days,
                                                args.start, args.cache)
     if args.prepare_only:
@@ -123,11 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     end = pd.Timestamp(args.start, tz="UTC") + args.days * DAY
     train = attach_labels(train.drop(columns=["label_heat", "label_calving", "label_fever"]),
                           train_records.known_by(end))
-    if args.holdout_housing:
-        keep = housing_of(train) != args.holdout_housing
-        train = train[train["animal_id"].map(keep)].reset_index(drop=True)
-        _log(f"training on the {', '.join(h for h in HOUSINGS if h != args.holdout_housing)} cows only "
-             f"({train['animal_id'].nunique()} animals): {args.holdout_housing} is held out")
     return run_evaluation(args, train, test, test_gt, train_records.known_by(end), test_records)
 
 
