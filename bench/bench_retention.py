@@ -141,8 +141,8 @@ def main() -> None:
                 readings = conn.execute(sa.text("SELECT count(*) FROM bolus_readings")).scalar_one()
                 read_bytes = conn.execute(sa.text("SELECT pg_total_relation_size('bolus_readings')")).scalar_one()
             n_files, feat_bytes = _folder_bytes(root / "features" / "scored_features")
-            print(f"{day.date()!s:>10} {rows:>10} {pred_bytes / 1e6:>8.1f} {n_parts:>5} {n_files:>10} "
-                  f"{feat_bytes / 1e6:>8.1f} {readings:>9} {read_bytes / 1e6:>8.1f} {removed:>42}", flush=True)
+            print(f"{day.date()!s:>10} {rows:>10} {float(pred_bytes) / 1e6:>8.1f} {n_parts:>5} {n_files:>10} "
+                  f"{feat_bytes / 1e6:>8.1f} {readings:>9} {float(read_bytes) / 1e6:>8.1f} {removed:>42}", flush=True)
         print("(partitions include the 8 created ahead of the day; PostgreSQL reuses deleted readings' space "
               "after autovacuum, so the readings table's size levels off later than its row count)")
         print(f"\nload average at end: {os.getloadavg()}")
