@@ -35,7 +35,7 @@ START = pd.Timestamp("2026-09-01", tz="UTC")
 DAY = pd.Timedelta(days=1)
 N_ANIMALS = 40
 WINDOW_START = START + 6 * DAY + pd.Timedelta(hours=4)  # animal 16 comes into heat at 06:56
-WINDOW_END = WINDOW_START + pd.Timedelta(hours=10)
+WINDOW_END = WINDOW_START + pd.Timedelta(hours=16)  # to 20:00: the 12-hour ratio needs the heat to go on
 # Animals 1..12 send nothing in this bucket (their farm's data is late): another chunk has readings.
 LATE_BUCKET = WINDOW_START + pd.Timedelta(hours=3)
 LATE_ANIMALS = range(1, 13)
