@@ -3,8 +3,6 @@ SQLite file, or a temporary PostgreSQL database), removed when the block ends.""
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,17 +26,9 @@ def scratch_store(backend: str, folder: Path, pg_url: str) -> Iterator[tuple[Sen
     elif backend == "sqlite":
         yield open_sensor_store(f"sqlite:///{folder / 'sensors.db'}"), None
     elif backend == "postgres":
-        import sqlalchemy as sa
+        from smx_assets.devtools.scratch_databases import scratch_database
 
-        admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-        name = f"smx_bench_{os.getpid()}_{int(time.time())}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield open_sensor_store(admin.url.set(database=name).render_as_string(hide_password=False)), None
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.dispose()
+        with scratch_database(pg_url, prefix="smx_bench") as url:
+            yield open_sensor_store(url), None
     else:
         raise ValueError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")

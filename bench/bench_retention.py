@@ -30,20 +30,11 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from smx_assets.devtools.scratch_databases import create_database, drop_database
+
 PG_ADMIN_URL = os.environ.get("SMX_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 B = pd.Timedelta(minutes=10)
 USE_CASES = ("heat", "calving", "fever")
-
-
-def _database(name: str, create: bool) -> str:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if create:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    admin.dispose()
-    return url
 
 
 def _predictions(animals: np.ndarray, day: pd.Timestamp, rng: np.random.Generator) -> pd.DataFrame:
@@ -96,7 +87,7 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="bench_retention_"))
     herd_name, sensor_name = f"bench_ret_herd_{os.getpid()}", f"bench_ret_sensors_{os.getpid()}"
-    herd_url, sensor_url = _database(herd_name, True), _database(sensor_name, True)
+    herd_url, sensor_url = create_database(PG_ADMIN_URL, herd_name), create_database(PG_ADMIN_URL, sensor_name)
     print(f"load average at start: {os.getloadavg()}")
     try:
         upgrade_herd_db(herd_url)
@@ -149,8 +140,8 @@ def main() -> None:
         store.close()
         engine.dispose()
     finally:
-        _database(herd_name, False)
-        _database(sensor_name, False)
+        drop_database(PG_ADMIN_URL, herd_name)
+        drop_database(PG_ADMIN_URL, sensor_name)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -34,23 +34,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from smx_assets.devtools.scratch_databases import create_database, drop_database
+
 DAY = pd.Timedelta(days=1)
 BLOCK = 1000  # animals simulated per block (seed and ids differ per block)
 FMT = "%Y-%m-%d-%H:%M"
 PG_ADMIN_URL = os.environ.get("SMX_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-
-
-def _pg_database(name: str, create: bool) -> str:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if create:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    admin.dispose()
-    return url
 
 
 def prepare(root: Path, n_animals: int, influx_url: str, herd_url: str | None = None,
@@ -273,7 +262,7 @@ def main() -> None:
             else:
                 print(f"preparing {n} animals ...", flush=True)
                 t0 = time.perf_counter()
-                env = prepare(root, n, server.url, _pg_database(pg_name, True) if args.herd_db == "postgres" else None,
+                env = prepare(root, n, server.url, create_database(PG_ADMIN_URL, pg_name) if args.herd_db == "postgres" else None,
                               shift_baselines=n > args.exact_baselines_up_to)
                 print(f"  prepared in {time.perf_counter() - t0:.0f} s", flush=True)
                 if args.keep:
@@ -302,7 +291,7 @@ def main() -> None:
         finally:
             server.stop()
             if args.herd_db == "postgres" and not args.keep:
-                _pg_database(pg_name, False)
+                drop_database(PG_ADMIN_URL, pg_name)
     print(f"\nload average at end: {os.getloadavg()}")
     print(f"{'animals':>8} {'variant':>9} {'domain s':>9} {'dagster s':>10} {'ratio':>6} {'peak MB':>8}")
     for n in args.animals:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 TEST_DATA_START = dt.date(2026, 9, 1)
 _DAYS_BACK = (dt.datetime.now(dt.timezone.utc).date() - TEST_DATA_START).days + 1
@@ -35,38 +34,24 @@ os.environ.setdefault("SMX_RETENTION_READINGS_DAYS", str(max(60, _DAYS_BACK + 30
 PG_ADMIN_URL = os.environ.get("SMX_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
-def _new_pg_database() -> tuple[str, sa.Engine]:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"smx_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    return url, admin
+@contextmanager
+def _scratch_pg() -> Iterator[str]:
+    from smx_assets.devtools.scratch_databases import scratch_database
 
-
-def _drop_pg_database(url: str, admin: sa.Engine) -> None:
-    name = sa.make_url(url).database
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(PG_ADMIN_URL, prefix="smx_test") as url:
+        yield url
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    url, admin = _new_pg_database()
-    try:
+    with _scratch_pg() as url:
         yield url
-    finally:
-        _drop_pg_database(url, admin)
 
 
 @pytest.fixture(scope="session")
 def pg_url_session() -> Iterator[str]:
-    url, admin = _new_pg_database()
-    try:
+    with _scratch_pg() as url:
         yield url
-    finally:
-        _drop_pg_database(url, admin)
 
 
 @pytest.fixture(scope="session")

@@ -54,10 +54,11 @@ def expected_counts(path: Path) -> dict[str, int]:
 @pytest.fixture(scope="module", params=["postgresql", "influxdb"])
 def imported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     """(first report, second report, engine, store) after importing every file twice."""
-    from smx_assets_tests.conftest import _drop_pg_database, _new_pg_database
+    from smx_assets.devtools.scratch_databases import create_database, drop_database
+    from smx_assets_tests.conftest import PG_ADMIN_URL
 
     if request.param == "postgresql":
-        url, admin = _new_pg_database()
+        url = create_database(PG_ADMIN_URL, f"smx_test_imp_{uuid.uuid4().hex[:10]}")
         herd_url, store_url = url, url
     else:
         server = request.getfixturevalue("influx_server")
@@ -77,7 +78,7 @@ def imported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         store.close()
         engine.dispose()
         if request.param == "postgresql":
-            _drop_pg_database(url, admin)
+            drop_database(PG_ADMIN_URL, url)
 
 
 def _snapshot(engine: sa.Engine, store) -> dict[str, object]:  # type: ignore[no-untyped-def]
