@@ -29,7 +29,7 @@ the tolerances. No Dagster here.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +112,26 @@ def read_collar_exports(paths: Iterable[str | Path]) -> pd.DataFrame:
     return rows[["cow_number", "ts", "activity"]].reset_index(drop=True)
 
 
+def _event_mask(cows: Sequence[object], shape: tuple[int, int], events: pd.DataFrame,
+                start: pd.Timestamp) -> np.ndarray:
+    """Slots within ``EVENT_MARGIN`` of an event (``animal, start, end``), True where masked.
+
+    Real and simulated grids are masked by the same rule, so the noise statistics compare
+    like with like: an event's own activity never counts as noise on either side.
+    """
+    mask = np.zeros(shape, dtype=bool)
+    index = {c: i for i, c in enumerate(cows)}
+    slot = pd.Timedelta(seconds=SLOT_S)
+    for e in events.itertuples():
+        i = index.get(e.animal)
+        if i is None:
+            continue
+        a = int(np.floor((e.start - EVENT_MARGIN - start) / slot))
+        z = int(np.ceil((e.end + EVENT_MARGIN - start) / slot)) + 1
+        mask[i, max(a, 0):max(z, 0)] = True
+    return mask
+
+
 def real_collar_grid(readings: pd.DataFrame, episodes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
                      ) -> CollarGrid:
     """The grid of real exports, slots within 12 h of a reference episode masked.
@@ -120,15 +140,7 @@ def real_collar_grid(readings: pd.DataFrame, episodes: pd.DataFrame, start: pd.T
     vendor's heat index is used here only to leave heats out, never to describe the noise).
     """
     cows, grid = _grid_from_long(readings, "cow_number", start, end)
-    mask = np.zeros(grid.shape, dtype=bool)
-    index = {c: i for i, c in enumerate(cows)}
-    for e in episodes.itertuples():
-        i = index.get(e.cow_number)
-        if i is None:
-            continue
-        a = int(np.floor((e.start - EVENT_MARGIN - start) / pd.Timedelta(seconds=SLOT_S)))
-        b = int(np.ceil((e.end + EVENT_MARGIN - start) / pd.Timedelta(seconds=SLOT_S))) + 1
-        mask[i, max(a, 0):max(b, 0)] = True
+    mask = _event_mask(cows, grid.shape, episodes.rename(columns={"cow_number": "animal"}), start)
     return CollarGrid(start=start, activity=grid, mask=mask)
 
 
@@ -146,15 +158,7 @@ def simulated_collar_grid(bolus: pd.DataFrame, event_windows: pd.DataFrame, star
     agg = b.groupby(["animal_id", "slot"])["activity"].agg(["mean", "count"]).reset_index()
     agg["activity"] = np.where(agg["count"] >= MIN_SHARE * per_slot, agg["mean"] * per_slot, np.nan)
     cows, grid = _grid_from_long(agg.rename(columns={"slot": "ts"}), "animal_id", start, end)
-    mask = np.zeros(grid.shape, dtype=bool)
-    index = {c: i for i, c in enumerate(cows)}
-    for e in event_windows.itertuples():
-        i = index.get(e.animal_id)
-        if i is None:
-            continue
-        a = int(np.floor((e.start - EVENT_MARGIN - start) / pd.Timedelta(seconds=SLOT_S)))
-        z = int(np.ceil((e.end + EVENT_MARGIN - start) / pd.Timedelta(seconds=SLOT_S))) + 1
-        mask[i, max(a, 0):max(z, 0)] = True
+    mask = _event_mask(cows, grid.shape, event_windows.rename(columns={"animal_id": "animal"}), start)
     return CollarGrid(start=start, activity=grid, mask=mask)
 
 
