@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +57,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.herd_db import RejectedReading, to_db_ts
+from smx_assets.domain.json_values import json_safe
 from smx_assets.domain.sensor_store.base import CLIMATE_COLUMNS, SensorStore
 from smx_assets.domain.time_grid import utc
 
@@ -175,26 +175,8 @@ def _parse_float(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return num, failed
 
 
-def _json_safe(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else (None if math.isnan(f) else str(f))
-    if isinstance(value, (pd.Timestamp, dt.datetime)):
-        return None if pd.isna(value) else pd.Timestamp(value).isoformat()
-    if value is pd.NaT:
-        return None
-    text = str(value)
-    return text[:500]
-
-
 def _short(value: Any, n: int) -> str | None:
-    safe = _json_safe(value)
+    safe = json_safe(value, max_text=500)
     return None if safe is None else str(safe)[:n]
 
 
@@ -209,7 +191,7 @@ def _rejected_frame(raw: pd.DataFrame, positions: np.ndarray, reasons: np.ndarra
             "entity_ref": [_short(r.get(id_column), 128) for r in records],
             "ts_raw": [_short(r.get("ts"), 64) for r in records],
             "reason": reasons,
-            "payload": [{str(k): _json_safe(v) for k, v in r.items()} for r in records],
+            "payload": [{str(k): json_safe(v, max_text=500) for k, v in r.items()} for r in records],
         }
     )
 

@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smx_assets.domain.json_values import json_safe
+
 HEATIME_INTERVAL_S = 7200
 HEATIME_ACTIVITY_CAP = 191.0  # the collar's raw activity count per 2 h saturates at 191
 SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")
@@ -122,21 +124,6 @@ class ParsedFile:
 # ------------------------------------------------------------------------- helpers
 
 
-def _json_safe(value: Any) -> Any:
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date, dt.time)):
-        return None if pd.isna(value) else value.isoformat()
-    return str(value)[:200]
-
-
 def raw_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-safe dicts (ISO dates, None for blanks), through pandas' C JSON writer."""
     if len(frame) == 0:
@@ -145,7 +132,7 @@ def raw_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     safe.columns = [str(c) for c in safe.columns]
     for c in safe.columns:
         if safe[c].dtype == object:
-            safe[c] = safe[c].map(_json_safe)
+            safe[c] = safe[c].map(lambda v: json_safe(v, max_text=200))
     return json.loads(safe.to_json(orient="records", date_format="iso", date_unit="s"))
 
 

@@ -8,9 +8,7 @@ once raised is never raised twice and never silently withdrawn by a rerun.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -22,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.herd_db import Alert, Prediction, to_db_ts
+from smx_assets.domain.json_values import json_safe
 from smx_assets.domain.prediction_partitions import ensure_partitions, window_days
 
 PREDICTION_COLUMNS = [
@@ -223,7 +222,7 @@ def insert_alerts(engine: Engine, alerts: pd.DataFrame) -> int:
     for row in rows:
         feats = row.get("features")
         if isinstance(feats, Mapping):
-            row["features"] = {k: _json_safe(v) for k, v in feats.items()}
+            row["features"] = {k: json_safe(v) for k, v in feats.items()}
     table = Alert.__table__
     stmt = _insert_ignore(engine, table, ["use_case", "animal_id", "bucket_start"])
     with engine.begin() as conn:
@@ -232,18 +231,6 @@ def insert_alerts(engine: Engine, alerts: pd.DataFrame) -> int:
             conn.execute(stmt, rows[i : i + CHUNK])
         after = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
     return int(after - before)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(float(value)) else float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (pd.Timestamp, dt.datetime)):
-        return pd.Timestamp(value).isoformat()
-    return value
 
 
 def alerts_near(
