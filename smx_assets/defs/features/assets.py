@@ -21,11 +21,10 @@ import pandas as pd
 
 from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset, per_partition_metadata
 from smx_assets.domain import progress
-from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS, LOOKBACK
+from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS
 from smx_assets.domain.features.baselines import N_DAYS, baselines_from_store
-from smx_assets.domain.features.labels import attach_labels
-from smx_assets.domain.features.pipeline import compute_features
-from smx_assets.domain.features.profile import FarmRecords, active_animals, load_herd_records, profile_features
+from smx_assets.domain.features.daily import write_day_records, write_training_day
+from smx_assets.domain.features.profile import FarmRecords, load_herd_records
 from smx_assets.domain.features.serving import bucket_features
 from smx_assets.domain.features.storage import BASELINES, PROFILES, TRAINING, FeatureFiles
 from smx_assets.domain.time_grid import BUCKET, BUCKETS_PER_DAY, day_key
@@ -71,21 +70,15 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
     snapshot = pd.DataFrame()
     days = partition_days(context)
     for day in days:
-        end = day + DAY
-        known = records.known_by(end)
-        files.write_records(known, day)
-        ids = active_animals(known, day, end)
-        snapshot = profile_features(known, pd.DataFrame({"animal_id": ids, "t": end}))
-        snapshot.insert(0, "animal_id", ids)
-        files.write(snapshot, PROFILES, day, "snapshot")
-        per_day[day_key(day)] = len(ids)
+        _, snapshot = write_day_records(records, files, day)
+        per_day[day_key(day)] = len(snapshot)
         per_key[day_key(day)] = {
             "dagster/row_count": int(len(snapshot)),
             "missing_share": dg.MetadataValue.float(float(snapshot.isna().to_numpy().mean()) if len(snapshot) else 0.0),
             "preview": dg.MetadataValue.md(_markdown(snapshot, list(snapshot.columns))),
             "path": files.url(PROFILES, day, "snapshot"),
         }
-        context.log.info("animal_profiles %s: %d active animals", day.date(), len(ids))
+        context.log.info("animal_profiles %s: %d active animals", day.date(), len(snapshot))
         progress.advance("animal_profiles", len(per_day), len(days), str(day.date()))
     per_partition_metadata(context, per_key)
     return dg.MaterializeResult(metadata={
@@ -215,11 +208,7 @@ def training_features(context: dg.AssetExecutionContext, herd_db: HerdDbResource
         baselines = files.read_baselines([day])
         if baselines is None:
             raise dg.Failure(f"sensor_baselines for {day.date()} is not materialised: run it first (same partition)")
-        readings = store.read_bolus(day - LOOKBACK, day + DAY)
-        climate = store.read_climate(day - LOOKBACK, day + DAY)
-        frame = compute_features(readings, climate, records, baselines, (day, day + DAY))
-        frame = attach_labels(frame, live)
-        files.write(frame, TRAINING, day)
+        frame = write_training_day(store, records, baselines, live, files, day)
         key = day_key(day)
         per_day[key] = len(frame)
         day_missing = float(frame[FEATURE_COLUMNS].isna().to_numpy().sum())

@@ -15,12 +15,10 @@ from collections.abc import Callable
 import pandas as pd
 
 from smx_assets.domain.features.baselines import baselines_from_store
-from smx_assets.domain.features.labels import attach_labels
-from smx_assets.domain.features.pipeline import LOOKBACK, compute_features
-from smx_assets.domain.features.profile import FarmRecords, active_animals, profile_features
-from smx_assets.domain.features.storage import BASELINES, PROFILES, TRAINING, FeatureFiles
+from smx_assets.domain.features.daily import write_day_records, write_training_day
+from smx_assets.domain.features.profile import FarmRecords
+from smx_assets.domain.features.storage import BASELINES, FeatureFiles
 from smx_assets.domain.sensor_store.base import SensorStore
-from smx_assets.domain.time_grid import DAY
 
 
 def materialise_days(store: SensorStore, live: FarmRecords, files: FeatureFiles, days: list[pd.Timestamp],
@@ -30,20 +28,11 @@ def materialise_days(store: SensorStore, live: FarmRecords, files: FeatureFiles,
     out: dict[str, int] = {}
     baselines_by_day = baselines_from_store(store, days)
     for day in days:
-        end = day + DAY
-        known = live.known_by(end)
-        files.write_records(known, day)
-        ids = active_animals(known, day, end)
-        snapshot = profile_features(known, pd.DataFrame({"animal_id": ids, "t": end}))
-        snapshot.insert(0, "animal_id", ids)
-        files.write(snapshot, PROFILES, day, "snapshot")
+        known, snapshot = write_day_records(live, files, day)
         baselines = baselines_by_day.get(day)
         if baselines is not None:
             files.write(baselines, BASELINES, day)
-        readings = store.read_bolus(day - LOOKBACK, end)
-        climate = store.read_climate(day - LOOKBACK, end)
-        frame = attach_labels(compute_features(readings, climate, known, baselines, (day, end)), live)
-        files.write(frame, TRAINING, day)
+        frame = write_training_day(store, known, baselines, live, files, day)
         out[str(day.date())] = len(frame)
-        say(f"  features {day.date()}: {len(frame)} rows, {len(ids)} animals")
+        say(f"  features {day.date()}: {len(frame)} rows, {len(snapshot)} animals")
     return out
