@@ -227,7 +227,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("SMX_RETENTION_READINGS_DAYS", "60",
             "days of raw readings the sensor store keeps (InfluxDB: the database's retention policy, "
             "set by `smx migrate` and the daily `storage_retention` asset; SQL store: deleted daily). "
-            "Older points are refused on write: raise it before importing older history",
+            "`smx import` rejects older readings as `beyond_retention` (InfluxDB would refuse them, the "
+            "daily retention would delete them from the SQL store): raise it before importing older history",
             "an integer from 12 (baselines + trailing window) to 36500", _number(int, 12, 36500), group=OPS),
     Setting("SMX_RETENTION_FEATURES_DAYS", "30",
             "days of stored scoring feature vectors (`scored_features`) kept; alerts' vectors are kept apart",

@@ -5,7 +5,9 @@ Files or folders (a folder's supported files, not recursive): SCR Heatime ``.xls
 see ``smx_assets/domain/importers/formats.py`` and the README's "Bring your own data").
 One line per file on standard error (rows read, written, rejected per reason, or why the file
 could not be imported), then a summary; ``--json`` prints the whole report on standard output.
-Exit status 1 when any file could not be imported (the others are imported all the same),
+Readings older than the sensor store's retention window (``SMX_RETENTION_READINGS_DAYS``) are
+rejected as ``beyond_retention`` with a one-line warning naming the setting (see
+``importers.service``). Exit status 1 when any file could not be imported (the others are imported all the same),
 2 for a usage error (unknown time zone).
 """
 
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         store.ensure_schema()
         report = import_paths(args.paths, args.farm, args.timezone, store=store, engine=engine,
-                              progress=lambda line: print(line, file=sys.stderr, flush=True))
+                              progress=lambda line: print(line, file=sys.stderr, flush=True),
+                              readings_retention_days=settings.retention.readings_days)
         span = store.reading_span()
         if span is not None:  # the daily partitions start at the first reading (next code-location load)
             from smx_assets.settings import record_data_start
@@ -56,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
         engine.dispose()
+    for warning in report.warnings():
+        print(f"smx import: warning: {warning}", file=sys.stderr)
     print(f"smx import: {report.summary()}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

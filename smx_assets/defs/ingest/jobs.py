@@ -2,14 +2,16 @@
 
 Launchpad config ``ops.import_exports.config``: ``paths`` (files or folders readable by the
 run's process), ``farm`` (empty: each file's folder name), ``timezone`` (of naive times, default
-UTC). The same ``import_paths`` as the CLI; the per-file report becomes the run's metadata, and
-the run fails (after importing every usable file) when a file could not be imported.
+UTC). The same ``import_paths`` as the CLI (readings older than ``SMX_RETENTION_READINGS_DAYS``
+are rejected as ``beyond_retention``, with a warning in the log and the metadata); the per-file
+report becomes the run's metadata, and the run fails (after importing every usable file) when a file could not be imported.
 """
 
 # no `from __future__ import annotations`: Dagster reads the Config class from the annotation
 
 import dagster as dg
 
+from smx_assets import settings
 from smx_assets.domain.importers import import_paths
 from smx_assets.resources import HerdDbResource, SensorStoreResource
 
@@ -24,11 +26,15 @@ class ImportConfig(dg.Config):
 def import_exports(context: dg.OpExecutionContext, config: ImportConfig, herd_db: HerdDbResource,
                    sensor_store: SensorStoreResource) -> dg.Output[dict]:
     report = import_paths(config.paths, config.farm or None, config.timezone, store=sensor_store.open(),
-                          engine=herd_db.engine(), progress=context.log.info)
+                          engine=herd_db.engine(), progress=context.log.info,
+                          readings_retention_days=settings.current().retention.readings_days)
+    for warning in report.warnings():
+        context.log.warning(warning)
     metadata: dict[str, dg.RawMetadataValue] = {
         "rows_read": report.rows_read, "rows_written": report.rows_written,
         "rows_rejected": report.rows_rejected,
         "rejected_by_reason": dg.MetadataValue.json(report.rejected_by_reason()),
+        "warnings": dg.MetadataValue.md("\n".join(f"* {w}" for w in report.warnings()) or "(none)"),
         "files": dg.MetadataValue.md("\n".join(f"* {f.line()}" for f in report.files) or "(no files)"),
     }
     if not report.ok:

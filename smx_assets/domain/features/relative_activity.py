@@ -15,6 +15,13 @@ z-scores over the cow's variability (0.80-0.86 at detection) explain it worse. H
   when each fills one bucket; a bolus has up to 72).
 * ``activity_ratio_hod_12h_min_4h``: the lowest value of that ratio over the trailing 4 h: a
   heat raises activity for hours, a single busy slot (regrouping, a late milking) does not.
+* ``activity_ratio_hod_12h_coverage``: the share of the 12 h window's 10-minute cells that have a
+  reading and a baseline. The heat rule trusts the ratio only when at least 5/6 of the window is
+  covered (5 of its 6 two-hour collar slots): a ratio over a window with gaps rests on too few
+  readings, and the collar vendor's own index is empty then (chosen on weeks 1-2 of the real
+  exports by the protocol in ``bench/heat_protocol.md``). Readings are spread over the buckets
+  their interval covers before they reach this grid (``buckets.spread_intervals``), so the share
+  is the share of *time* covered, for a 2-hour collar as for a 10-minute bolus.
 
 The functions work on the dense (animal x 10-minute bucket) grid of ``pipeline``: a 2-hour reading
 either fills its 12 buckets or one of them, and the ratio is the same either way, because
@@ -35,6 +42,7 @@ FEATURE_DOC: dict[str, str] = {
     "activity_ratio_hod_12h": "activity over the trailing 12 h / the cow's 10-day hour-of-day baseline "
                               "over the same cells with a reading (the collar vendor's kind of index)",
     "activity_ratio_hod_12h_min_4h": "lowest activity_ratio_hod_12h over the trailing 4 h (a heat lasts hours)",
+    "activity_ratio_hod_12h_coverage": "share of the trailing 12 h (10-minute cells) with a reading and a baseline",
 }
 
 
@@ -45,6 +53,12 @@ def ratio_over_baseline(act: np.ndarray, hod: np.ndarray, j0: int, j1: int, w: i
 
     ``act`` and ``hod`` are grids of the same shape (the baseline laid out on the grid's hours).
     """
+    return ratio_and_cells(act, hod, j0, j1, w, min_cells)[0]
+
+
+def ratio_and_cells(act: np.ndarray, hod: np.ndarray, j0: int, j1: int, w: int = WINDOW_12H,
+                    min_cells: int = MIN_CELLS) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ratio_over_baseline` and the number of cells it rests on (reading and baseline present)."""
     a = window_view(act, j0, j1, w)
     h = window_view(hod, j0, j1, w)
     valid = ~np.isnan(a) & ~np.isnan(h) & (h > 0)
@@ -54,16 +68,17 @@ def ratio_over_baseline(act: np.ndarray, hod: np.ndarray, j0: int, j1: int, w: i
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     out[(n < min_cells) | (den <= 0)] = np.nan
-    return out
+    return out, n
 
 
 def relative_activity_features(act: np.ndarray, hod: np.ndarray, j0: int, j1: int) -> dict[str, np.ndarray]:
-    """Both features for the targets ``[j0, j1)``; needs ``j0 >= WINDOW_12H + PERSIST_4H - 2``."""
+    """The three features for the targets ``[j0, j1)``; needs ``j0 >= WINDOW_12H + PERSIST_4H - 2``."""
     lo = j0 - PERSIST_4H + 1
-    ratio = ratio_over_baseline(act, hod, lo, j1)  # targets and the 4 h before them
+    ratio, cells = ratio_and_cells(act, hod, lo, j1)  # targets and the 4 h before them
     padded = np.concatenate([np.full((ratio.shape[0], lo), np.nan), ratio], axis=1)
     return {
         "activity_ratio_hod_12h": ratio[:, PERSIST_4H - 1:],
         # NaN cells (a gap, no baseline) are skipped: the minimum of the ratios that are known
         "activity_ratio_hod_12h_min_4h": trailing_min(padded, j0, j1, PERSIST_4H),
+        "activity_ratio_hod_12h_coverage": cells[:, PERSIST_4H - 1:].astype("float64") / WINDOW_12H,
     }

@@ -29,6 +29,16 @@ means the chronologically earlier export):
 
 ``farm=None`` takes each file's folder name as its farm (cow numbers are unique within a
 farm's exports only). Naive times are local time of ``timezone`` (default UTC).
+
+Retention (``readings_retention_days``, the CLI and the job pass ``SMX_RETENTION_READINGS_DAYS``):
+a reading older than the sensor store's retention window (before ``retention.cutoff_day``) is
+not written but rejected as ``beyond_retention``, counted and stored like every other
+rejection, and the report carries a one-line warning naming the setting. Written, it would be
+lost without a word: InfluxDB refuses points past its retention policy, and on the SQL store the
+next daily ``storage_retention`` run would delete it. A file with such rows is not "done": after
+raising the setting, importing it again writes them (the rows written the first time are then
+``duplicate``), instead of answering "already imported, unchanged". ``None`` = the store keeps
+everything (scratch stores of the benchmarks).
 """
 
 from __future__ import annotations
@@ -48,9 +58,12 @@ from smx_assets.domain.herd_db import Animal, Farm, ImportedFile, Insemination, 
 from smx_assets.domain.importers.formats import SUPPORTED_SUFFIXES, FileRejected, ParsedFile, raw_records, read_export
 from smx_assets.domain.importers.herd import herd_records
 from smx_assets.domain.importers.rows import classify, same_values
+from smx_assets.domain.retention import cutoff_day
 from smx_assets.domain.sensor_store.base import SensorStore
 
 SOURCE = "import"
+BEYOND_RETENTION = "beyond_retention"
+RETENTION_SETTING = "SMX_RETENTION_READINGS_DAYS"
 
 
 @dataclass
@@ -73,6 +86,7 @@ class FileReport:
     inseminations_added: int = 0
     first_ts: str | None = None
     last_ts: str | None = None
+    retention_cutoff: str | None = None  # first UTC day the store keeps, when rows lay before it
 
     def line(self) -> str:
         """One line for a person: the counts, or the error naming the file and why."""
@@ -119,8 +133,19 @@ class ImportReport:
                 f"{self.rows_read} rows read, {self.rows_written} written, {self.rows_rejected} "
                 f"rejected ({reasons})")
 
+    def warnings(self) -> list[str]:
+        """One line per problem that is not a failed file: readings beyond the store's retention."""
+        beyond = [f for f in self.files if f.rejected.get(BEYOND_RETENTION)]
+        if not beyond:
+            return []
+        n = sum(f.rejected[BEYOND_RETENTION] for f in beyond)
+        cutoff = min(f.retention_cutoff or "" for f in beyond)
+        return [f"{n} readings in {len(beyond)} files are older than the sensor store keeps readings "
+                f"({RETENTION_SETTING}: from {cutoff} on) and were not written ({BEYOND_RETENTION}); to keep "
+                f"them, raise {RETENTION_SETTING} (then smx migrate) and import the files again"]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "rows_read": self.rows_read, "rows_written": self.rows_written,
+        return {"ok": self.ok, "warnings": self.warnings(), "rows_read": self.rows_read, "rows_written": self.rows_written,
                 "rows_rejected": self.rows_rejected, "rejected_by_reason": self.rejected_by_reason(),
                 "files": [asdict(f) for f in self.files]}
 
@@ -295,9 +320,12 @@ def import_paths(
     engine: Engine,
     now: pd.Timestamp | None = None,
     progress: Callable[[str], None] | None = None,
+    readings_retention_days: int | None = None,
 ) -> ImportReport:
     """Import files and folders; see the module docstring. Never raises for a bad file."""
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    keep_from = (None if readings_retention_days is None
+                 else pd.Timestamp(cutoff_day(now, readings_retention_days), tz="UTC"))
     say = progress or (lambda _msg: None)
     pd.Timestamp.now(tz=timezone)  # an unknown time zone fails here, before anything is written
     reports: list[FileReport] = []
@@ -307,6 +335,8 @@ def import_paths(
         farm_id = _farm_id(engine, farm_name, timezone)
         sha = _sha256(path)
         done = _imported(engine, farm_id, sha)
+        if done is not None and _beyond_retention_may_fit(done, keep_from):
+            done = None  # rows were held back by retention, and the window now reaches further back
         if done is not None:
             reports.append(FileReport(**{**done, "path": str(path), "status": "unchanged"}))
             say(reports[-1].line())
@@ -324,15 +354,30 @@ def import_paths(
     # oldest data first: "the first copy is kept" then means the earlier export
     pending.sort(key=lambda p: (p[4].rows["ts"].min() if p[4].rows["ts"].notna().any() else now, str(p[0])))
     for path, farm_name, farm_id, sha, parsed in pending:
-        reports.append(_import_one(path, farm_name, farm_id, sha, parsed, timezone, store, engine, now))
+        reports.append(_import_one(path, farm_name, farm_id, sha, parsed, timezone, store, engine, now, keep_from))
         say(reports[-1].line())
     return ImportReport(files=reports)
 
 
+def _beyond_retention_may_fit(done: dict[str, Any], keep_from: pd.Timestamp | None) -> bool:
+    """A file imported with rows beyond retention is imported again once the window reaches further back."""
+    if not (done.get("rejected") or {}).get(BEYOND_RETENTION):
+        return False
+    before = done.get("retention_cutoff")
+    return keep_from is None or before is None or keep_from < pd.Timestamp(before, tz="UTC")
+
+
 def _import_one(path: Path, farm_name: str, farm_id: int, sha: str, parsed: ParsedFile, timezone: str,
-                store: SensorStore, engine: Engine, now: pd.Timestamp) -> FileReport:
+                store: SensorStore, engine: Engine, now: pd.Timestamp,
+                keep_from: pd.Timestamp | None = None) -> FileReport:
     rows = parsed.rows.copy()
     rows["reason"] = classify(parsed, now)
+    beyond = False
+    if keep_from is not None:
+        # only readings that would otherwise be written: a row rejected for another reason keeps it
+        old = rows["reason"].isna() & (pd.to_datetime(rows["ts"], utc=True) < keep_from)
+        rows.loc[old, "reason"] = BEYOND_RETENTION
+        beyond = bool(old.any())
     candidates = rows[rows["reason"].isna()]
     ids, added_animals, added_lact, added_ins = _upsert_herd(engine, farm_id, parsed, rows, candidates, timezone)
     readings = pd.DataFrame({
@@ -368,9 +413,12 @@ def _import_one(path: Path, farm_name: str, farm_id: int, sha: str, parsed: Pars
         cows=int(rows["cow_number"].nunique()), animals_added=added_animals, lactations_added=added_lact,
         inseminations_added=added_ins,
         first_ts=ts.min().isoformat() if len(ts) else None, last_ts=ts.max().isoformat() if len(ts) else None,
+        retention_cutoff=keep_from.date().isoformat() if beyond and keep_from is not None else None,
     )
     assert report.rows_read == report.rows_written + report.rows_rejected, report
     with engine.begin() as conn:
+        # a file imported again after a retention change replaces its earlier record
+        conn.execute(sa.delete(ImportedFile).where(ImportedFile.farm_id == farm_id, ImportedFile.sha256 == sha))
         conn.execute(sa.insert(ImportedFile).values(
             farm_id=farm_id, sha256=sha, file_name=path.name[:255], file_format=parsed.file_format,
             imported_at=to_db_ts(now), rows_read=report.rows_read, rows_written=report.rows_written,
@@ -382,7 +430,7 @@ def known_reasons() -> tuple[str, ...]:
     """Every rejection reason an import can store (row reasons and whole-file reasons)."""
     from smx_assets.domain.importers.rows import REASONS
 
-    return REASONS + ("zero_byte", "empty_file", "unreadable", "wrong_layout", "unsupported_format")
+    return REASONS + (BEYOND_RETENTION, "zero_byte", "empty_file", "unreadable", "wrong_layout", "unsupported_format")
 
 
 __all__ = ["FileReport", "ImportReport", "discover", "import_paths", "known_reasons"]

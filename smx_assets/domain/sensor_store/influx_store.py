@@ -353,7 +353,7 @@ class InfluxSensorStore:
                 if series.get("name") != self.database:
                     continue
                 cols = series["columns"]
-                for values in series["values"]:
+                for values in series.get("values", []):  # a database without shards yet
                     row = dict(zip(cols, values))
                     if row.get("retention_policy") == name and F.epoch_s(row["end_time"]) <= cut_s:
                         expired += 1

@@ -44,6 +44,8 @@ def test_a_gap_neither_lowers_nor_raises_the_ratio_and_too_little_data_is_nan() 
     act[0, J0 - 30:J0] = np.nan  # a gap inside the 12 h window
     r = ratio_over_baseline(act, hod, J0, J0 + 1)
     assert r[0, 0] == 1.5
+    cov = relative_activity_features(act, hod, J0, J0 + 1)["activity_ratio_hod_12h_coverage"]
+    assert cov[0, 0] == (WINDOW_12H - 30) / WINDOW_12H  # the gap is what the heat rule's coverage sees
     empty = np.full((1, N), np.nan)
     empty[0, J0] = 60.0  # one cell with a reading: below MIN_CELLS
     assert np.isnan(ratio_over_baseline(empty, hod, J0, J0 + 1)[0, 0])

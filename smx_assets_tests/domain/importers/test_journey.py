@@ -33,7 +33,8 @@ def journey(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 
     root = tmp_path_factory.mktemp("journey")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMX_", "MLFLOW_"))}
-    env.update(SMX_HOME=str(root / "smx"), DAGSTER_HOME=str(root / "dagster"))
+    # 2019 exports: the readings retention must reach back that far, or they are rejected as beyond_retention
+    env.update(SMX_HOME=str(root / "smx"), DAGSTER_HOME=str(root / "dagster"), SMX_RETENTION_READINGS_DAYS="3650")
     (root / "dagster").mkdir()
     data = bovheat_dir() / "weekly"
     imported = smx("import", str(data), "--farm", "dairy-a", env=env)

@@ -137,6 +137,10 @@ def test_smx_import_command_reports_per_file_and_exits_non_zero(smx_home: Path) 
     assert run.returncode == 1, run.stderr
     report = json.loads(run.stdout)  # stdout carries the JSON report alone
     assert report["rows_read"] == report["rows_written"] + report["rows_rejected"] == 7249
+    # 2019 lies before the default 60-day readings retention: counted, not written, one warning
+    assert report["rows_written"] == 0 and report["rejected_by_reason"]["beyond_retention"] == 6586
+    warnings = [ln for ln in run.stderr.splitlines() if "warning" in ln]
+    assert len(warnings) == 1 and "SMX_RETENTION_READINGS_DAYS" in warnings[0] and "6586 readings" in warnings[0]
     lines = [ln for ln in run.stderr.splitlines() if "zero_byte_file.xls" in ln]
     assert lines == [f"{data / 'bad_input' / 'zero_byte_file.xls'}: cannot import (zero_byte): the file is empty (0 bytes)"]
     assert "Traceback" not in run.stderr
@@ -148,7 +152,9 @@ def test_import_job_runs_the_same_importer_in_dagster(smx_home: Path, tmp_path: 
     from smx_assets.defs.ingest.jobs import import_job
     from smx_assets.resources import default_resources
 
-    path = write_csv(tmp_path / "x.csv", [{"cow_number": 3, "timestamp": "2019-01-01T00:00:00", "activity": 5}])
+    recent = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=2)).floor("h").isoformat()
+    path = write_csv(tmp_path / "x.csv", [{"cow_number": 3, "timestamp": "2019-01-01T00:00:00", "activity": 5},
+                                          {"cow_number": 3, "timestamp": recent, "activity": 6}])
     resources = {k: v for k, v in default_resources().items() if k in ("herd_db", "sensor_store")}
     upgrade_herd_db(resources["herd_db"].url)  # the schema is migrated at start-up, not by the job
     result = import_job.execute_in_process(
@@ -157,6 +163,8 @@ def test_import_job_runs_the_same_importer_in_dagster(smx_home: Path, tmp_path: 
     assert result.success
     mat = result.output_for_node("import_exports")
     assert mat["rows_written"] == 1 and mat["ok"]
+    assert mat["rejected_by_reason"] == {"beyond_retention": 1}  # 2019: before SMX_RETENTION_READINGS_DAYS
+    assert len(mat["warnings"]) == 1 and "SMX_RETENTION_READINGS_DAYS" in mat["warnings"][0]
     failing = import_job.execute_in_process(
         run_config={"ops": {"import_exports": {"config": {"paths": [str(tmp_path / "missing.xlsx")]}}}},
         resources=resources, raise_on_error=False)

@@ -36,8 +36,11 @@ def test_rule_baselines_fire_at_their_published_cut_offs() -> None:
     fever, heat, calving = use_case("fever"), use_case("heat"), use_case("calving")
     f = pd.DataFrame({"temp_dev_10d_2h": [0.5, 0.75, 0.85, 1.5, np.nan]})
     assert (fever.rule_baseline.score(f) >= fever.alert_policy.threshold).tolist() == [False, False, True, True, False]
-    h = pd.DataFrame({"activity_ratio_hod_12h_min_4h": [1.0, 1.3, 1.45, 3.0]})
-    assert (heat.rule_baseline.score(h) >= heat.alert_policy.threshold).tolist() == [False, False, True, True]
+    h = pd.DataFrame({"activity_ratio_hod_12h_min_4h": [1.0, 1.3, 1.45, 3.0, 3.0, 3.0],
+                      "activity_ratio_hod_12h_coverage": [1.0, 1.0, 1.0, 1.0, 60 / 72, 59 / 72]})
+    # above 1.3x held 4 h, and only where 5 of the 6 two-hour slots of the 12 h window have a reading
+    assert (heat.rule_baseline.score(h) >= heat.alert_policy.threshold).tolist() == [False, False, True, True,
+                                                                                      True, False]
     c = pd.DataFrame({"temp_dev_hod_2h": [-0.5, -0.5, 0.0], "days_pregnant": [278.0, 200.0, 278.0]})
     assert (calving.rule_baseline.score(c) >= calving.alert_policy.threshold).tolist() == [True, False, False]
 
