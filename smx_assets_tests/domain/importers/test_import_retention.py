@@ -8,7 +8,6 @@ After the setting is raised, importing the same file again writes them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,37 +15,17 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.importers import import_paths
 from smx_assets.domain.retention import cutoff_day
-from smx_assets.domain.sensor_store.factory import open_sensor_store
-from smx_assets.domain.sql_engine import make_engine
+from smx_assets_tests.domain.importers.stores import KINDS, import_stores
 
 DAY = pd.Timedelta(days=1)
 
 
-@pytest.fixture(params=["postgresql", "influxdb"])
+@pytest.fixture(params=KINDS)
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple]:
-    from smx_assets_tests.conftest import _drop_pg_database, _new_pg_database
-
-    if request.param == "postgresql":
-        url, admin = _new_pg_database()
-        herd_url, store_url = url, url
-    else:
-        server = request.getfixturevalue("influx_server")
-        herd_url = f"sqlite:///{tmp_path / 'herd.db'}"
-        store_url = server.url_with(database=f"ret_{uuid.uuid4().hex[:10]}")
-    upgrade_herd_db(herd_url)
-    engine = make_engine(herd_url)
-    store = open_sensor_store(store_url)
-    store.ensure_schema()
-    try:
+    with import_stores(request.param, request, tmp_path, "ret") as (store, engine):
         yield request.param, store, engine
-    finally:
-        store.close()
-        engine.dispose()
-        if request.param == "postgresql":
-            _drop_pg_database(url, admin)
 
 
 def _set_retention(store, days: int, now: pd.Timestamp) -> None:  # type: ignore[no-untyped-def]

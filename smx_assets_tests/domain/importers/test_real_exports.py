@@ -9,7 +9,6 @@ whole with their reason. Then: what the stores hold matches, and re-importing ch
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +16,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.importers import ImportReport, import_paths
-from smx_assets.domain.sensor_store.factory import open_sensor_store
-from smx_assets.domain.sql_engine import make_engine
+from smx_assets_tests.domain.importers.stores import KINDS, import_stores
 from smx_assets_tests.realdata import bovheat_dir
 
 DATA = bovheat_dir()
@@ -51,34 +48,15 @@ def expected_counts(path: Path) -> dict[str, int]:
     return {k: v for k, v in out.items() if v or k == "written"}
 
 
-@pytest.fixture(scope="module", params=["postgresql", "influxdb"])
+@pytest.fixture(scope="module", params=KINDS)
 def imported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     """(first report, second report, engine, store) after importing every file twice."""
-    from smx_assets.devtools.scratch_databases import create_database, drop_database
-    from smx_assets_tests.conftest import PG_ADMIN_URL
-
-    if request.param == "postgresql":
-        url = create_database(PG_ADMIN_URL, f"smx_test_imp_{uuid.uuid4().hex[:10]}")
-        herd_url, store_url = url, url
-    else:
-        server = request.getfixturevalue("influx_server")
-        herd_url = f"sqlite:///{tmp_path_factory.mktemp('herd') / 'herd.db'}"
-        store_url = server.url_with(database=f"imp_{uuid.uuid4().hex[:10]}")
-    upgrade_herd_db(herd_url)
-    engine = make_engine(herd_url)
-    store = open_sensor_store(store_url)
-    store.ensure_schema()
-    paths = [DATA / f for f in FOLDERS]
-    try:
+    with import_stores(request.param, request, tmp_path_factory.mktemp("herd"), "imp") as (store, engine):
+        paths = [DATA / f for f in FOLDERS]
         first = import_paths(paths, store=store, engine=engine)
         snapshot = _snapshot(engine, store)
         second = import_paths(paths, store=store, engine=engine)
         yield first, second, engine, store, snapshot
-    finally:
-        store.close()
-        engine.dispose()
-        if request.param == "postgresql":
-            drop_database(PG_ADMIN_URL, url)
 
 
 def _snapshot(engine: sa.Engine, store) -> dict[str, object]:  # type: ignore[no-untyped-def]
