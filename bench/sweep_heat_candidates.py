@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from smx_assets.domain.features.relative_activity import ratio_and_cells
 from smx_assets.domain.use_cases._common import logistic
 from smx_assets.domain.use_cases.alerting import apply_alert_policy
 from smx_assets.domain.use_cases.catalog import use_case
@@ -89,17 +90,12 @@ class Grid:
 
 
 def _ratio(act: np.ndarray, hod: np.ndarray, w: int, min_cells: int) -> tuple[np.ndarray, np.ndarray]:
-    valid = ~np.isnan(act) & ~np.isnan(hod) & (hod > 0)
-
-    def roll(x: np.ndarray) -> np.ndarray:
-        return sliding_window_view(np.concatenate([np.zeros((x.shape[0], w - 1)), x], 1), w, axis=1).sum(2)
-
-    n = roll(valid.astype("float64"))
-    num, den = roll(np.where(valid, act, 0.0)), roll(np.where(valid, hod, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = num / den
-    r[(n < min_cells) | (den <= 0)] = np.nan
-    return r, n
+    """The production ratio (``relative_activity.ratio_and_cells``) at every column of the slice;
+    ``w - 1`` empty cells in front give its first columns a partial window."""
+    pad = np.full((act.shape[0], w - 1), np.nan)
+    a, h = np.concatenate([pad, act], 1), np.concatenate([pad, hod], 1)
+    r, n = ratio_and_cells(a, h, w - 1, a.shape[1], w, min_cells)
+    return r, n.astype("float64")
 
 
 def _trailing(x: np.ndarray, w: int, fn: Callable) -> np.ndarray:  # type: ignore[type-arg]
