@@ -210,6 +210,15 @@ TABLE: tuple[Setting, ...] = (
             "animal x bucket cells a scoring run holds at once: the herd is scored in chunks of this "
             "many cells (10,000 animals of one bucket, ~1 GB), so its memory stays flat as the herd grows",
             "an integer from 100 to 100000000", _number(int, 100, 100_000_000), group=R),
+    Setting("SMX_SCORING_SHARDS", "1",
+            "scoring runs per bucket: the fleet is split by farm (crc32 of the farm id modulo this), the "
+            "scoring sensor requests one run per shard and bucket, each reading and writing only its farms' "
+            "animals (1: one run per bucket, as before)",
+            "an integer from 1 to 1024", _number(int, 1, 1024), group=R),
+    Setting("SMX_TRAINING_BACKFILL_DAYS_PER_RUN", "31",
+            "days of `training_features` one backfill run computes: a longer backfill fans out into "
+            "several runs of at most this many days (run workers or pods in parallel, within the queue's limits)",
+            "an integer from 1 to 3650", _number(int, 1, 3650), group=R),
     Setting("SMX_RETRAIN_MIN_INTERVAL_HOURS", "24", "at most one monitoring-triggered retraining per interval",
             "a number from 0 to 8760", _number(float, 0, 8760), group=R),
     Setting("SMX_RETRAIN_TRAINING_DAYS", "30", "training_features days that must exist before retraining",
@@ -278,12 +287,14 @@ class ScoringSettings:
     rescore_hours: float = 24.0
     max_rescores_per_tick: int = 12
     chunk_cells: int = 10_000
+    shards: int = 1
 
 
 @dataclass(frozen=True)
 class RetrainingSettings:
     min_interval_hours: float = 24.0
     training_days: int = 30
+    backfill_days_per_run: int = 31
 
 
 @dataclass(frozen=True)
@@ -446,10 +457,12 @@ class Settings:
                 rescore_hours=v["SMX_SCORING_RESCORE_HOURS"],
                 max_rescores_per_tick=v["SMX_SCORING_MAX_RESCORES_PER_TICK"],
                 chunk_cells=v["SMX_SCORING_CHUNK_CELLS"],
+                shards=v["SMX_SCORING_SHARDS"],
             ),
             retraining=RetrainingSettings(
                 min_interval_hours=v["SMX_RETRAIN_MIN_INTERVAL_HOURS"],
                 training_days=v["SMX_RETRAIN_TRAINING_DAYS"],
+                backfill_days_per_run=v["SMX_TRAINING_BACKFILL_DAYS_PER_RUN"],
             ),
             drift=DriftSettings(
                 warn_share=v["SMX_DRIFT_WARN_SHARE"], fail_share=v["SMX_DRIFT_FAIL_SHARE"],

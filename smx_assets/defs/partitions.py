@@ -71,8 +71,9 @@ def partitioned_asset(partitions_def: dg.PartitionsDefinition, *, group_name: st
                       **kwargs: Any) -> Any:
     """``@dg.asset`` with the block every partitioned asset shares.
 
-    Single-run backfill (a range is one run that loops inside, so per-run overhead is paid
-    once), the domain's group and owners. Everything else is passed on to ``dg.asset``.
+    Single-run backfill unless ``backfill_policy`` says otherwise (a range is one run that loops
+    inside, so per-run overhead is paid once), the domain's group and owners. Everything else is
+    passed on to ``dg.asset``.
     """
-    return dg.asset(partitions_def=partitions_def, backfill_policy=dg.BackfillPolicy.single_run(),
-                    group_name=group_name, owners=owners, **kwargs)
+    kwargs.setdefault("backfill_policy", dg.BackfillPolicy.single_run())
+    return dg.asset(partitions_def=partitions_def, group_name=group_name, owners=owners, **kwargs)

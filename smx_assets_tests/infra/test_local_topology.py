@@ -193,13 +193,17 @@ def test_smoke_run_launched_through_the_queue_succeeds(
 
 
 def test_same_partition_never_runs_twice_at_once(topology: Topology) -> None:
-    """The instance the daemon runs with has the per-partition limit (scoring relies on it)."""
+    """The instance the daemon runs with limits scoring to one run per bucket and shard
+    (``smx/scoring_key``, set by the scoring sensor), and has no ``dagster/partition`` limit,
+    which would serialize the shards of a bucket (Dagster sets that tag on every partitioned
+    run). The sharded test below shows both on the running queue."""
     import yaml
 
     loaded = yaml.safe_load((topology.config.dagster_home / "dagster.yaml").read_text())
     limits = loaded["run_coordinator"]["config"]["tag_concurrency_limits"]
-    assert {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True},
+    assert {"key": "smx/scoring_key", "value": {"applyLimitPerUniqueValue": True},
             "limit": 1} in limits
+    assert not [limit for limit in limits if limit["key"] == "dagster/partition"]
 
 
 # --------------------------------------------------------------------------- scoring end to end

@@ -19,6 +19,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from smx_assets import settings
 from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset, per_partition_metadata
 from smx_assets.domain import progress
 from smx_assets.domain.features import FEATURE_COLUMNS, FEATURE_DOC, KEY_COLUMNS, LABEL_COLUMNS
@@ -36,6 +37,15 @@ DAY = pd.Timedelta(days=1)
 PARITY_SAMPLE_BUCKETS = 4
 PARITY_TOLERANCE = 1e-9
 
+# A backfill of the daily feature assets over many days fans out into runs of at most
+# SMX_TRAINING_BACKFILL_DAYS_PER_RUN days (default 31: parallel run workers or pods, within the
+# run queue's limits); a range up to that long is still one run, its per-run overhead paid once.
+# The three share the policy, so a backfill of all of them splits the same days into the same runs
+# (and the jobs that select them see one policy). Job runs over a range (retraining_features_job)
+# are not backfills: they stay one run.
+FEATURE_BACKFILL = dg.BackfillPolicy.multi_run(
+    max_partitions_per_run=settings.current().retraining.backfill_days_per_run)
+
 
 def _markdown(frame: pd.DataFrame, columns: list[str], n: int = 8) -> str:
     cols = [c for c in columns if c in frame.columns]
@@ -52,7 +62,7 @@ def _schema(frame: pd.DataFrame, docs: dict[str, str] | None = None) -> dg.Table
 
 
 @partitioned_asset(
-    daily_partitions, group_name=GROUP, owners=OWNERS,
+    daily_partitions, group_name=GROUP, owners=OWNERS, backfill_policy=FEATURE_BACKFILL,
     deps=["herd_records"],
     kinds={"pandas", "parquet"},
     description=(
@@ -92,7 +102,7 @@ def animal_profiles(context: dg.AssetExecutionContext, herd_db: HerdDbResource,
 
 
 @partitioned_asset(
-    daily_partitions, group_name=GROUP, owners=OWNERS,
+    daily_partitions, group_name=GROUP, owners=OWNERS, backfill_policy=FEATURE_BACKFILL,
     deps=["bolus_readings"],
     kinds={"pandas", "parquet"},
     description=(
@@ -170,6 +180,7 @@ def _parity(store, live_records: FarmRecords, baselines: pd.DataFrame | None, tr
 
 @partitioned_asset(
     daily_partitions, group_name=GROUP, owners=OWNERS,
+    backfill_policy=FEATURE_BACKFILL,
     deps=[animal_profiles, sensor_baselines, "bolus_readings", "climate_readings", "herd_records"],
     kinds={"pandas", "parquet"},
     check_specs=[dg.AssetCheckSpec(

@@ -26,6 +26,7 @@ from smx_assets.domain.heap import frozen_heap
 from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
 from smx_assets.domain.monitoring.queries import per_bucket_outputs
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
+from smx_assets.domain.scoring.shards import WHOLE_FLEET, Shard
 from smx_assets.domain.time_grid import BUCKET, partition_key, range_label
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource
@@ -39,6 +40,11 @@ class ScoringConfig(dg.Config):
 
     write_alerts: bool = True  # False: a retro-scoring "what would it have alerted" dry run
     use_cases: list[str] = []  # empty: every registered use case
+    # Sharded scoring (SMX_SCORING_SHARDS > 1: the sensor sets both): score only the animals of
+    # the farms with crc32(farm_id) % shards == shard. -1: the whole fleet. The count is part of
+    # the run config (not read from the environment) so a run says which split it scored.
+    shard: int = -1
+    shards: int = 1
 
 
 @partitioned_asset(
@@ -70,7 +76,12 @@ def scores(
     start, end = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
     keys = context.partition_keys
     partition_label = range_label(keys[0], keys[-1])  # fits the herd DB's partition_key column
-    context.log.info("scoring %d bucket(s) %s .. %s", len(keys), start, end)
+    try:
+        shard = WHOLE_FLEET if config.shard == -1 else Shard(config.shard, config.shards)
+    except ValueError as exc:
+        raise dg.Failure(f"bad shard config (shard={config.shard}, shards={config.shards}): {exc}") from None
+    context.log.info("scoring %d bucket(s) %s .. %s%s", len(keys), start, end,
+                     "" if shard.whole else f", {shard.label}")
 
     t0 = time.perf_counter()
     client = mlflow.client()  # the resource's store, not whatever the environment names
@@ -103,6 +114,7 @@ def scores(
         lineage=ScoringLineage(settings.code_version(), partition_label, context.run_id),
         write_alerts=config.write_alerts,
         chunk_cells=settings.current().scoring.chunk_cells,
+        shard=shard,
     )
     stages = {"load_models": round(load_seconds, 3), "load_records": round(records_seconds, 3),
               **result.stage_seconds}
@@ -127,6 +139,8 @@ def scores(
         "rule_fallback_use_cases": ", ".join(result.fallback_use_cases) or "none",
         "skipped_use_cases": result.skipped_use_cases or "none",
     }
+    if not shard.whole:
+        metadata["shard"] = f"{shard.index} of {shard.count}"
     if result.buckets_without_readings:
         empty = result.buckets_without_readings
         metadata["no_readings"] = (f"{len(empty)} bucket(s) without readings, not scored: "

@@ -12,7 +12,14 @@ import pandas as pd
 from smx_assets import settings
 from smx_assets.defs.partitions import ten_minute_partitions
 from smx_assets.defs.scoring.jobs import scoring_job
-from smx_assets.domain.scoring.planning import ScoringCursor, ScoringPolicy, latest_due_bucket, plan_scoring
+from smx_assets.domain.scoring.planning import (
+    BucketRequest,
+    ScoringCursor,
+    ScoringPolicy,
+    latest_due_bucket,
+    plan_scoring,
+    shard_requests,
+)
 from smx_assets.domain.time_grid import BUCKET, partition_key
 from smx_assets.resources import SensorStoreResource
 from smx_assets.settings import ScoringSettings
@@ -34,6 +41,23 @@ def scoring_policy(s: ScoringSettings) -> ScoringPolicy:
     )
 
 
+def run_request(r: BucketRequest) -> dg.RunRequest:
+    """The run request of one planned bucket (and shard).
+
+    ``smx/scoring_key`` (``<partition>``, or ``<partition>/<shard>`` when sharded) is what the
+    run queue limits to one run at a time (``tag_concurrency_limits`` in infra/dagster/dagster.yaml),
+    so the shards of a bucket run in parallel while one shard of a bucket never runs twice at once.
+    A sharded run gets its shard in its run config too, so the run is self-describing."""
+    key = partition_key(r.bucket_start)
+    tags = {"smx/reason": r.reason}
+    if r.shard is None:
+        tags["smx/scoring_key"] = key
+        return dg.RunRequest(run_key=r.run_key, partition_key=key, tags=tags)
+    tags.update({"smx/shard": str(r.shard), "smx/shards": str(r.shards), "smx/scoring_key": f"{key}/{r.shard}"})
+    return dg.RunRequest(run_key=r.run_key, partition_key=key, tags=tags,
+                         run_config={"ops": {"scores": {"config": {"shard": r.shard, "shards": r.shards}}}})
+
+
 def utc_now() -> pd.Timestamp:
     """The sensor's clock (tests replace it to replay downtime and late arrivals)."""
     return pd.Timestamp.now(tz="UTC")
@@ -47,7 +71,8 @@ def utc_now() -> pd.Timestamp:
     "buckets of the last 24 h whose readings changed (run keys from the bucket's data).",
 )
 def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStoreResource) -> dg.SensorResult:
-    policy = scoring_policy(settings.current().scoring)
+    scoring = settings.current().scoring
+    policy = scoring_policy(scoring)
     cursor = ScoringCursor.from_json(context.cursor)
     now = utc_now()
     due = latest_due_bucket(now, policy.grace)
@@ -60,14 +85,7 @@ def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStor
             since, due - policy.rescore_horizon, due + BUCKET
         )
     plan = plan_scoring(cursor, now, policy, earliest, changed)
-    requests = [
-        dg.RunRequest(
-            run_key=r.run_key,
-            partition_key=partition_key(r.bucket_start),
-            tags={"smx/reason": r.reason},
-        )
-        for r in plan.requests
-    ]
+    requests = [run_request(r) for r in shard_requests(plan.requests, scoring.shards)]
     events = []
     for start, end in plan.skipped:
         n = int((end - start) / BUCKET)
@@ -79,5 +97,7 @@ def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStor
                       "skipped_buckets": n, "reason": "older than SMX_SCORING_MAX_CATCHUP_HOURS"},
         ))
     if requests:
-        context.log.info("requesting %s", ", ".join(f"{r.partition_key} ({r.tags['smx/reason']})" for r in requests))
+        context.log.info("requesting %s", ", ".join(
+            f"{r.partition_key}{'/' + r.tags['smx/shard'] if 'smx/shard' in r.tags else ''} ({r.tags['smx/reason']})"
+            for r in requests))
     return dg.SensorResult(run_requests=requests, asset_events=events, cursor=plan.cursor.to_json())

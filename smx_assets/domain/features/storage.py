@@ -107,9 +107,12 @@ class FeatureFiles:
             refs[b] = self.write(frame.reset_index(drop=True), SCORED, b, table=b.strftime("%H%M"))
         return refs
 
-    def scored_writer(self) -> ScoredFeatureWriter:
-        """A streaming :meth:`write_scored` for a run that computes its vectors chunk by chunk."""
-        return ScoredFeatureWriter(self)
+    def scored_writer(self, suffix: str = "") -> ScoredFeatureWriter:
+        """A streaming :meth:`write_scored` for a run that computes its vectors chunk by chunk.
+
+        ``suffix``: appended to each bucket's file name (``1210.shard-3-of-4``), so the shards
+        of one bucket each write their own file of the day's folder."""
+        return ScoredFeatureWriter(self, suffix)
 
     def read_scored(self, day: pd.Timestamp | str) -> pd.DataFrame | None:
         """All feature vectors scored on one UTC day (drift monitoring's "current" data)."""
@@ -133,20 +136,21 @@ class ScoredFeatureWriter:
     before); :meth:`abort` removes them. Use as a context manager: an exception aborts.
     """
 
-    def __init__(self, files: FeatureFiles) -> None:
+    def __init__(self, files: FeatureFiles, suffix: str = "") -> None:
         self.files = files
+        self.suffix = suffix
         self._open: dict[pd.Timestamp, tuple[str, str, object, pq.ParquetWriter]] = {}
 
     def url(self, bucket: pd.Timestamp) -> str:
         b = pd.Timestamp(bucket)
-        return self.files.url(SCORED, b, table=b.strftime("%H%M"))
+        return self.files.url(SCORED, b, table=b.strftime("%H%M") + self.suffix)
 
     def add(self, features: pd.DataFrame) -> None:
         for bucket, frame in features.groupby("bucket_start", sort=True):
             b = pd.Timestamp(bucket)
             table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
             if b not in self._open:
-                target = self.files.path(SCORED, b, table=b.strftime("%H%M"))
+                target = self.files.path(SCORED, b, table=b.strftime("%H%M") + self.suffix)
                 self.files.fs.makedirs(posixpath.dirname(target), exist_ok=True)
                 tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
                 fh = self.files.fs.open(tmp, "wb")

@@ -42,6 +42,7 @@ from smx_assets.domain.scoring.outputs import (
     insert_alerts,
     replace_predictions,
 )
+from smx_assets.domain.scoring.shards import WHOLE_FLEET, Shard
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.time_grid import BUCKET, day_start, floor_bucket, utc
 from smx_assets.domain.use_cases.alerting import apply_alert_policy
@@ -202,12 +203,12 @@ def _predictions(
 
 
 def _champion_history(engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp,
-                      animals: AnimalRange = ALL_ANIMALS) -> pd.DataFrame:
+                      animals: AnimalRange = ALL_ANIMALS, farms: Sequence[int] | None = None) -> pd.DataFrame:
     t = Prediction.__table__
     q = sa.select(t.c.animal_id, t.c.bucket_start, t.c.score).where(
         t.c.use_case == use_case, t.c.shadow.is_(False),
         t.c.bucket_start >= to_db_ts(start), t.c.bucket_start < to_db_ts(end),
-        *_animal_filter(t.c.animal_id, animals),
+        *_animal_filter(t.c.animal_id, animals, farms),
     )
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(q).all(), columns=["animal_id", "bucket_start", "score"])
@@ -218,23 +219,25 @@ def _champion_history(engine: Engine, use_case: str, start: pd.Timestamp, end: p
 def _alerts(
     engine: Engine, ms: ModelSet, preds: pd.DataFrame, features: pd.DataFrame,
     start: pd.Timestamp, end: pd.Timestamp, animals: AnimalRange = ALL_ANIMALS,
+    farms: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """Alerts of one use case for the animals of ``animals`` (a chunk's id range): the alert
-    policy runs per animal, so chunk by chunk gives the whole window's alerts."""
+    """Alerts of one use case for the animals of ``animals`` (a chunk's id range) and of
+    ``farms`` (a shard's; ``None``: every farm): the alert policy runs per animal, so chunk by
+    chunk and shard by shard gives the whole window's alerts."""
     uc = ms.use_case
     policy = uc.alert_policy
     champion = preds[(preds["use_case"] == uc.name) & (~preds["shadow"])]
     if champion.empty:
         return champion
-    history = _champion_history(engine, uc.name, start - policy.lookback, start, animals)
+    history = _champion_history(engine, uc.name, start - policy.lookback, start, animals, farms)
     current = champion[["animal_id", "bucket_start", "score"]]
     scores = pd.concat([history, current], ignore_index=True) if len(history) else current
-    before = alerts_near(engine, uc.name, start - policy.refractory, start, animals=animals)
+    before = alerts_near(engine, uc.name, start - policy.refractory, start, animals=animals, farms=farms)
     last = before.groupby("animal_id")["bucket_start"].max().to_dict() if not before.empty else {}
     raised = apply_alert_policy(scores, policy, last_alert_at=last, emit_from=start)
     if raised.empty:
         return raised
-    after = alerts_near(engine, uc.name, start, end + policy.refractory, animals=animals)
+    after = alerts_near(engine, uc.name, start, end + policy.refractory, animals=animals, farms=farms)
     if not after.empty:
         merged = raised.merge(after, on="animal_id", suffixes=("", "_known"))
         gap = (merged["bucket_start"] - merged["bucket_start_known"]).abs()
@@ -301,6 +304,7 @@ class _Window:
     eligible: dict[str, np.ndarray]
     scored_at: pd.Timestamp
     timer: _Timer
+    farms: list[int] | None = None  # a shard's farms (None: the whole fleet)
 
 
 @dataclass
@@ -315,7 +319,8 @@ class _ChunkOutcome:
 
 
 def _chunk_features(w: _Window, ids: np.ndarray, whole_herd: bool = False) -> pd.DataFrame:
-    # the whole herd in one chunk reads every animal (the read cache's cheapest path)
+    # the whole herd in one chunk reads every animal (the read cache's cheapest path); a shard
+    # or a chunk reads its own animals only
     readings = w.store.read_bolus(w.start - LOOKBACK, w.end, animal_ids=None if whole_herd else ids.tolist())
     return compute_features(readings, w.climate, w.records, w.baselines, (w.start, w.end), animal_ids=ids)
 
@@ -336,10 +341,10 @@ def _score_chunk(w: _Window, features: pd.DataFrame, animals: AnimalRange, empty
     with w.timer.stage("predict"):
         preds = _predictions(features, w.model_sets, w.lineage, refs, w.scored_at, w.eligible)
     with w.timer.stage("write_predictions"):
-        outcome.n_predictions = replace_predictions(w.engine, preds, w.start, w.end, animals)
+        outcome.n_predictions = replace_predictions(w.engine, preds, w.start, w.end, animals, w.farms)
     with w.timer.stage("alerts"):
         for name, ms in w.model_sets.items():
-            outcome.alerts[name] = _alerts(w.engine, ms, preds, features, w.start, w.end, animals)
+            outcome.alerts[name] = _alerts(w.engine, ms, preds, features, w.start, w.end, animals, w.farms)
     if len(features):
         feat_cols = [c for c in FEATURE_COLUMNS if c in features.columns]
         outcome.missing = float(features[feat_cols].isna().to_numpy().sum())
@@ -362,6 +367,7 @@ def score_window(
     write_alerts: bool = True,
     now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
     chunk_cells: int = DEFAULT_CHUNK_CELLS,
+    shard: Shard = WHOLE_FLEET,
 ) -> ScoringResult:
     """Score every bucket in ``[start, end)`` and write predictions and alerts.
 
@@ -378,6 +384,20 @@ def score_window(
       in a bucket first assumes the bucket is empty; when another chunk had readings there,
       that chunk is scored again at the end with the herd-wide answer (rare: one farm's data is
       late), so the result never depends on how the herd was split.
+
+    ``shard`` (``SMX_SCORING_SHARDS`` > 1: one run per shard and bucket, see
+    ``domain/scoring/shards.py``) scores only the animals of the shard's farms: it reads only
+    their readings (the store's ``animal_ids`` filter; climate is read whole, one series per farm
+    sensor), replaces only their predictions (``replace_predictions(farms=...)``: a shard's
+    replace cannot delete another shard's rows), looks up only their alert history, and writes
+    its feature vectors to its own file per bucket (``HHMM.shard-3-of-4.parquet``). Alerts stay
+    one per episode: the policy and the insert-or-ignore are per animal, and an animal is in one
+    shard. The two herd-wide decisions become *shard-wide*: the signal gate is computed from the
+    shard's animals (same ids per animal; only the reason's counts are the shard's), and a bucket
+    in which none of the shard's animals has a reading gets no predictions for the shard even if
+    other shards had readings there (an unsharded run would score those animals with empty
+    features; the sensor re-scores the shard when its late data arrives). With whole farms per
+    shard that is the same as "this shard's farms sent nothing", which is what the guard is for.
     """
     start, end = floor_bucket(utc(start)), utc(end)
     timer = _Timer()
@@ -386,20 +406,30 @@ def score_window(
         days = list(pd.date_range(day_start(start), day_start(end - BUCKET), freq="D"))
         baselines = ensure_baselines(store, files, days)
         climate = store.read_climate(start - LOOKBACK, end)
-    gates = {name: signal_gate(ms.use_case, records.animals) for name, ms in model_sets.items()}
+    farms: list[int] | None = None
+    herd = records.animals
+    if not shard.whole:
+        farms = shard.farms(set(records.animals["farm_id"].astype("int64"))
+                            | set(records.farms["farm_id"].astype("int64")))
+        herd = records.animals[shard.animal_mask(records.animals)]
+    gates = {name: signal_gate(ms.use_case, herd) for name, ms in model_sets.items()}
     skipped = {name: reason for name, (_ids, reason) in gates.items() if reason}
     w = _Window(engine=engine, store=store, records=records, model_sets=model_sets, lineage=lineage,
                 start=start, end=end, buckets=buckets, climate=climate, baselines=baselines,
                 eligible={name: ids for name, (ids, reason) in gates.items() if reason},
-                scored_at=now(), timer=timer)
-    chunks = animal_chunks(active_animals(records, start, end), len(buckets), chunk_cells)
+                scored_at=now(), timer=timer, farms=farms)
+    active = active_animals(records, start, end)
+    if not shard.whole:
+        active = active[np.isin(active, herd["animal_id"].to_numpy(dtype="int64"))]
+    chunks = animal_chunks(active, len(buckets), chunk_cells)
+    whole_herd = len(chunks) == 1 and shard.whole
     outcomes: list[_ChunkOutcome] = []
     assumed: list[set[pd.Timestamp]] = []
-    with files.scored_writer() as writer:
+    with files.scored_writer("" if shard.whole else f".{shard.label}") as writer:
         refs = {pd.Timestamp(b): writer.url(b) for b in buckets}
         for ids, animals in chunks:
             with timer.stage("features"):
-                features = _chunk_features(w, ids, whole_herd=len(chunks) == 1)
+                features = _chunk_features(w, ids, whole_herd=whole_herd)
             with timer.stage("write_features"):
                 writer.add(features)
             per_bucket = _per_bucket(w, features)
@@ -413,11 +443,11 @@ def score_window(
             writer.commit(keep={pd.Timestamp(b) for b in buckets} - empty)
     if not chunks:  # no active animal: the window's old predictions still go
         replace_predictions(engine, _predictions(pd.DataFrame(), model_sets, lineage, {}, w.scored_at),
-                            start, end)
+                            start, end, farms=farms)
     for k, (ids, animals) in enumerate(chunks):
         if assumed[k] != empty:  # this chunk had no readings in a bucket other chunks had readings in
             with timer.stage("features"):
-                features = _chunk_features(w, ids, whole_herd=len(chunks) == 1)
+                features = _chunk_features(w, ids, whole_herd=whole_herd)
             outcomes[k] = _score_chunk(w, features, animals, empty, refs)
             del features
     alerts_new: dict[str, int] = {}
@@ -454,5 +484,5 @@ def score_window(
     )
 
 
-__all__ = ["DEFAULT_CHUNK_CELLS", "ModelSet", "ScoringLineage", "ScoringResult", "animal_chunks", "load_model_sets",
-           "score_window", "window_features"]
+__all__ = ["DEFAULT_CHUNK_CELLS", "ModelSet", "ScoringLineage", "ScoringResult", "Shard", "animal_chunks",
+           "load_model_sets", "score_window", "window_features"]

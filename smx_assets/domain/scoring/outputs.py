@@ -2,15 +2,17 @@
 
 Predictions of a bucket are replaced as a whole inside one transaction (delete the window,
 insert the new rows), so a rerun or a late-data re-score leaves exactly one row per model,
-animal and bucket. Alerts are insert-or-ignore on (use_case, animal_id, bucket_start): an alert
-once raised is never raised twice and never silently withdrawn by a rerun.
+animal and bucket. A sharded run (``SMX_SCORING_SHARDS``) replaces only the rows of its
+shard's farms' animals, so shards of one bucket never delete each other's rows. Alerts are
+insert-or-ignore on (use_case, animal_id, bucket_start): an alert once raised is never raised
+twice and never silently withdrawn by a rerun.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from smx_assets.domain.herd_db import Alert, Prediction, to_db_ts
+from smx_assets.domain.herd_db import Alert, Animal, Prediction, to_db_ts
 from smx_assets.domain.json_values import json_safe
 from smx_assets.domain.prediction_partitions import ensure_partitions, window_days
 
@@ -50,22 +52,31 @@ AnimalRange = tuple[int | None, int | None]  # [lo, hi) of animal ids; None: unb
 ALL_ANIMALS: AnimalRange = (None, None)
 
 
-def _animal_filter(column: sa.ColumnElement, animals: AnimalRange) -> list[sa.ColumnElement]:
+def _animal_filter(column: sa.ColumnElement, animals: AnimalRange,
+                   farms: Sequence[int] | None = None) -> list[sa.ColumnElement]:
+    """Conditions on an ``animal_id`` column: the id range ``[lo, hi)`` and, for a shard, the
+    animals of ``farms`` (``None``: any farm). The farm condition is a sub-query on ``animals``,
+    so its size is the shard's farm count, not its animal count, and it covers every animal of
+    those farms (also ones no longer active, whose old rows a replace must still remove)."""
     lo, hi = animals
     out = []
     if lo is not None:
         out.append(column >= int(lo))
     if hi is not None:
         out.append(column < int(hi))
+    if farms is not None:
+        animal = Animal.__table__
+        out.append(column.in_(sa.select(animal.c.id).where(animal.c.farm_id.in_([int(f) for f in farms]))))
     return out
 
 
 def replace_predictions(
     engine: Engine, predictions: pd.DataFrame, window_start: pd.Timestamp, window_end: pd.Timestamp,
-    animals: AnimalRange = ALL_ANIMALS,
+    animals: AnimalRange = ALL_ANIMALS, farms: Sequence[int] | None = None,
 ) -> int:
     """Replace every prediction with ``window_start <= bucket_start < window_end`` (and an
-    animal id in ``animals``, ``[lo, hi)``) by ``predictions``, in one transaction.
+    animal id in ``animals``, ``[lo, hi)``, of an animal of ``farms`` when given: a shard) by
+    ``predictions``, in one transaction.
 
     A chunked scoring run replaces its window one animal range at a time (the ranges of its
     chunks tile every id), so each chunk's write is atomic and the run as a whole leaves exactly
@@ -85,7 +96,7 @@ def replace_predictions(
         conn.execute(
             table.delete().where(
                 table.c.bucket_start >= to_db_ts(window_start), table.c.bucket_start < to_db_ts(window_end),
-                *_animal_filter(table.c.animal_id, animals),
+                *_animal_filter(table.c.animal_id, animals, farms),
             )
         )
         if predictions.empty:
@@ -235,16 +246,17 @@ def insert_alerts(engine: Engine, alerts: pd.DataFrame) -> int:
 
 def alerts_near(
     engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp, animal_ids: Iterable[int] | None = None,
-    animals: AnimalRange = ALL_ANIMALS,
+    animals: AnimalRange = ALL_ANIMALS, farms: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Existing alerts of a use case with ``start <= bucket_start < end`` (refractory look-up),
-    of the animals in ``animals`` (``[lo, hi)``, a scoring chunk's range) and ``animal_ids``."""
+    of the animals in ``animals`` (``[lo, hi)``, a scoring chunk's range), of ``farms`` (a
+    shard's) and ``animal_ids``."""
     table = Alert.__table__
     query = sa.select(table.c.animal_id, table.c.bucket_start).where(
         table.c.use_case == use_case,
         table.c.bucket_start >= to_db_ts(start),
         table.c.bucket_start < to_db_ts(end),
-        *_animal_filter(table.c.animal_id, animals),
+        *_animal_filter(table.c.animal_id, animals, farms),
     )
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).all(), columns=["animal_id", "bucket_start"])

@@ -12,6 +12,9 @@ rules can be tested exhaustively:
 * A bucket of the last ``rescore_horizon`` whose data changed after it was scored (late readings)
   is re-scored. The run key is derived from the bucket's data (reading count and last arrival),
   so the same data never triggers two runs, and new data always triggers one.
+* With ``SMX_SCORING_SHARDS`` = N > 1 every planned bucket becomes N requests, one per shard
+  (:func:`shard_requests`): the run key gets ``/shard-3-of-4``, so new buckets, late-data
+  re-scores and catch-up all work per shard with the keys still derived from the bucket's data.
 """
 
 from __future__ import annotations
@@ -67,6 +70,17 @@ class BucketRequest:
     bucket_start: pd.Timestamp
     reason: str  # "new" | "late-data"
     run_key: str
+    shard: int | None = None  # None: the whole fleet (SMX_SCORING_SHARDS=1)
+    shards: int = 1
+
+
+def shard_requests(requests: list[BucketRequest], shards: int) -> list[BucketRequest]:
+    """Each request once per shard (``shards`` > 1), bucket by bucket, shards in order; the
+    run key of shard ``k`` is ``<bucket's run key>/shard-k-of-N``. ``shards`` = 1: unchanged."""
+    if shards <= 1:
+        return list(requests)
+    return [BucketRequest(r.bucket_start, r.reason, f"{r.run_key}/shard-{k}-of-{shards}", k, shards)
+            for r in requests for k in range(shards)]
 
 
 @dataclass
