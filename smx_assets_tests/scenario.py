@@ -63,9 +63,9 @@ def env(**values: str) -> Iterator[None]:
 
 
 def build_scenario(root: Path, *, n_animals: int = 25, days: int = 14, seed: int = 11,
-                   feature_days: tuple[int, int] | None = None) -> Scenario:
+                   feature_days: tuple[int, int] | None = None, n_farms: int = 2) -> Scenario:
     """Simulate, load, and materialise the daily feature assets over ``feature_days`` (first, last)."""
-    config = SimConfig(n_animals=n_animals, days=days, seed=seed, start=START.date())
+    config = SimConfig(n_animals=n_animals, days=days, seed=seed, start=START.date(), n_farms=n_farms)
     herd = simulate(config)
     upgrade_herd_db(f"sqlite:///{root / 'herd.db'}")  # start-up step: resources only check the schema
     resources: dict[str, object] = {
