@@ -39,3 +39,19 @@ def freeze_loaded_heap() -> int:
     """
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory (``VmHWM``) in MB; None where /proc is missing.
+
+    Not ``ru_maxrss``: Linux carries it over fork+exec, so a run worker started by a big parent
+    would report the parent's size. Recorded on every ``scores`` materialisation, so the memory a
+    run (or shard) needs can be read from its metadata when sizing pods."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None

@@ -209,6 +209,7 @@ def test_same_partition_never_runs_twice_at_once(topology: Topology) -> None:
 # --------------------------------------------------------------------------- scoring end to end
 
 SCORING_ANIMALS = 20
+SCORING_FARMS = 8  # crc32 puts farms 1..8 into all four shards of 4 (3, 1, 3, 0, 2, 0, 2, 3)
 SCORING_DAYS = 12  # the simulated herd ends today, so real "now" has due buckets for the sensor
 SENSOR_NAME = "scoring_sensor"
 REPOSITORY_NAME = "__repository__"  # the repository of a `Definitions` object
@@ -274,7 +275,7 @@ def seeded(topology: Topology) -> Iterator[SeededHerd]:
     try:
         with set_env(MLFLOW_TRACKING_URI=tracking_uri, SMX_HOME=topo_env["SMX_HOME"]):
             t0 = time.monotonic()
-            config = SimConfig(n_animals=SCORING_ANIMALS, days=SCORING_DAYS, seed=11,
+            config = SimConfig(n_animals=SCORING_ANIMALS, days=SCORING_DAYS, seed=11, n_farms=SCORING_FARMS,
                                start=(today - pd.Timedelta(days=SCORING_DAYS - 1)).date())
             herd = simulate(config)
             # Readings arrived by now only: the store looks like a live farm's at this moment.
@@ -530,6 +531,101 @@ def test_daemon_runs_the_scoring_sensor_on_its_own(
               f"run {run.end_time - run.start_time:.1f} s; "
               f"tick -> SUCCESS {run.end_time - tick['timestamp']:.1f} s "
               f"(bucket {key}, {len(runs)} sensor run(s) since the rewind)")
+
+
+SHARDS = 4
+RUN_SPECIFIC = ["id", "dagster_run_id", "scored_at", "created_at"]
+
+
+def _wait_runs(client: DagsterGraphQLClient, run_ids: list[str], timeout_s: float) -> dict[str, str]:
+    t0, status = time.monotonic(), {r: "QUEUED" for r in run_ids}
+    while time.monotonic() - t0 < timeout_s and not all(v in TERMINAL for v in status.values()):
+        for r in run_ids:
+            if status[r] not in TERMINAL:
+                status[r] = client.get_run_status(r).value
+        time.sleep(0.5)
+    return status
+
+
+def _outputs(seeded: SeededHerd, bucket: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import pandas as pd
+
+    at = {"b": bucket.tz_localize(None).to_pydatetime()}
+    with seeded.herd_engine().connect() as conn:
+        preds = pd.read_sql_query(sa.text("SELECT * FROM predictions WHERE bucket_start = :b"), conn, params=at)
+        alerts = pd.read_sql_query(sa.text("SELECT * FROM alerts WHERE bucket_start = :b"), conn, params=at)
+    preds["feature_ref"] = preds["feature_ref"].str.replace(r"\.shard-\d+-of-\d+\.parquet", ".parquet", regex=True)
+    alerts["feature_ref"] = alerts["feature_ref"].str.replace(r"\.shard-\d+-of-\d+\.parquet", ".parquet", regex=True)
+    key = ["use_case", "model_name", "shadow", "animal_id"]
+    return (preds.drop(columns=RUN_SPECIFIC[:3]).sort_values(key).reset_index(drop=True),
+            alerts.drop(columns=[c for c in RUN_SPECIFIC if c in alerts]).sort_values(key[:1] + key[3:])
+            .reset_index(drop=True))
+
+
+def test_a_bucket_scored_as_four_shards_through_the_queue_equals_one_run(
+    topology: Topology, client: DagsterGraphQLClient, dagster_db: sa.Engine, seeded: SeededHerd,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One bucket scored by one unsharded run, then as 4 shard runs submitted at once (the run
+    config and tags the scoring sensor gives them with SMX_SCORING_SHARDS=4) plus a second run of
+    shard 0: the queue runs the shards side by side (no per-partition limit serializes them),
+    holds the second shard-0 run until the first ended (``smx/scoring_key`` limit 1), all
+    succeed, and the predictions and alerts equal the unsharded run's (PostgreSQL, InfluxDB,
+    champion from the MLflow server)."""
+    import pandas as pd
+
+    bucket = seeded.today - pd.Timedelta(days=1) + pd.Timedelta(hours=14)  # features exist
+    key = bucket.strftime(FMT)
+    whole = launch_and_wait(client, "scoring_job", partition_key=key, timeout_s=200)
+    assert whole.status == "SUCCESS", _run_failure_detail(topology, whole, dagster_db)
+    preds_whole, alerts_whole = _outputs(seeded, bucket)
+    assert len(preds_whole) > 0
+    with seeded.herd_engine().begin() as conn:
+        for table in ("alerts", "predictions"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE bucket_start = :b"),
+                         {"b": bucket.tz_localize(None).to_pydatetime()})
+
+    t0 = time.time()
+    run_ids, shard_of = [], {}
+    for k in [*range(SHARDS), 0]:
+        run_id = client.submit_job_execution(
+            "scoring_job", repository_location_name=LOCATION_NAME,
+            run_config={"ops": {"scores": {"config": {"shard": k, "shards": SHARDS}}}},
+            tags={"dagster/partition": key, "smx/reason": "new", "smx/shard": str(k), "smx/shards": str(SHARDS),
+                  "smx/scoring_key": f"{key}/{k}"})
+        run_ids.append(run_id)
+        shard_of[run_id] = k
+    status = _wait_runs(client, run_ids, timeout_s=400)
+    for run_id, st in status.items():
+        assert st == "SUCCESS", _run_failure_detail(topology, RunOutcome(run_id, st, 0.0), dagster_db)
+    with dagster_db.connect() as conn:
+        rows = {r.run_id: r for r in conn.execute(sa.text(
+            "SELECT run_id, create_timestamp, start_time, end_time FROM runs WHERE run_id IN :ids")
+            .bindparams(sa.bindparam("ids", expanding=True)), {"ids": run_ids}).all()}
+    first = [rows[r] for r in run_ids[:SHARDS]]
+    again = rows[run_ids[SHARDS]]
+    # shards of one bucket ran side by side: at least two were running at the same moment
+    overlaps = sum(1 for i, a in enumerate(first) for b in first[i + 1:]
+                   if a.start_time < b.end_time and b.start_time < a.end_time)
+    assert overlaps >= 1, [(r.start_time, r.end_time) for r in first]
+    # ... and shard 0's second run waited for its first (one run per bucket and shard)
+    assert again.start_time >= first[0].end_time, (again.start_time, first[0].end_time)
+
+    preds, alerts = _outputs(seeded, bucket)
+    pd.testing.assert_frame_equal(preds_whole, preds)
+    pd.testing.assert_frame_equal(alerts_whole, alerts)
+    with seeded.herd_engine().connect() as conn:
+        by_run = conn.execute(sa.text(
+            "SELECT dagster_run_id, count(DISTINCT animal_id) FROM predictions WHERE bucket_start = :b "
+            "GROUP BY dagster_run_id"), {"b": bucket.tz_localize(None).to_pydatetime()}).all()
+    assert {shard_of[r] for r, _n in by_run} == set(range(SHARDS))  # every shard wrote its animals
+    last_end = max(r.end_time for r in rows.values())
+    with capsys.disabled():
+        print(f"\nsharded scoring {key}: {SHARDS} shards + a second shard-0 run, submit to last SUCCESS "
+              f"{last_end - t0:.1f} s; shard runs "
+              + ", ".join(f"{shard_of[r.run_id]}: {r.end_time - r.start_time:.1f} s" for r in first)
+              + f"; {overlaps} overlapping pair(s); unsharded run {whole.launch_to_end_s:.1f} s launch to SUCCESS; "
+              f"{len(preds)} predictions, {len(alerts)} alerts identical")
 
 
 def _epoch(value: dt.datetime) -> float:

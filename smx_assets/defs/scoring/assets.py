@@ -22,7 +22,7 @@ from smx_assets import settings
 from smx_assets.defs.partitions import partitioned_asset, per_partition_metadata, ten_minute_partitions
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
-from smx_assets.domain.heap import frozen_heap
+from smx_assets.domain.heap import frozen_heap, peak_rss_mb
 from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
 from smx_assets.domain.monitoring.queries import per_bucket_outputs
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
@@ -141,6 +141,9 @@ def scores(
     }
     if not shard.whole:
         metadata["shard"] = f"{shard.index} of {shard.count}"
+    rss = peak_rss_mb()
+    if rss is not None:
+        metadata["peak_rss_mb"] = rss
     if result.buckets_without_readings:
         empty = result.buckets_without_readings
         metadata["no_readings"] = (f"{len(empty)} bucket(s) without readings, not scored: "
