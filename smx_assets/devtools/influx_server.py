@@ -95,6 +95,9 @@ bind-address = "127.0.0.1:{rpc_port}"
   wal-dir = "{base_dir / 'wal'}"
   index-version = "inmem"
   query-log-enabled = false
+  # One series per animal: the default (100,000 values per tag) refuses the 100,001st animal's
+  # readings as a partial write. Same setting as infra/influxdb/influxdb.conf.
+  max-values-per-tag = 0
   wal-fsync-delay = "0s"
 
 [retention]

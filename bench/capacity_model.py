@@ -1,0 +1,167 @@
+"""Capacity model for 100,000 / 1,000,000 / 10,000,000 animals (issue 12, infra/README.md).
+
+Every output is arithmetic on the inputs below; each input is either a figure measured by a
+script in ``bench/`` (named in its ``source``) or a named assumption (``source`` starts with
+"assumption"). Change an input when a measurement changes and paste the printed table into
+infra/README.md ("Capacity model"); ``smx_assets_tests/infra/test_capacity_model.py`` fails
+when the README's table no longer matches this script's output.
+
+Run: ``python bench/capacity_model.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+BUCKETS_PER_DAY = 144
+MODELS_PER_RUN = 6  # three use cases x champion + shadow, loaded once per run (load_model_sets)
+PREDICTIONS_PER_ANIMAL = 6  # one row per model and active animal and bucket
+FLEETS = (100_000, 1_000_000, 10_000_000)
+
+# InfluxData, "Hardware sizing guidelines" (InfluxDB OSS v1): a single node "may not support"
+# more than these; past them InfluxDB Enterprise (a cluster) or one database per group of farms.
+INFLUX_OSS_FIELD_WRITES_S = 750_000
+INFLUX_OSS_MODERATE_QUERIES_S = 100
+INFLUX_OSS_SERIES = 10_000_000
+
+
+@dataclass(frozen=True)
+class Input:
+    value: float
+    source: str
+
+
+INPUTS: dict[str, Input] = {
+    "shard_animals": Input(100_000, "choice: the largest run bench_scoring.py measured inside its targets "
+                                    "(SMX_SCORING_SHARDS = fleet / 100,000)"),
+    "run_cpu_s_100k": Input(0.0, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, "
+                                 "CPU seconds of the run process (user + sys)"),
+    "run_wall_s_100k": Input(0.0, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall"),
+    "run_peak_rss_mb_100k": Input(0.0, "bench_scoring.py --herd-db postgres --animals 100000, peak RSS"),
+    "run_start_s": Input(12.0, "test_local_topology.py: queued to started, run-worker process start and "
+                               "imports, 10-14 s (infra/README.md, Scaling out); a pod adds its start"),
+    "active_share": Input(0.98051, "bench_scoring.py --animals 100000: 98,051 of 100,000 animals active"),
+    "prediction_row_bytes": Input(287.0, "bench_retention.py: 43,200 prediction rows a day = 12.4 MB on "
+                                         "PostgreSQL 15, table + indexes"),
+    "predictions_days": Input(30, "setting SMX_RETENTION_PREDICTIONS_DAYS, default"),
+    "readings_days": Input(60, "setting SMX_RETENTION_READINGS_DAYS, default"),
+    "reading_fields": Input(4, "schema: temp_c, activity, interval_s, received_at (pH on some boluses: +1)"),
+    "reading_cadence_s": Input(600, "bolus: one reading per 10 minutes (a 2-hour collar writes 12x fewer)"),
+    "influx_bytes_per_reading": Input(0.0, "bench_scoring.py --animals 100000 prepare: InfluxDB data folder "
+                                           "bytes / readings stored (TSM, after compaction)"),
+    "delivery_burst": Input(10, "assumption: deliveries come in bursts 10x the average rate "
+                                "(gateways forwarding buffered readings)"),
+    "rescore_share": Input(1.0, "assumption: every bucket re-scored once for late data (SMX_SCORING_RESCORE_HOURS "
+                                "allows more; run keys from the data make a re-score only happen when data changed)"),
+    "queries_per_run": Input(2, "influx_store read path with a warm read cache: one query for the new "
+                                "bucket's readings, one for the write markers"),
+    "climate_series_per_1000": Input(4, "simulator: 2 farms of 500 animals per 1,000, 2 climate sensors each"),
+}
+
+
+def model(animals: int, inputs: dict[str, Input] = INPUTS) -> dict[str, float]:
+    """The capacity figures of one fleet size."""
+    v = {k: i.value for k, i in inputs.items()}
+    shards = math.ceil(animals / v["shard_animals"])
+    per_shard = animals / shards
+    scale = per_shard / 100_000
+    runs_day = shards * BUCKETS_PER_DAY * (1 + v["rescore_share"])
+    cpu_bucket = shards * v["run_cpu_s_100k"] * scale
+    rows_bucket = animals * v["active_share"] * PREDICTIONS_PER_ANIMAL
+    rows_day = rows_bucket * BUCKETS_PER_DAY * (1 + v["rescore_share"])  # a re-score replaces, rows written
+    rows_kept = rows_bucket * BUCKETS_PER_DAY * v["predictions_days"]
+    readings_s = animals / v["reading_cadence_s"]
+    field_writes_s = readings_s * v["reading_fields"]
+    series = animals + animals / 1000 * v["climate_series_per_1000"] + 2
+    return {
+        "animals": animals,
+        "shards": shards,
+        "animals_per_shard": per_shard,
+        "runs_per_day": runs_day,
+        "pods_per_bucket": shards,
+        "cpu_s_per_bucket": cpu_bucket,
+        "cpu_s_per_day": cpu_bucket * BUCKETS_PER_DAY * (1 + v["rescore_share"]),
+        "bucket_wall_s": v["run_start_s"] + v["run_wall_s_100k"] * scale,
+        "pod_memory_mb": v["run_peak_rss_mb_100k"],
+        "pg_rows_per_bucket": rows_bucket,
+        "pg_rows_per_day": rows_day,
+        "pg_rows_per_s_avg": rows_day / 86_400,
+        "pg_gb_after_retention": rows_kept * v["prediction_row_bytes"] / 1e9,
+        "influx_series": series,
+        "influx_field_writes_s_avg": field_writes_s,
+        "influx_field_writes_s_burst": field_writes_s * v["delivery_burst"],
+        "influx_queries_s": runs_day * v["queries_per_run"] / 86_400,
+        "influx_gb_after_retention": readings_s * 86_400 * v["readings_days"] * v["influx_bytes_per_reading"] / 1e9,
+        "mlflow_loads_per_day": runs_day * MODELS_PER_RUN,
+    }
+
+
+def _fmt(x: float) -> str:
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+ROWS = [
+    ("shards (`SMX_SCORING_SHARDS`)", "shards"),
+    ("animals per shard run", "animals_per_shard"),
+    ("scoring runs per day (new + one late re-score per bucket)", "runs_per_day"),
+    ("pods per bucket (one per shard, concurrent)", "pods_per_bucket"),
+    ("CPU-seconds per bucket", "cpu_s_per_bucket"),
+    ("CPU-seconds per day (scoring)", "cpu_s_per_day"),
+    ("bucket close to last shard done, s (run start + one shard's run)", "bucket_wall_s"),
+    ("memory per pod, MB (peak RSS of one shard run)", "pod_memory_mb"),
+    ("PostgreSQL prediction rows per bucket", "pg_rows_per_bucket"),
+    ("PostgreSQL prediction rows written per day", "pg_rows_per_day"),
+    ("PostgreSQL rows/s, day average", "pg_rows_per_s_avg"),
+    ("PostgreSQL predictions size after retention, GB", "pg_gb_after_retention"),
+    ("InfluxDB series (OSS guide: <= 10,000,000)", "influx_series"),
+    ("InfluxDB field writes/s, average (OSS guide: <= 750,000)", "influx_field_writes_s_avg"),
+    ("InfluxDB field writes/s, delivery bursts", "influx_field_writes_s_burst"),
+    ("InfluxDB queries/s from scoring (OSS guide: <= 100 moderate)", "influx_queries_s"),
+    ("InfluxDB readings size after retention, GB", "influx_gb_after_retention"),
+    ("MLflow model loads per day (6 per run)", "mlflow_loads_per_day"),
+]
+
+
+def table(inputs: dict[str, Input] = INPUTS) -> str:
+    """The Markdown table for infra/README.md."""
+    figures = [model(a, inputs) for a in FLEETS]
+    lines = ["| | " + " | ".join(f"{a:,} animals" for a in FLEETS) + " |",
+             "|---|" + "---|" * len(FLEETS)]
+    for label, key in ROWS:
+        lines.append(f"| {label} | " + " | ".join(_fmt(f[key]) for f in figures) + " |")
+    return "\n".join(lines)
+
+
+def inputs_table(inputs: dict[str, Input] = INPUTS) -> str:
+    """Where each input comes from (printed under the figures)."""
+    lines = ["| input | value | source |", "|---|---|---|"]
+    for name, i in inputs.items():
+        lines.append(f"| `{name}` | {i.value:g} | {i.source} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    print(table())
+    print()
+    print(inputs_table())
+    v = {k: i.value for k, i in INPUTS.items()}
+    for a in FLEETS:
+        m = model(a)
+        over = [name for name, (x, limit) in {
+            "series": (m["influx_series"], INFLUX_OSS_SERIES),
+            "field writes/s (bursts)": (m["influx_field_writes_s_burst"], INFLUX_OSS_FIELD_WRITES_S),
+            "queries/s": (m["influx_queries_s"], INFLUX_OSS_MODERATE_QUERIES_S),
+        }.items() if x > limit]
+        print(f"\n{a:,} animals: InfluxDB OSS single node "
+              + (f"past the sizing guide on {', '.join(over)}" if over else "inside the sizing guide")
+              + f"; bucket done {m['bucket_wall_s']:.0f} s after close (budget 600 s, "
+              f"grace {v['run_start_s']:.0f} s of it is the run start)")
+
+
+if __name__ == "__main__":
+    main()
