@@ -96,7 +96,71 @@ def bucketize_bolus(readings: pd.DataFrame) -> pd.DataFrame:
     here and becomes NaN (+ a missing indicator) on the grid. Readings longer than a bucket are
     spread over the buckets they cover first (:func:`spread_intervals`); ``n_readings`` is then
     the share of a reading each bucket holds.
+
+    Most buckets hold exactly one reading (a bolus reports every 10 minutes), whose "mean" is the
+    reading itself: those are taken over with numpy, and only the buckets with several readings
+    go through the pandas group-by (:func:`_bucketize_pandas`, which gives the very same frame for
+    all rows: ``smx_assets_tests/domain/features/test_buckets.py`` compares them bit for bit).
     """
+    ts = readings["ts"]
+    if len(readings) == 0 or not isinstance(ts.dtype, pd.DatetimeTZDtype) or str(ts.dtype.tz) != "UTC" \
+            or readings["animal_id"].dtype != np.int64 or ts.isna().any():
+        return _bucketize_pandas(readings)
+    spread = spread_intervals(readings) if _needs_spread(readings) else None
+    src = spread if spread is not None else readings
+    ids = src["animal_id"].to_numpy(dtype="int64")
+    unit = np.datetime_data(src["ts"].dtype.base)[0]
+    ts_ns = to_ns(src["ts"])
+    bucket = ts_ns - ts_ns % BUCKET_NS  # floor (numpy's % takes the divisor's sign)
+    weight = src["weight"].to_numpy(dtype="float64") if spread is not None else np.ones(len(src))
+    values, n_art = {}, np.zeros(len(src), dtype="int64")
+    for col, (lo, hi) in (("temp_c", TEMP_VALID), ("activity", ACTIVITY_VALID), ("ph", PH_VALID)):
+        v = src[col].to_numpy(dtype="float64", copy=True)
+        bad = ~np.isnan(v) & ((v < lo) | (v > hi))
+        n_art += bad
+        v[bad] = np.nan
+        values[col] = v
+    n = len(ids)
+    d_id, d_b = np.diff(ids), np.diff(bucket)
+    if n > 1 and not ((d_id >= 0).all() and ((d_id > 0) | (d_b >= 0)).all()):
+        order = np.lexsort((bucket, ids))  # stable: a bucket's readings keep their order
+        ids, bucket, weight, n_art = ids[order], bucket[order], weight[order], n_art[order]
+        values = {k: v[order] for k, v in values.items()}
+        d_id, d_b = np.diff(ids), np.diff(bucket)
+    first = np.ones(n, dtype=bool)
+    first[1:] = (d_id != 0) | (d_b != 0)
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.append(starts, n))
+    single = sizes == 1
+    out_ids, out_b = ids[starts], bucket[starts]
+    # a one-reading bucket's mean is the reading (+ 0.0: pandas' sum from 0.0 turns -0.0 into 0.0)
+    cols = {k: v[starts] + 0.0 for k, v in values.items()}
+    n_readings, n_artefacts = weight[starts] + 0.0, n_art[starts].copy()
+    if not single.all():  # buckets with several readings: pandas' own group means and sums
+        multi_rows = np.repeat(~single, sizes)
+        frame = pd.DataFrame({"animal_id": ids[multi_rows], "bucket": bucket[multi_rows],
+                              **{k: v[multi_rows] for k, v in values.items()},
+                              "weight": weight[multi_rows], "n_artefacts": n_art[multi_rows]})
+        g = frame.groupby(["animal_id", "bucket"], sort=True)
+        means = g[["temp_c", "activity", "ph"]].mean()
+        pos = np.flatnonzero(~single)  # the groups come out in key order, as ``starts`` are
+        for k in cols:
+            cols[k][pos] = means[k].to_numpy()
+        n_readings[pos] = g["weight"].sum().to_numpy()
+        n_artefacts[pos] = g["n_artefacts"].sum().to_numpy()
+    b = pd.DatetimeIndex(out_b.view("datetime64[ns]")).tz_localize("UTC").as_unit(unit)
+    return pd.DataFrame({"animal_id": out_ids, "bucket": b, **cols, "n_readings": n_readings,
+                         "n_artefacts": n_artefacts})
+
+
+def _needs_spread(readings: pd.DataFrame) -> bool:
+    if "interval_s" not in readings.columns:
+        return False
+    return bool((readings["interval_s"].to_numpy(dtype="int64") >= 2 * (BUCKET_NS // 1_000_000_000)).any())
+
+
+def _bucketize_pandas(readings: pd.DataFrame) -> pd.DataFrame:
+    """:func:`bucketize_bolus` with one pandas group-by over every reading (any input)."""
     clean = clean_bolus(spread_intervals(readings))
     clean["bucket"] = clean["ts"].dt.floor(BUCKET)
     g = clean.groupby(["animal_id", "bucket"], sort=True)

@@ -28,9 +28,40 @@ REF_QUANTILE = 0.9
 def reference_level(temp: np.ndarray, context: int = CONTEXT) -> np.ndarray:
     """Per cell ``j``: the ~90th-percentile of valid temperatures in ``[j-context, j)`` (NaN if none).
 
-    Implemented with a sort on a sliding-window view (NaNs sort last) because ``nanquantile``
-    falls back to a Python loop per row.
+    The percentile is the value of rank ``n - 1 - floor(n (1 - q))`` among the window's ``n``
+    valid values: for 12 cells and q = 0.9 the largest (n <= 10) or the second largest (n 11-12).
+    So it is picked, not interpolated, by a running top-2 over the ``context`` shifted columns
+    (no sort; :func:`_reference_level_sorted` sorts each window and picks the same element).
     """
+    ks = _ranks_from_top(context)
+    if ks.max() > 1:  # a quantile deeper than the top two: sort the windows
+        return _reference_level_sorted(temp, context)
+    n_a, n_t = temp.shape
+    padded = np.concatenate([np.full((n_a, context), np.nan), temp], axis=1)
+    missing = np.isnan(padded)
+    filled = np.where(missing, -np.inf, padded)  # -inf ranks below every valid value
+    top1 = np.full((n_a, n_t), -np.inf)
+    top2 = np.full((n_a, n_t), -np.inf)
+    n_valid = np.zeros((n_a, n_t), dtype=np.int64)
+    for k in range(context):
+        x = filled[:, k:k + n_t]
+        np.maximum(top2, np.minimum(top1, x), out=top2)
+        np.maximum(top1, x, out=top1)
+        n_valid += ~missing[:, k:k + n_t]
+    ref = np.where(ks[n_valid] == 1, top2, top1)
+    ref[n_valid == 0] = np.nan
+    return ref
+
+
+def _ranks_from_top(context: int) -> np.ndarray:
+    """For n = 0..context valid values: how many values above the reference (0: the largest)."""
+    n = np.arange(context + 1)
+    rank = np.clip(n - 1 - np.floor(n * (1.0 - REF_QUANTILE)).astype(np.int64), 0, context - 1)
+    return np.maximum(n - 1 - rank, 0)
+
+
+def _reference_level_sorted(temp: np.ndarray, context: int = CONTEXT) -> np.ndarray:
+    """:func:`reference_level` by a sort on a sliding-window view (NaNs sort last)."""
     n_a, n_t = temp.shape
     padded = np.concatenate([np.full((n_a, context), np.nan), temp], axis=1)
     windows = sliding_window_view(padded, context, axis=1)[:, :n_t, :]

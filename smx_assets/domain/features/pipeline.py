@@ -118,6 +118,7 @@ FEATURE_DOC.update({
 })
 FEATURE_COLUMNS: list[str] = list(FEATURE_DOC)
 assert set(PROFILE_COLUMNS) <= set(FEATURE_COLUMNS)
+_THI_COLUMNS = ("thi", "thi_mean_6h", "thi_max_24h", "thi_missing")
 INDICATOR_COLUMNS = [c for c in FEATURE_COLUMNS if c.endswith(("_missing", "_unknown"))]
 
 
@@ -183,8 +184,13 @@ def compute_features(
 
     in_range = (readings["ts"] >= grid[0]) & (readings["ts"] < t1)
     bucketed = bucketize_bolus(readings[in_range])
-    thi_index, thi_feats = _thi_tables(climate[(climate["ts"] >= grid[0]) & (climate["ts"] < t1)]
-                                       if len(climate) else climate, profiles, grid, j0, j1)
+    # Every feature of an animal reads its own records and its farm's climate only, so a chunk
+    # of a large herd works on those (the cost follows the chunk, not the herd; same numbers).
+    profiles = _records_of(profiles, ids)
+    if len(climate):
+        climate = climate[(climate["ts"] >= grid[0]) & (climate["ts"] < t1)
+                          & climate["sensor_id"].isin(profiles.sensors["sensor_id"])]
+    thi_index, thi_feats = _thi_tables(climate, profiles, grid, j0, j1)
     target_days = targets.floor("D")
     day_groups = [(d, np.flatnonzero(target_days == d)) for d in target_days.unique()]
     hours_grid = grid.hour.to_numpy()
@@ -309,38 +315,59 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
     f["activity_baseline_missing"] = np.isnan(b["activity_hod_baseline"]).astype("float64")
     f["baseline_10d_missing"] = np.isnan(b["temp_baseline_10d"]).astype("float64")
 
-    frame = pd.DataFrame({
-        "animal_id": np.repeat(ids, n_t),
-        "bucket_start": pd.DatetimeIndex(np.tile(targets.asi8, n_a)).tz_localize("UTC"),
-    })
-    for k, v in f.items():
-        frame[k] = np.ascontiguousarray(v).reshape(-1)
+    # Rows only for buckets where the animal had a bolus and had not left the herd.
+    a = profiles.animals.set_index("animal_id").reindex(ids)
+    nat = np.iinfo("int64").min
+    ins, ext = to_ns(a["bolus_inserted_at"])[:, None], to_ns(a["exit_date"])[:, None]
+    bs = targets.as_unit("ns").asi8[None, :]
+    keep = ((ins != nat) & (ins < bs + BUCKET.value) & ((ext == nat) | (ext > bs))).reshape(-1)
+    row_ids = np.repeat(ids, n_t)[keep]
+    row_ts = np.tile(targets.as_unit("ns").asi8, n_a)[keep]
+    col = np.tile(np.arange(n_t), n_a)[keep]
+    n = len(row_ids)
 
-    rows = pd.DataFrame({"animal_id": frame["animal_id"], "t": frame["bucket_start"] + BUCKET})
+    # One (column, row) float block in FEATURE_COLUMNS order: the frame is built without copies.
+    block = np.empty((len(FEATURE_COLUMNS), n), dtype="float64")
+    pos = {c: i for i, c in enumerate(FEATURE_COLUMNS)}
+    assert set(f) | set(PROFILE_COLUMNS) | set(_THI_COLUMNS) == set(FEATURE_COLUMNS), "a feature column is not filled"
+    for k, v in f.items():
+        block[pos[k]] = np.ascontiguousarray(np.broadcast_to(v, (n_a, n_t))).reshape(-1)[keep]
+
+    bucket_start = pd.DatetimeIndex(row_ts.view("datetime64[ns]")).tz_localize("UTC")
+    rows = pd.DataFrame({"animal_id": row_ids, "t": bucket_start + BUCKET})
     prof = profile_features(profiles, rows)
     for c in PROFILE_COLUMNS:
-        frame[c] = prof[c].to_numpy()
+        block[pos[c]] = prof[c].to_numpy(dtype="float64")
 
     # THI at the animal's current location, else the farm's mean over all its sensors.
-    farm = frame["farm_id"].to_numpy()
-    loc = np.where(frame["on_pasture"].to_numpy() == 1.0, "pasture", "barn")
+    farm = block[pos["farm_id"]]
+    loc = np.where(block[pos["on_pasture"]] == 1.0, "pasture", "barn")
     gid = np.array([thi_index.get((int(fa), lo), thi_index.get((int(fa), "any"), -1)) if not np.isnan(fa) else -1
                     for fa, lo in zip(farm, loc)], dtype="int64")
-    col = np.tile(np.arange(n_t), n_a)
+    ok = gid >= 0
     for k in ("thi", "thi_mean_6h", "thi_max_24h"):
-        vals = np.full(len(frame), np.nan)
-        ok = gid >= 0
+        vals = np.full(n, np.nan)
         if ok.any():
             vals[ok] = thi_feats[k][gid[ok], col[ok]]
-        frame[k] = vals
-    frame["thi_missing"] = np.isnan(frame["thi"].to_numpy()).astype("float64")
+        block[pos[k]] = vals
+    block[pos["thi_missing"]] = np.isnan(block[pos["thi"]]).astype("float64")
 
-    # Rows only for buckets where the animal had a bolus and had not left the herd.
-    a = profiles.animals.set_index("animal_id").reindex(frame["animal_id"].to_numpy())
-    nat = np.iinfo("int64").min
-    ins = to_ns(a["bolus_inserted_at"])
-    ext = to_ns(a["exit_date"])
-    bs = to_ns(frame["bucket_start"])
-    keep = (ins != nat) & (ins < bs + BUCKET.value) & ((ext == nat) | (ext > bs))
-    frame = frame[keep].reset_index(drop=True)
-    return frame[KEY_COLUMNS + FEATURE_COLUMNS]
+    frame = pd.DataFrame(block.T, columns=FEATURE_COLUMNS, copy=False)
+    frame.insert(0, "bucket_start", bucket_start)
+    frame.insert(0, "animal_id", row_ids)
+    return frame
+
+
+def _records_of(records: FarmRecords, ids: np.ndarray) -> FarmRecords:
+    """The records of the animals ``ids`` and the climate sensors of their farms (the farms'
+    table whole): what their feature rows read, in the order the herd's tables hold them."""
+    animals = records.animals[records.animals["animal_id"].isin(ids)]
+    if len(animals) == len(records.animals):
+        return records
+    per_animal = {name: getattr(records, name) for name in
+                  ("lactations", "inseminations", "treatments", "housing", "heat_feedback")}
+    return FarmRecords(
+        animals=animals, farms=records.farms,
+        sensors=records.sensors[records.sensors["farm_id"].isin(animals["farm_id"].unique())],
+        **{name: t[t["animal_id"].isin(ids)] for name, t in per_animal.items()},
+    )

@@ -59,12 +59,15 @@ def ratio_over_baseline(act: np.ndarray, hod: np.ndarray, j0: int, j1: int, w: i
 def ratio_and_cells(act: np.ndarray, hod: np.ndarray, j0: int, j1: int, w: int = WINDOW_12H,
                     min_cells: int = MIN_CELLS) -> tuple[np.ndarray, np.ndarray]:
     """:func:`ratio_over_baseline` and the number of cells it rests on (reading and baseline present)."""
-    a = window_view(act, j0, j1, w)
-    h = window_view(hod, j0, j1, w)
+    # Whether a cell counts depends on the cell only: mask the 2-D grid once, then sum windows
+    # of views (no (rows, targets, w) copies; the sums add the same values in the same order).
+    lo = j0 - w + 1
+    a, h = act[:, max(lo, 0):j1], hod[:, max(lo, 0):j1]
     valid = ~np.isnan(a) & ~np.isnan(h) & (h > 0)
-    n = valid.sum(axis=2)
-    num = np.where(valid, a, 0.0).sum(axis=2)
-    den = np.where(valid, h, 0.0).sum(axis=2)
+    j0_, j1_ = j0 - max(lo, 0), j1 - max(lo, 0)
+    n = window_view(valid, j0_, j1_, w).sum(axis=2)
+    num = window_view(np.where(valid, a, 0.0), j0_, j1_, w).sum(axis=2)
+    den = window_view(np.where(valid, h, 0.0), j0_, j1_, w).sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     out[(n < min_cells) | (den <= 0)] = np.nan

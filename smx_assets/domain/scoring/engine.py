@@ -165,7 +165,9 @@ def _predictions(
     parts = []
     if features.empty:  # no bucket with readings: nothing to score
         return pd.DataFrame(columns=[c.name for c in Prediction.__table__.columns if c.name != "id"])
-    all_refs = features["bucket_start"].map(lambda b: refs.get(pd.Timestamp(b), "")) + "#animal_id=" + \
+    codes, uniques = pd.factorize(features["bucket_start"])  # a few buckets, many rows: look each up once
+    bucket_refs = np.array([refs.get(pd.Timestamp(b), "") for b in uniques], dtype=object)
+    all_refs = pd.Series(bucket_refs[codes], index=features.index, dtype=object) + "#animal_id=" + \
         features["animal_id"].astype(str)
     all_features = features
     for name, ms in model_sets.items():
@@ -322,7 +324,12 @@ def _chunk_features(w: _Window, ids: np.ndarray, whole_herd: bool = False) -> pd
     # the whole herd in one chunk reads every animal (the read cache's cheapest path); a shard
     # or a chunk reads its own animals only
     readings = w.store.read_bolus(w.start - LOOKBACK, w.end, animal_ids=None if whole_herd else ids.tolist())
-    return compute_features(readings, w.climate, w.records, w.baselines, (w.start, w.end), animal_ids=ids)
+    baselines = w.baselines
+    if baselines is not None and len(ids) and not whole_herd:  # the chunk's rows (sorted by animal, see score_window)
+        bid = baselines["animal_id"].to_numpy()
+        i0, i1 = int(np.searchsorted(bid, ids[0], side="left")), int(np.searchsorted(bid, ids[-1], side="right"))
+        baselines = baselines.iloc[i0:i1]
+    return compute_features(readings, w.climate, w.records, baselines, (w.start, w.end), animal_ids=ids)
 
 
 def _per_bucket(w: _Window, features: pd.DataFrame) -> pd.Series:
@@ -405,6 +412,10 @@ def score_window(
     with timer.stage("features"):
         days = list(pd.date_range(day_start(start), day_start(end - BUCKET), freq="D"))
         baselines = ensure_baselines(store, files, days)
+        if baselines is not None and len(baselines):  # stable: an animal's rows keep their order
+            ids = baselines["animal_id"].to_numpy()
+            if (np.diff(ids) < 0).any():
+                baselines = baselines.iloc[np.argsort(ids, kind="stable")].reset_index(drop=True)
         climate = store.read_climate(start - LOOKBACK, end)
     farms: list[int] | None = None
     herd = records.animals

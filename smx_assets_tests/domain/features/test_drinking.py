@@ -42,3 +42,19 @@ def test_detection_is_trailing_only() -> None:
     changed[50:] = 30.0  # the future changes drastically
     after = drinking.detect_drinking(changed[None, :])[0]
     np.testing.assert_array_equal(base[:50], after[:50])
+
+
+def test_reference_level_top_two_equals_the_sorted_windows() -> None:
+    """The running top-2 picks the same element the sort of every window picks: gaps of every
+    length, ties (temperatures are rounded to 0.1 °C) and contexts up to the 20 cells where the
+    90th percentile is still one of the two largest values."""
+    rng = np.random.default_rng(7)
+    temp = np.round(39.0 + rng.normal(0, 0.4, (300, 200)), 1)
+    temp[rng.random(temp.shape) < 0.3] = np.nan
+    temp[:5, 50:90] = np.nan  # a long gap
+    for context in (3, 10, 12, 20):
+        assert drinking._ranks_from_top(context).max() == (1 if context >= 11 else 0)
+        got = drinking.reference_level(temp, context)
+        want = drinking._reference_level_sorted(temp, context)
+        assert np.array_equal(got, want, equal_nan=True), context
+        assert np.isnan(got).any() and not np.isnan(got).all()

@@ -62,3 +62,29 @@ def test_persistence_needs_four_hours_above_the_baseline() -> None:
     assert fs["activity_ratio_hod_12h"][0, 0] > 2.0  # the 12 h ratio sees the burst ...
     assert fs["activity_ratio_hod_12h_min_4h"][0, 0] == 1.0  # ... the 4 h minimum does not
     assert fl["activity_ratio_hod_12h_min_4h"][0, 0] > 1.5
+
+
+def test_ratio_and_cells_equals_the_per_window_reduction() -> None:
+    """The 2-D masking with window sums over views gives, bit for bit, what masking every
+    (row, target, cell) window copy and reducing it gives (the earlier implementation)."""
+    from smx_assets.domain.features.relative_activity import ratio_and_cells
+    from smx_assets.domain.features.windows import window_view
+
+    rng = np.random.default_rng(11)
+    for n_rows, n_cols, j0 in ((500, 157, 133), (40, 300, 100), (3, 96, 71)):
+        act = np.round(rng.gamma(2.0, 5.0, (n_rows, n_cols)), 1)
+        act[rng.random(act.shape) < 0.25] = np.nan
+        act[0, :] = np.nan  # no activity at all: NaN ratio, no cells
+        act[1, rng.random(n_cols) < 0.97] = np.nan  # a cell or two a window: below MIN_CELLS
+        hod = np.round(rng.gamma(2.0, 5.0, (n_rows, n_cols)), 3)
+        hod[rng.random(hod.shape) < 0.1] = np.nan
+        hod[rng.random(hod.shape) < 0.05] = 0.0
+        a, h = window_view(act, j0, n_cols, WINDOW_12H), window_view(hod, j0, n_cols, WINDOW_12H)
+        valid = ~np.isnan(a) & ~np.isnan(h) & (h > 0)
+        want_n = valid.sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = np.where(valid, a, 0.0).sum(axis=2) / np.where(valid, h, 0.0).sum(axis=2)
+        want[(want_n < 3) | ~(np.where(valid, h, 0.0).sum(axis=2) > 0)] = np.nan
+        got, got_n = ratio_and_cells(act, hod, j0, n_cols)
+        assert np.array_equal(got_n, want_n) and np.array_equal(got, want, equal_nan=True)
+        assert np.isnan(got).any() and not np.isnan(got).all()
