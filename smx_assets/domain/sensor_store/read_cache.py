@@ -43,6 +43,7 @@ than ``KEEP_BEFORE`` older than the oldest bucket read are pruned.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import mmap
@@ -51,7 +52,8 @@ import re
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -165,54 +167,59 @@ class BucketReadCache:
         """
         assert s % BUCKET_S == 0 and e % BUCKET_S == 0 and e > s
         t0 = time.perf_counter()
-        now = int(time.time())  # before any query: the fetch stamp of what we read now
-        buckets = list(range(s, e, BUCKET_S))
-        stamps = {b: self._load_stamps(b) for b in buckets}
-        t_load = time.perf_counter() - t0
-        stale: dict[int, set[int]] = {b: set(ALL) for b, st in stamps.items() if st is None}
-        present = {b: st for b, st in stamps.items() if st is not None}
-        if present:
-            oldest = min(int(st.min()) for st in present.values())
-            for (b, k), t in markers(oldest - CLOCK_SLACK_S, s, e).items():
-                st = present.get(b)
-                if st is not None and t >= st[k] - CLOCK_SLACK_S:
-                    stale.setdefault(b, set()).add(k)
-            for b, st in present.items():
-                never = np.flatnonzero(st < 0)
-                if len(never):
-                    stale.setdefault(b, set()).update(int(k) for k in never)
-        t_check = time.perf_counter() - t0 - t_load
-        data: dict[int, _Bucket] = {}  # buckets held whole: only those a fetch rewrites
-        ranges = _ranges(stale)
-        if ranges:
-            ids, vals = fetch(ranges)
-            # ranges may overlap (a bridged all-animal run over a bucket with stale shards):
-            # keep one row per (id, time), in (bucket, id, time) order
-            bucket_of = vals[:, 0].astype("int64") // BUCKET_S * BUCKET_S
-            order = np.lexsort((vals[:, 0], ids, bucket_of))
-            ids, vals, bucket_of = ids[order], vals[order], bucket_of[order]
-            if len(ids) > 1:
-                first = np.r_[True, (np.diff(ids) != 0) | (np.diff(vals[:, 0]) != 0)]
-                ids, vals, bucket_of = ids[first], vals[first], bucket_of[first]
-            for lo, hi, shards in ranges:
-                i0, i1 = np.searchsorted(bucket_of, [lo, hi])
-                r_ids, r_vals, r_bucket = ids[i0:i1], vals[i0:i1], bucket_of[i0:i1]
-                if shards is not None:
-                    sel = np.isin(r_ids % N_SHARDS, np.fromiter(shards, dtype="int64"))
-                    r_ids, r_vals, r_bucket = r_ids[sel], r_vals[sel], r_bucket[sel]
-                edges = np.searchsorted(r_bucket, np.arange(lo, hi + 1, BUCKET_S))
-                for j, b in enumerate(range(lo, hi, BUCKET_S)):
-                    d = data.get(b)
-                    if d is None and b in present:
-                        d = self._load(b)
-                    if d is None:
-                        d = _Bucket(np.empty(0, "int64"), np.empty((0, 1 + self.n_values)),
-                                    np.full(N_SHARDS, -1, dtype="int64"))
-                    data[b] = d
-                    d.replace(shards if shards is not None else ALL, r_ids[edges[j]:edges[j + 1]],
-                              r_vals[edges[j]:edges[j + 1]], now)
-            for b in {b for lo, hi, _ in ranges for b in range(lo, hi, BUCKET_S)}:
-                self._store(b, data[b])
+        # One process at a time checks and fetches: the shard runs of a bucket start together and
+        # all miss its new bucket; without this each one asks InfluxDB for the same whole bucket
+        # at once (4 shards x 200,000 animals timed out on 2 cores), with it the first fetches
+        # and the others find the file. The lock is held for the check and fetch, not the assembly.
+        with _exclusive(self.dir / ".fetch.lock"):
+            now = int(time.time())  # before any query: the fetch stamp of what we read now
+            buckets = list(range(s, e, BUCKET_S))
+            stamps = {b: self._load_stamps(b) for b in buckets}
+            t_load = time.perf_counter() - t0
+            stale: dict[int, set[int]] = {b: set(ALL) for b, st in stamps.items() if st is None}
+            present = {b: st for b, st in stamps.items() if st is not None}
+            if present:
+                oldest = min(int(st.min()) for st in present.values())
+                for (b, k), t in markers(oldest - CLOCK_SLACK_S, s, e).items():
+                    st = present.get(b)
+                    if st is not None and t >= st[k] - CLOCK_SLACK_S:
+                        stale.setdefault(b, set()).add(k)
+                for b, st in present.items():
+                    never = np.flatnonzero(st < 0)
+                    if len(never):
+                        stale.setdefault(b, set()).update(int(k) for k in never)
+            t_check = time.perf_counter() - t0 - t_load
+            data: dict[int, _Bucket] = {}  # buckets held whole: only those a fetch rewrites
+            ranges = _ranges(stale)
+            if ranges:
+                ids, vals = fetch(ranges)
+                # ranges may overlap (a bridged all-animal run over a bucket with stale shards):
+                # keep one row per (id, time), in (bucket, id, time) order
+                bucket_of = vals[:, 0].astype("int64") // BUCKET_S * BUCKET_S
+                order = np.lexsort((vals[:, 0], ids, bucket_of))
+                ids, vals, bucket_of = ids[order], vals[order], bucket_of[order]
+                if len(ids) > 1:
+                    first = np.r_[True, (np.diff(ids) != 0) | (np.diff(vals[:, 0]) != 0)]
+                    ids, vals, bucket_of = ids[first], vals[first], bucket_of[first]
+                for lo, hi, shards in ranges:
+                    i0, i1 = np.searchsorted(bucket_of, [lo, hi])
+                    r_ids, r_vals, r_bucket = ids[i0:i1], vals[i0:i1], bucket_of[i0:i1]
+                    if shards is not None:
+                        sel = np.isin(r_ids % N_SHARDS, np.fromiter(shards, dtype="int64"))
+                        r_ids, r_vals, r_bucket = r_ids[sel], r_vals[sel], r_bucket[sel]
+                    edges = np.searchsorted(r_bucket, np.arange(lo, hi + 1, BUCKET_S))
+                    for j, b in enumerate(range(lo, hi, BUCKET_S)):
+                        d = data.get(b)
+                        if d is None and b in present:
+                            d = self._load(b)
+                        if d is None:
+                            d = _Bucket(np.empty(0, "int64"), np.empty((0, 1 + self.n_values)),
+                                        np.full(N_SHARDS, -1, dtype="int64"))
+                        data[b] = d
+                        d.replace(shards if shards is not None else ALL, r_ids[edges[j]:edges[j + 1]],
+                                  r_vals[edges[j]:edges[j + 1]], now)
+                for b in {b for lo, hi, _ in ranges for b in range(lo, hi, BUCKET_S)}:
+                    self._store(b, data[b])
         t_fetch = time.perf_counter() - t0 - t_load - t_check
         self._prune(s)
         want = None if animal_ids is None else _Want(np.asarray(animal_ids, dtype="int64"))
@@ -327,6 +334,17 @@ def _read_mapped(path: Path, want: _Want, n_values: int) -> tuple[np.ndarray, np
         return out
     except (OSError, ValueError):
         return None
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An advisory lock across processes (and threads: each call opens its own file)."""
+    with open(lock_path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 class _Want:

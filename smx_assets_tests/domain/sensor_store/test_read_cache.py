@@ -171,3 +171,36 @@ def test_chunk_reads_of_many_animals_go_through_the_cache_and_equal_full_reads(
         pd.testing.assert_frame_equal(got, plain.read_bolus(START, END, animal_ids=ids))
         assert set(got["animal_id"]) == set(ids) & set(range(1, 21))
     assert (cached.read_bolus(START, END, animal_ids=list(range(6, 11)))["temp_c"] >= 39.9).sum() == 4
+
+
+def test_concurrent_cold_readers_fetch_a_bucket_once(stores: tuple, influx_server: InfluxServer) -> None:
+    """The shard runs of one bucket start together on the same cache folder: only the first asks
+    InfluxDB for the missing buckets, the others wait and read its files (same answer)."""
+    import threading
+
+    plain, cached, folder = stores
+    other = open_sensor_store(f"{plain.base_url.replace('http', 'influxdb')}/{plain.database}?read_cache={folder}")
+    calls: list[int] = []
+    for s in (cached, other):
+        real = s._read_bolus_shards
+
+        def slow(ranges, real=real):  # type: ignore[no-untyped-def]
+            calls.append(len(ranges))
+            time.sleep(0.5)  # both readers are inside read() while the first fetches
+            return real(ranges)
+
+        s._read_bolus_shards = slow  # type: ignore[method-assign]
+    results: dict[int, pd.DataFrame] = {}
+    threads = [threading.Thread(target=lambda k=k, s=s: results.__setitem__(k, s.read_bolus(START, END)))
+               for k, s in enumerate((cached, other))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(calls) == 1
+        expected = plain.read_bolus(START, END)
+        for k in (0, 1):
+            pd.testing.assert_frame_equal(results[k], expected)
+    finally:
+        other.close()
