@@ -33,23 +33,33 @@ class Input:
 
 
 INPUTS: dict[str, Input] = {
-    "shard_animals": Input(100_000, "choice: the largest run bench_scoring.py measured inside its targets "
-                                    "(SMX_SCORING_SHARDS = fleet / 100,000)"),
-    "run_cpu_s_100k": Input(0.0, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, "
-                                 "CPU seconds of the run process (user + sys)"),
-    "run_wall_s_100k": Input(0.0, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall"),
-    "run_peak_rss_mb_100k": Input(0.0, "bench_scoring.py --herd-db postgres --animals 100000, peak RSS"),
+    "shard_animals": Input(100_000, "choice: one shard per 100,000 animals, the largest single run "
+                                    "bench_scoring.py measured within 2 GB (SMX_SCORING_SHARDS = fleet / 100,000)"),
+    "run_cpu_s_100k": Input(29.0, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run: "
+                                  "CPU seconds of the run process, user + sys, imports included (26.5-29.0 "
+                                  "measured; PostgreSQL's and InfluxDB's own CPU not included)"),
+    "run_wall_s_100k": Input(52.6, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall, "
+                                   "at load average 3-4 on 2 shared cores (the run got about half a core)"),
+    "run_peak_rss_mb_100k": Input(1368, "bench_scoring.py --herd-db postgres --animals 100000, peak RSS "
+                                        "(bench_sharded_scoring.py: 1,890 MB for 196,123 animals in one run)"),
     "run_start_s": Input(12.0, "test_local_topology.py: queued to started, run-worker process start and "
                                "imports, 10-14 s (infra/README.md, Scaling out); a pod adds its start"),
+    "pod_start_s": Input(20, "assumption: a Kubernetes Job pod scheduled on a node that has the image "
+                             "(not measurable here: no cluster)"),
     "active_share": Input(0.98051, "bench_scoring.py --animals 100000: 98,051 of 100,000 animals active"),
     "prediction_row_bytes": Input(287.0, "bench_retention.py: 43,200 prediction rows a day = 12.4 MB on "
                                          "PostgreSQL 15, table + indexes"),
     "predictions_days": Input(30, "setting SMX_RETENTION_PREDICTIONS_DAYS, default"),
     "readings_days": Input(60, "setting SMX_RETENTION_READINGS_DAYS, default"),
     "reading_fields": Input(4, "schema: temp_c, activity, interval_s, received_at (pH on some boluses: +1)"),
-    "reading_cadence_s": Input(600, "bolus: one reading per 10 minutes (a 2-hour collar writes 12x fewer)"),
-    "influx_bytes_per_reading": Input(0.0, "bench_scoring.py --animals 100000 prepare: InfluxDB data folder "
-                                           "bytes / readings stored (TSM, after compaction)"),
+    "reading_cadence_s": Input(600, "assumption: every animal a bolus, one reading per 10 minutes "
+                                    "(a 2-hour collar writes 12x fewer)"),
+    "influx_bytes_per_reading": Input(17.0, "bench_scoring.py --animals 200000 prepare: InfluxDB data folder "
+                                            "1,466 MB for ~86.2 M readings (444 buckets x 194,000 readings a "
+                                            "bucket, the read cache's count over 157 of them)"),
+    "feature_vector_bytes": Input(262.0, "bench_sharded_scoring.py --animals 200000: one bucket's stored vectors "
+                                         "51.4 MB for 196,123 animals (Parquet)"),
+    "features_days": Input(30, "setting SMX_RETENTION_FEATURES_DAYS, default"),
     "delivery_burst": Input(10, "assumption: deliveries come in bursts 10x the average rate "
                                 "(gateways forwarding buffered readings)"),
     "rescore_share": Input(1.0, "assumption: every bucket re-scored once for late data (SMX_SCORING_RESCORE_HOURS "
@@ -82,7 +92,7 @@ def model(animals: int, inputs: dict[str, Input] = INPUTS) -> dict[str, float]:
         "pods_per_bucket": shards,
         "cpu_s_per_bucket": cpu_bucket,
         "cpu_s_per_day": cpu_bucket * BUCKETS_PER_DAY * (1 + v["rescore_share"]),
-        "bucket_wall_s": v["run_start_s"] + v["run_wall_s_100k"] * scale,
+        "bucket_wall_s": v["pod_start_s"] + v["run_start_s"] + v["run_wall_s_100k"] * scale,
         "pod_memory_mb": v["run_peak_rss_mb_100k"],
         "pg_rows_per_bucket": rows_bucket,
         "pg_rows_per_day": rows_day,
@@ -92,13 +102,15 @@ def model(animals: int, inputs: dict[str, Input] = INPUTS) -> dict[str, float]:
         "influx_field_writes_s_avg": field_writes_s,
         "influx_field_writes_s_burst": field_writes_s * v["delivery_burst"],
         "influx_queries_s": runs_day * v["queries_per_run"] / 86_400,
+        "features_gb_after_retention": animals * v["active_share"] * BUCKETS_PER_DAY * v["features_days"]
+        * v["feature_vector_bytes"] / 1e9,
         "influx_gb_after_retention": readings_s * 86_400 * v["readings_days"] * v["influx_bytes_per_reading"] / 1e9,
         "mlflow_loads_per_day": runs_day * MODELS_PER_RUN,
     }
 
 
 def _fmt(x: float) -> str:
-    if x >= 100:
+    if x >= 100 or float(x).is_integer():
         return f"{x:,.0f}"
     if x >= 10:
         return f"{x:.1f}"
@@ -112,12 +124,13 @@ ROWS = [
     ("pods per bucket (one per shard, concurrent)", "pods_per_bucket"),
     ("CPU-seconds per bucket", "cpu_s_per_bucket"),
     ("CPU-seconds per day (scoring)", "cpu_s_per_day"),
-    ("bucket close to last shard done, s (run start + one shard's run)", "bucket_wall_s"),
+    ("launch to last shard done, s (pod start + run start + one shard's run)", "bucket_wall_s"),
     ("memory per pod, MB (peak RSS of one shard run)", "pod_memory_mb"),
     ("PostgreSQL prediction rows per bucket", "pg_rows_per_bucket"),
     ("PostgreSQL prediction rows written per day", "pg_rows_per_day"),
     ("PostgreSQL rows/s, day average", "pg_rows_per_s_avg"),
     ("PostgreSQL predictions size after retention, GB", "pg_gb_after_retention"),
+    ("stored feature vectors after retention, GB", "features_gb_after_retention"),
     ("InfluxDB series (OSS guide: <= 10,000,000)", "influx_series"),
     ("InfluxDB field writes/s, average (OSS guide: <= 750,000)", "influx_field_writes_s_avg"),
     ("InfluxDB field writes/s, delivery bursts", "influx_field_writes_s_burst"),
@@ -159,9 +172,8 @@ def main() -> None:
         }.items() if x > limit]
         print(f"\n{a:,} animals: InfluxDB OSS single node "
               + (f"past the sizing guide on {', '.join(over)}" if over else "inside the sizing guide")
-              + f"; bucket done {m['bucket_wall_s']:.0f} s after close (budget 600 s, "
-              f"grace {v['run_start_s']:.0f} s of it is the run start)")
-
+              + f"; a bucket's shards done {m['bucket_wall_s']:.0f} s after launch (budget 600 s; "
+              f"{v['pod_start_s'] + v['run_start_s']:.0f} s of it is the pod's and run worker's start)")
 
 if __name__ == "__main__":
     main()
