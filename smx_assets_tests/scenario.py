@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -86,3 +87,24 @@ def build_scenario(root: Path, *, n_animals: int = 25, days: int = 14, seed: int
     )
     assert result.success
     return Scenario(root=root, resources=resources, config=config, herd=herd)
+
+
+@contextmanager
+def rule_baseline_scenario(root: Path, **build: Any) -> Iterator[Scenario]:
+    """A built scenario, inside its environment, whose use cases have only their rule baselines
+    registered (trained on day 11's training features): the scoring tests' common start, where
+    scoring falls back to the rule because no champion exists yet."""
+    from smx_assets.domain import model_registry
+    from smx_assets.domain.features.storage import FeatureFiles
+    from smx_assets.domain.use_cases.catalog import all_use_cases
+
+    with env(SMX_HOME=str(root), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+             SMX_HERD_DB_URL=f"sqlite:///{root / 'herd.db'}", SMX_FEATURES_PATH=str(root / "features")):
+        sc = build_scenario(root, **build)
+        model_registry.configure(f"sqlite:///{root / 'mlflow.db'}")
+        frame = FeatureFiles(str(root / "features")).read("training_features", sc.day(11))
+        for uc in all_use_cases():
+            with model_registry.training_run(uc.experiment_name, run_name=f"{uc.name}-rule") as run:
+                model_registry.log_rule_model(uc.rule_baseline, frame)
+            model_registry.register(run.info.run_id, uc.rule_model_name)
+        yield sc

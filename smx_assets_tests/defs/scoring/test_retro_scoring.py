@@ -16,16 +16,14 @@ from smx_assets.commands.score import ScoreError, score_range
 from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.partitions import WINDOWS, daily_partitions, ten_minute_partitions
 from smx_assets.defs.scoring.assets import scores
-from smx_assets.domain import model_registry
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.partition_window import partition_windows
 from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.loader import load
 from smx_assets.domain.time_grid import BUCKET
-from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorStoreResource
-from smx_assets_tests.scenario import Scenario, build_scenario, env
+from smx_assets_tests.scenario import Scenario, rule_baseline_scenario
 
 FMT = "%Y-%m-%d-%H:%M"
 KEY = ["use_case", "animal_id", "bucket_start"]
@@ -33,16 +31,7 @@ KEY = ["use_case", "animal_id", "bucket_start"]
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    root: Path = tmp_path_factory.mktemp("retro")
-    with env(SMX_HOME=str(root), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-             SMX_HERD_DB_URL=f"sqlite:///{root / 'herd.db'}", SMX_FEATURES_PATH=str(root / "features")):
-        sc = build_scenario(root, n_animals=25, days=14, feature_days=(11, 11))
-        model_registry.configure(f"sqlite:///{root / 'mlflow.db'}")
-        frame = FeatureFiles(str(root / "features")).read("training_features", sc.day(11))
-        for uc in all_use_cases():
-            with model_registry.training_run(uc.experiment_name, run_name=f"{uc.name}-rule") as run:
-                model_registry.log_rule_model(uc.rule_baseline, frame)
-            model_registry.register(run.info.run_id, uc.rule_model_name)
+    with rule_baseline_scenario(tmp_path_factory.mktemp("retro"), n_animals=25, days=14, feature_days=(11, 11)) as sc:
         yield sc
 
 

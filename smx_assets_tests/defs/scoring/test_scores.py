@@ -26,7 +26,7 @@ from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.settings import Settings
-from smx_assets_tests.scenario import Scenario, build_scenario, env
+from smx_assets_tests.scenario import Scenario, env, rule_baseline_scenario
 
 FMT = "%Y-%m-%d-%H:%M"
 N_ANIMALS = 25
@@ -34,16 +34,7 @@ N_ANIMALS = 25
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    root: Path = tmp_path_factory.mktemp("scoring")
-    with env(SMX_HOME=str(root), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-             SMX_HERD_DB_URL=f"sqlite:///{root / 'herd.db'}", SMX_FEATURES_PATH=str(root / "features")):
-        sc = build_scenario(root, n_animals=N_ANIMALS, days=14, feature_days=(10, 13))
-        model_registry.configure(f"sqlite:///{root / 'mlflow.db'}")
-        frame = FeatureFiles(str(root / "features")).read("training_features", sc.day(11))
-        for uc in all_use_cases():
-            with model_registry.training_run(uc.experiment_name, run_name=f"{uc.name}-rule") as run:
-                model_registry.log_rule_model(uc.rule_baseline, frame)
-            model_registry.register(run.info.run_id, uc.rule_model_name)
+    with rule_baseline_scenario(tmp_path_factory.mktemp("scoring"), n_animals=N_ANIMALS, days=14, feature_days=(10, 13)) as sc:
         yield sc
 
 

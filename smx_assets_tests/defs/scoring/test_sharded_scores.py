@@ -18,12 +18,10 @@ import sqlalchemy as sa
 from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.scoring import sensors as scoring_sensors
 from smx_assets.defs.scoring.assets import scores
-from smx_assets.domain import model_registry
-from smx_assets.domain.features.storage import SCORED, FeatureFiles
+from smx_assets.domain.features.storage import SCORED
 from smx_assets.domain.scoring.shards import farm_shard
 from smx_assets.domain.time_grid import BUCKET
-from smx_assets.domain.use_cases.catalog import all_use_cases
-from smx_assets_tests.scenario import Scenario, build_scenario, env
+from smx_assets_tests.scenario import Scenario, rule_baseline_scenario
 
 FMT = "%Y-%m-%d-%H:%M"
 N_ANIMALS, N_FARMS, SHARDS = 40, 8, 4
@@ -33,16 +31,8 @@ RUN_SPECIFIC = ["id", "dagster_run_id", "scored_at", "created_at"]
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    root: Path = tmp_path_factory.mktemp("sharded")
-    with env(SMX_HOME=str(root), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-             SMX_HERD_DB_URL=f"sqlite:///{root / 'herd.db'}", SMX_FEATURES_PATH=str(root / "features")):
-        sc = build_scenario(root, n_animals=N_ANIMALS, days=14, feature_days=(10, 13), n_farms=N_FARMS)
-        model_registry.configure(f"sqlite:///{root / 'mlflow.db'}")
-        frame = FeatureFiles(str(root / "features")).read("training_features", sc.day(11))
-        for uc in all_use_cases():
-            with model_registry.training_run(uc.experiment_name, run_name=f"{uc.name}-rule") as run:
-                model_registry.log_rule_model(uc.rule_baseline, frame)
-            model_registry.register(run.info.run_id, uc.rule_model_name)
+    with rule_baseline_scenario(tmp_path_factory.mktemp("sharded"), n_animals=N_ANIMALS, days=14,
+                                feature_days=(10, 13), n_farms=N_FARMS) as sc:
         yield sc
 
 
