@@ -38,8 +38,8 @@ INPUTS: dict[str, Input] = {
     "run_cpu_s_100k": Input(29.0, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run: "
                                   "CPU seconds of the run process, user + sys, imports included (26.5-29.0 "
                                   "measured; PostgreSQL's and InfluxDB's own CPU not included)"),
-    "run_wall_s_100k": Input(52.6, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall, "
-                                   "at load average 3-4 on 2 shared cores (the run got about half a core)"),
+    "run_wall_s_100k": Input(45.4, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall, "
+                                   "on the idle 2-core machine (database servers on the same cores)"),
     "run_peak_rss_mb_100k": Input(1368, "bench_scoring.py --herd-db postgres --animals 100000, peak RSS "
                                         "(bench_sharded_scoring.py: 1,890 MB for 196,123 animals in one run)"),
     "run_start_s": Input(12.0, "test_local_topology.py: queued to started, run-worker process start and "
