@@ -78,15 +78,24 @@ def clean_bolus(readings: pd.DataFrame) -> pd.DataFrame:
     """
     cols = ["animal_id", "ts", "temp_c", "activity", "ph"] + [c for c in ("weight",) if c in readings.columns]
     out = readings[cols].copy()
-    n_art = np.zeros(len(out), dtype="int64")
-    for col, (lo, hi) in (("temp_c", TEMP_VALID), ("activity", ACTIVITY_VALID), ("ph", PH_VALID)):
-        values = out[col].to_numpy(dtype="float64", copy=True)
-        bad = ~np.isnan(values) & ((values < lo) | (values > hi))
-        n_art += bad
-        values[bad] = np.nan
-        out[col] = values
+    values, n_art = _mask_artefacts(out)
+    for col, v in values.items():
+        out[col] = v
     out["n_artefacts"] = n_art
     return out
+
+
+def _mask_artefacts(readings: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each signal as float64 with its out-of-range values set to NaN, and the number of such
+    values per reading (shared by the pandas and the numpy bucketing paths)."""
+    values, n_art = {}, np.zeros(len(readings), dtype="int64")
+    for col, (lo, hi) in (("temp_c", TEMP_VALID), ("activity", ACTIVITY_VALID), ("ph", PH_VALID)):
+        v = readings[col].to_numpy(dtype="float64", copy=True)
+        bad = ~np.isnan(v) & ((v < lo) | (v > hi))
+        n_art += bad
+        v[bad] = np.nan
+        values[col] = v
+    return values, n_art
 
 
 def bucketize_bolus(readings: pd.DataFrame) -> pd.DataFrame:
@@ -113,13 +122,7 @@ def bucketize_bolus(readings: pd.DataFrame) -> pd.DataFrame:
     ts_ns = to_ns(src["ts"])
     bucket = ts_ns - ts_ns % BUCKET_NS  # floor (numpy's % takes the divisor's sign)
     weight = src["weight"].to_numpy(dtype="float64") if spread is not None else np.ones(len(src))
-    values, n_art = {}, np.zeros(len(src), dtype="int64")
-    for col, (lo, hi) in (("temp_c", TEMP_VALID), ("activity", ACTIVITY_VALID), ("ph", PH_VALID)):
-        v = src[col].to_numpy(dtype="float64", copy=True)
-        bad = ~np.isnan(v) & ((v < lo) | (v > hi))
-        n_art += bad
-        v[bad] = np.nan
-        values[col] = v
+    values, n_art = _mask_artefacts(src)
     n = len(ids)
     d_id, d_b = np.diff(ids), np.diff(bucket)
     if n > 1 and not ((d_id >= 0).all() and ((d_id > 0) | (d_b >= 0)).all()):
