@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from smx_assets.domain.scoring.shards import Shard
 from smx_assets.domain.time_grid import BUCKET, BUCKET_FREQ
 
 
@@ -79,7 +80,7 @@ def shard_requests(requests: list[BucketRequest], shards: int) -> list[BucketReq
     run key of shard ``k`` is ``<bucket's run key>/shard-k-of-N``. ``shards`` = 1: unchanged."""
     if shards <= 1:
         return list(requests)
-    return [BucketRequest(r.bucket_start, r.reason, f"{r.run_key}/shard-{k}-of-{shards}", k, shards)
+    return [BucketRequest(r.bucket_start, r.reason, f"{r.run_key}/{Shard(k, shards).label}", k, shards)
             for r in requests for k in range(shards)]
 
 
