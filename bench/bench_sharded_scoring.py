@@ -37,7 +37,10 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scoring import prepare, warm_cache  # noqa: E402
 
+from smx_assets.defs.scoring.sensors import run_request  # noqa: E402
 from smx_assets.devtools.topology import LOCATION_NAME, Topology, TopologyConfig, graphql  # noqa: E402
+from smx_assets.domain.scoring.planning import BucketRequest, shard_requests  # noqa: E402
+from smx_assets.domain.time_grid import PARTITION_KEY_FORMAT  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("SMX_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -83,16 +86,13 @@ def score_bucket(topo: Topology, engine: sa.Engine, bucket_key: str, shards: int
     client = DagsterGraphQLClient("127.0.0.1", port_number=topo.config.ports["webserver"])
     t0 = time.time()
     ids: list[str] = []
-    for k in range(shards):
-        tags = {"dagster/partition": bucket_key, "smx/reason": "bench"}
-        config: dict = {}
-        if shards > 1:
-            tags.update({"smx/shard": str(k), "smx/shards": str(shards), "smx/scoring_key": f"{bucket_key}/{k}"})
-            config = {"ops": {"scores": {"config": {"shard": k, "shards": shards}}}}
-        else:
-            tags["smx/scoring_key"] = bucket_key
-        ids.append(client.submit_job_execution("scoring_job", repository_location_name=LOCATION_NAME,
-                                               run_config=config, tags=tags))
+    # The sensor's own requests for this bucket (tags, shard run config), submitted by hand.
+    bucket = pd.Timestamp(pd.to_datetime(bucket_key, format=PARTITION_KEY_FORMAT), tz="UTC")
+    for planned in shard_requests([BucketRequest(bucket, "bench", "bench")], shards):
+        request = run_request(planned)
+        ids.append(client.submit_job_execution(
+            "scoring_job", repository_location_name=LOCATION_NAME, run_config=dict(request.run_config or {}),
+            tags={"dagster/partition": bucket_key, **request.tags}))
     status = {r: "QUEUED" for r in ids}
     while time.time() - t0 < timeout_s and not all(s in TERMINAL for s in status.values()):
         for r in ids:

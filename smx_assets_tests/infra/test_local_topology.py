@@ -29,6 +29,7 @@ import requests
 import sqlalchemy as sa
 from dagster_graphql import DagsterGraphQLClient
 
+from smx_assets.defs.scoring.sensors import run_request
 from smx_assets.devtools.topology import (
     LOCATION_NAME,
     Topology,
@@ -39,6 +40,7 @@ from smx_assets.devtools.topology import (
     graphql,
     grpc_serving,
 )
+from smx_assets.domain.scoring.planning import BucketRequest, shard_requests
 from smx_assets_tests.conftest import PG_ADMIN_URL
 
 if TYPE_CHECKING:
@@ -587,14 +589,14 @@ def test_a_bucket_scored_as_four_shards_through_the_queue_equals_one_run(
 
     t0 = time.time()
     run_ids, shard_of = [], {}
-    for k in [*range(SHARDS), 0]:
+    planned = shard_requests([BucketRequest(bucket, "new", "topology")], SHARDS)  # as the sensor asks
+    for r in [*planned, planned[0]]:
+        request = run_request(r)
         run_id = client.submit_job_execution(
-            "scoring_job", repository_location_name=LOCATION_NAME,
-            run_config={"ops": {"scores": {"config": {"shard": k, "shards": SHARDS}}}},
-            tags={"dagster/partition": key, "smx/reason": "new", "smx/shard": str(k), "smx/shards": str(SHARDS),
-                  "smx/scoring_key": f"{key}/{k}"})
+            "scoring_job", repository_location_name=LOCATION_NAME, run_config=dict(request.run_config or {}),
+            tags={"dagster/partition": key, **request.tags})
         run_ids.append(run_id)
-        shard_of[run_id] = k
+        shard_of[run_id] = r.shard
     status = _wait_runs(client, run_ids, timeout_s=400)
     for run_id, st in status.items():
         assert st == "SUCCESS", _run_failure_detail(topology, RunOutcome(run_id, st, 0.0), dagster_db)
