@@ -40,8 +40,8 @@ from smx_assets.domain.scoring.outputs import (
     _animal_filter,
     alerts_near,
     insert_alerts,
-    replace_predictions,
 )
+from smx_assets.domain.scoring.prediction_writer import PredictionWriter
 from smx_assets.domain.scoring.shards import WHOLE_FLEET, Shard
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.time_grid import BUCKET, day_start, floor_bucket, utc
@@ -306,6 +306,7 @@ class _Window:
     eligible: dict[str, np.ndarray]
     scored_at: pd.Timestamp
     timer: _Timer
+    writer: PredictionWriter
     farms: list[int] | None = None  # a shard's farms (None: the whole fleet)
 
 
@@ -347,8 +348,8 @@ def _score_chunk(w: _Window, features: pd.DataFrame, animals: AnimalRange, empty
         features = features.loc[~features["bucket_start"].isin(list(empty))].reset_index(drop=True)
     with w.timer.stage("predict"):
         preds = _predictions(features, w.model_sets, w.lineage, refs, w.scored_at, w.eligible)
-    with w.timer.stage("write_predictions"):
-        outcome.n_predictions = replace_predictions(w.engine, preds, w.start, w.end, animals, w.farms)
+    # written beside the next chunk's features (PostgreSQL); its time is the writer's
+    outcome.n_predictions = w.writer.replace(preds, w.start, w.end, animals, w.farms)
     with w.timer.stage("alerts"):
         for name, ms in w.model_sets.items():
             outcome.alerts[name] = _alerts(w.engine, ms, preds, features, w.start, w.end, animals, w.farms)
@@ -392,6 +393,11 @@ def score_window(
       that chunk is scored again at the end with the herd-wide answer (rare: one farm's data is
       late), so the result never depends on how the herd was split.
 
+    On PostgreSQL each chunk's prediction write runs beside the next chunk's features
+    (:class:`~smx_assets.domain.scoring.prediction_writer.PredictionWriter`, in order, one in
+    flight), so ``stage_seconds`` overlap: ``write_predictions`` is the writer's time,
+    ``write_predictions_wait`` the part the run waited for.
+
     ``shard`` (``SMX_SCORING_SHARDS`` > 1: one run per shard and bucket, see
     ``domain/scoring/shards.py``) scores only the animals of the shard's farms: it reads only
     their readings (the store's ``animal_ids`` filter; climate is read whole, one series per farm
@@ -425,10 +431,11 @@ def score_window(
         herd = records.animals[shard.animal_mask(records.animals)]
     gates = {name: signal_gate(ms.use_case, herd) for name, ms in model_sets.items()}
     skipped = {name: reason for name, (_ids, reason) in gates.items() if reason}
+    writer = PredictionWriter(engine)
     w = _Window(engine=engine, store=store, records=records, model_sets=model_sets, lineage=lineage,
                 start=start, end=end, buckets=buckets, climate=climate, baselines=baselines,
                 eligible={name: ids for name, (ids, reason) in gates.items() if reason},
-                scored_at=now(), timer=timer, farms=farms)
+                scored_at=now(), timer=timer, writer=writer, farms=farms)
     active = active_animals(records, start, end)
     if not shard.whole:
         active = active[np.isin(active, herd["animal_id"].to_numpy(dtype="int64"))]
@@ -436,31 +443,34 @@ def score_window(
     whole_herd = len(chunks) == 1 and shard.whole
     outcomes: list[_ChunkOutcome] = []
     assumed: list[set[pd.Timestamp]] = []
-    with files.scored_writer("" if shard.whole else f".{shard.label}") as writer:
-        refs = {pd.Timestamp(b): writer.url(b) for b in buckets}
-        for ids, animals in chunks:
-            with timer.stage("features"):
-                features = _chunk_features(w, ids, whole_herd=whole_herd)
+    with writer:  # every prediction write has succeeded before any alert is written
+        with files.scored_writer("" if shard.whole else f".{shard.label}") as feature_writer:
+            refs = {pd.Timestamp(b): feature_writer.url(b) for b in buckets}
+            for ids, animals in chunks:
+                with timer.stage("features"):
+                    features = _chunk_features(w, ids, whole_herd=whole_herd)
+                with timer.stage("write_features"):
+                    feature_writer.add(features)
+                per_bucket = _per_bucket(w, features)
+                own_empty = {pd.Timestamp(b) for b, n in per_bucket.items() if n <= 0}
+                outcomes.append(_score_chunk(w, features, animals, own_empty, refs))
+                assumed.append(own_empty)
+                del features
+            totals = sum((o.per_bucket for o in outcomes), start=pd.Series(0.0, index=buckets))
+            empty = {pd.Timestamp(b) for b, n in totals.items() if n <= 0}
             with timer.stage("write_features"):
-                writer.add(features)
-            per_bucket = _per_bucket(w, features)
-            own_empty = {pd.Timestamp(b) for b, n in per_bucket.items() if n <= 0}
-            outcomes.append(_score_chunk(w, features, animals, own_empty, refs))
-            assumed.append(own_empty)
-            del features
-        totals = sum((o.per_bucket for o in outcomes), start=pd.Series(0.0, index=buckets))
-        empty = {pd.Timestamp(b) for b, n in totals.items() if n <= 0}
-        with timer.stage("write_features"):
-            writer.commit(keep={pd.Timestamp(b) for b in buckets} - empty)
-    if not chunks:  # no active animal: the window's old predictions still go
-        replace_predictions(engine, _predictions(pd.DataFrame(), model_sets, lineage, {}, w.scored_at),
-                            start, end, farms=farms)
-    for k, (ids, animals) in enumerate(chunks):
-        if assumed[k] != empty:  # this chunk had no readings in a bucket other chunks had readings in
-            with timer.stage("features"):
-                features = _chunk_features(w, ids, whole_herd=whole_herd)
-            outcomes[k] = _score_chunk(w, features, animals, empty, refs)
-            del features
+                feature_writer.commit(keep={pd.Timestamp(b) for b in buckets} - empty)
+        if not chunks:  # no active animal: the window's old predictions still go
+            writer.replace(_predictions(pd.DataFrame(), model_sets, lineage, {}, w.scored_at), start, end, farms=farms)
+        for k, (ids, animals) in enumerate(chunks):
+            if assumed[k] != empty:  # this chunk had no readings in a bucket other chunks had readings in
+                with timer.stage("features"):
+                    features = _chunk_features(w, ids, whole_herd=whole_herd)
+                outcomes[k] = _score_chunk(w, features, animals, empty, refs)
+                del features
+    timer.seconds["write_predictions"] = round(writer.seconds, 4)
+    if writer.background:
+        timer.seconds["write_predictions_wait"] = round(writer.wait_seconds, 4)
     alerts_new: dict[str, int] = {}
     alerts_cand: dict[str, int] = {}
     lags: list[float] = []
