@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from smx_assets.defs.scoring import sensors as scoring_sensors
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
-from smx_assets.domain.scoring import engine as scoring_engine
+from smx_assets.domain.scoring import prediction_writer
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.domain.time_grid import BUCKET
 from smx_assets.resources import HerdDbResource
@@ -60,13 +60,13 @@ def test_same_partition_launched_twice_at_once(world: World, pg_url: str,
 
     # Both runs reach the prediction write together (the rest of a run takes different times).
     barrier = threading.Barrier(2, timeout=120)
-    original = scoring_engine.replace_predictions
+    original = prediction_writer.replace_predictions
 
     def together(*args: Any, **kwargs: Any) -> int:
         barrier.wait()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(scoring_engine, "replace_predictions", together)
+    monkeypatch.setattr(prediction_writer, "replace_predictions", together)
     results: list[dg.ExecuteInProcessResult] = []
     threads = [threading.Thread(target=lambda: results.append(materialize_scores(resources, bucket)))
                for _ in range(2)]
