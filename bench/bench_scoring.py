@@ -138,7 +138,7 @@ def run_one(mode: str) -> None:
         from smx_assets.domain.features.storage import FeatureFiles
         from smx_assets.domain.herd_db_migrate import require_current_schema
         from smx_assets.domain.model_registry import configure
-        from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
+        from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, prefetch_bucket_window, score_window
         from smx_assets.domain.sensor_store.factory import open_sensor_store
         from smx_assets.domain.sql_engine import make_engine
         from smx_assets.domain.use_cases.catalog import all_use_cases
@@ -152,14 +152,15 @@ def run_one(mode: str) -> None:
         store = open_sensor_store(s.sensor_store_url)
         store.ensure_schema()
         t1 = time.perf_counter()
-        model_sets = load_model_sets(all_use_cases(), client=client)
-        load_models = time.perf_counter() - t1
         bucket = pd.to_datetime(partition, format=FMT, utc=True)
-        result = score_window(engine=engine, store=store, files=FeatureFiles(s.features_path),
-                              records=load_herd_records(engine), model_sets=model_sets, start=bucket,
-                              end=bucket + pd.Timedelta(minutes=10),
-                              lineage=ScoringLineage(settings.code_version(), partition, None),
-                              chunk_cells=s.scoring.chunk_cells)
+        with prefetch_bucket_window(store, bucket, bucket + pd.Timedelta(minutes=10)):  # as the asset does
+            model_sets = load_model_sets(all_use_cases(), client=client)
+            load_models = time.perf_counter() - t1
+            result = score_window(engine=engine, store=store, files=FeatureFiles(s.features_path),
+                                  records=load_herd_records(engine), model_sets=model_sets, start=bucket,
+                                  end=bucket + pd.Timedelta(minutes=10),
+                                  lineage=ScoringLineage(settings.code_version(), partition, None),
+                                  chunk_cells=s.scoring.chunk_cells)
         seconds = time.perf_counter() - t0
         extra = {"animals": result.n_animals, "predictions": result.n_predictions,
                  "stages": {"setup": round(t1 - t0, 3), "load_models": round(load_models, 3), **result.stage_seconds}}

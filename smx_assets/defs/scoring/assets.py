@@ -25,7 +25,7 @@ from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.heap import frozen_heap, peak_rss_mb
 from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
 from smx_assets.domain.monitoring.queries import per_bucket_outputs
-from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
+from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, prefetch_bucket_window, score_window
 from smx_assets.domain.scoring.shards import WHOLE_FLEET, Shard
 from smx_assets.domain.time_grid import BUCKET, partition_key, range_label
 from smx_assets.domain.use_cases.catalog import all_use_cases
@@ -83,39 +83,42 @@ def scores(
     context.log.info("scoring %d bucket(s) %s .. %s%s", len(keys), start, end,
                      "" if shard.whole else f", {shard.label}")
 
-    t0 = time.perf_counter()
-    client = mlflow.client()  # the resource's store, not whatever the environment names
-    use_cases = all_use_cases()
-    if config.use_cases:
-        use_cases = [uc for uc in use_cases if uc.name in set(config.use_cases)]
-    model_sets = load_model_sets(use_cases, client=client)
-    load_seconds = time.perf_counter() - t0
-    # One log line for all models (each log line is a stored event: ~10 ms apiece on SQLite).
-    lines = []
-    for name, ms in model_sets.items():
-        shadow = f", shadow {ms.challenger.name} v{ms.challenger.version}" if ms.challenger else ""
-        role = "NO champion registered, rule baseline" if ms.fallback else "champion"
-        lines.append(f"{name}: {role} {ms.champion.name} v{ms.champion.version}{shadow}")
-    log = context.log.warning if any(ms.fallback for ms in model_sets.values()) else context.log.info
-    log("models loaded in %.2f s: %s", load_seconds, "; ".join(lines))
+    store = sensor_store.open()
+    # the read cache fetches the new bucket while the models and herd records load
+    with prefetch_bucket_window(store, start, end):
+        t0 = time.perf_counter()
+        client = mlflow.client()  # the resource's store, not whatever the environment names
+        use_cases = all_use_cases()
+        if config.use_cases:
+            use_cases = [uc for uc in use_cases if uc.name in set(config.use_cases)]
+        model_sets = load_model_sets(use_cases, client=client)
+        load_seconds = time.perf_counter() - t0
+        # One log line for all models (each log line is a stored event: ~10 ms apiece on SQLite).
+        lines = []
+        for name, ms in model_sets.items():
+            shadow = f", shadow {ms.challenger.name} v{ms.challenger.version}" if ms.challenger else ""
+            role = "NO champion registered, rule baseline" if ms.fallback else "champion"
+            lines.append(f"{name}: {role} {ms.champion.name} v{ms.champion.version}{shadow}")
+        log = context.log.warning if any(ms.fallback for ms in model_sets.values()) else context.log.info
+        log("models loaded in %.2f s: %s", load_seconds, "; ".join(lines))
 
-    engine = herd_db.engine()
-    t0 = time.perf_counter()
-    records = load_herd_records(engine)
-    records_seconds = time.perf_counter() - t0
-    result = score_window(
-        engine=engine,
-        store=sensor_store.open(),
-        files=FeatureFiles(feature_store.base_path),
-        records=records,
-        model_sets=model_sets,
-        start=start,
-        end=end,
-        lineage=ScoringLineage(settings.code_version(), partition_label, context.run_id),
-        write_alerts=config.write_alerts,
-        chunk_cells=settings.current().scoring.chunk_cells,
-        shard=shard,
-    )
+        engine = herd_db.engine()
+        t0 = time.perf_counter()
+        records = load_herd_records(engine)
+        records_seconds = time.perf_counter() - t0
+        result = score_window(
+            engine=engine,
+            store=store,
+            files=FeatureFiles(feature_store.base_path),
+            records=records,
+            model_sets=model_sets,
+            start=start,
+            end=end,
+            lineage=ScoringLineage(settings.code_version(), partition_label, context.run_id),
+            write_alerts=config.write_alerts,
+            chunk_cells=settings.current().scoring.chunk_cells,
+            shard=shard,
+        )
     stages = {"load_models": round(load_seconds, 3), "load_records": round(records_seconds, 3),
               **result.stage_seconds}
     total_alerts = sum(result.alerts_new.values())

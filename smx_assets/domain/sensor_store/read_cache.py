@@ -54,6 +54,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,19 @@ class _Bucket:
             order = np.lexsort((self.vals[:, 0], self.ids))  # (id, ts) within the bucket
             self.ids, self.vals = self.ids[order], self.vals[order]
         self.stamps[np.fromiter(shards, dtype="int64")] = stamp
+
+
+@dataclass
+class _Refreshed:
+    """What validating and fetching a range leaves for assembling the answer."""
+
+    buckets: list[int]
+    data: dict[int, _Bucket]  # buckets a fetch rewrote, held whole
+    stale: dict[int, set[int]]
+    ranges: list[Range]
+    now: int  # the fetch stamp
+    load_s: float
+    check_s: float
 
 
 class BucketReadCache:
@@ -155,17 +169,14 @@ class BucketReadCache:
             return None
         return stamps
 
-    def read(self, s: int, e: int, fetch: Fetch, markers: Markers,
-             animal_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, values) of ``[s, e)`` (whole buckets), sorted by (id, time); only the rows of
-        ``animal_ids`` (sorted int64) when given.
-
-        Validation and refetching are for all animals (what the markers track); the answer is
-        then assembled one bucket file at a time, keeping only the asked-for animals, so a
-        scoring run that reads its herd chunk by chunk holds one chunk's window (plus one
-        bucket file), never the whole herd's. Buckets that need no refetch are never held whole.
-        """
+    def refresh(self, s: int, e: int, fetch: Fetch, markers: Markers) -> None:
+        """Validate and fetch ``[s, e)`` as :meth:`read` does, without assembling an answer: a
+        run calls it ahead (``InfluxSensorStore.prefetch``) so the new bucket arrives while it
+        loads its models and herd records."""
         assert s % BUCKET_S == 0 and e % BUCKET_S == 0 and e > s
+        self._refresh(s, e, fetch, markers)
+
+    def _refresh(self, s: int, e: int, fetch: Fetch, markers: Markers) -> _Refreshed:
         t0 = time.perf_counter()
         # One process at a time checks and fetches: the shard runs of a bucket start together and
         # all miss its new bucket; without this each one asks InfluxDB for the same whole bucket
@@ -220,6 +231,23 @@ class BucketReadCache:
                                   r_vals[edges[j]:edges[j + 1]], now)
                 for b in {b for lo, hi, _ in ranges for b in range(lo, hi, BUCKET_S)}:
                     self._store(b, data[b])
+        return _Refreshed(buckets, data, stale, ranges, now, t_load, t_check)
+
+    def read(self, s: int, e: int, fetch: Fetch, markers: Markers,
+             animal_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, values) of ``[s, e)`` (whole buckets), sorted by (id, time); only the rows of
+        ``animal_ids`` (sorted int64) when given.
+
+        Validation and refetching are for all animals (what the markers track); the answer is
+        then assembled one bucket file at a time, keeping only the asked-for animals, so a
+        scoring run that reads its herd chunk by chunk holds one chunk's window (plus one
+        bucket file), never the whole herd's. Buckets that need no refetch are never held whole.
+        """
+        assert s % BUCKET_S == 0 and e % BUCKET_S == 0 and e > s
+        t0 = time.perf_counter()
+        r = self._refresh(s, e, fetch, markers)
+        buckets, data, stale, ranges, now = r.buckets, r.data, r.stale, r.ranges, r.now
+        t_load, t_check = r.load_s, r.check_s
         t_fetch = time.perf_counter() - t0 - t_load - t_check
         self._prune(s)
         want = None if animal_ids is None else _Want(np.asarray(animal_ids, dtype="int64"))
