@@ -204,3 +204,19 @@ def test_concurrent_cold_readers_fetch_a_bucket_once(stores: tuple, influx_serve
             pd.testing.assert_frame_equal(results[k], expected)
     finally:
         other.close()
+
+
+def test_prefetch_fills_the_window_and_short_reads_equal_long_ones(stores: tuple) -> None:
+    plain, cached, _ = stores
+    same(plain, cached)
+    plain.write_bolus(readings(range(1, 21), END, 1))  # the next bucket arrives
+    time.sleep(1.1)  # markers have one-second resolution
+    with cached.prefetch(START + B, END + B):  # what a ten-minute run does around its set-up
+        pass
+    same(plain, cached, START + B, END + B)
+    assert fetched(cached) == 0  # the prefetch already fetched the new bucket
+    # a short read (one series, the id tag as a column) holds the same rows as a long (grouped) one
+    long = plain.read_bolus(START, END + B)
+    short = plain.read_bolus(END - 2 * B, END + B)
+    assert len(short) == 20 * 3
+    pd.testing.assert_frame_equal(short, long[long["ts"] >= END - 2 * B].reset_index(drop=True))
