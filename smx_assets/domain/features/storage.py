@@ -15,6 +15,7 @@ Files are written to a temporary name and moved into place, so a reader never se
 from __future__ import annotations
 
 import posixpath
+import re
 import uuid
 
 import fsspec
@@ -120,10 +121,45 @@ class FeatureFiles:
         if not self.fs.exists(folder):
             return None
         frames = []
-        for p in sorted(self.fs.glob(f"{folder}/*.parquet")):
-            with self.fs.open(p, "rb") as fh:
-                frames.append(pd.read_parquet(fh))
+        for paths in _bucket_file_groups(self.fs.glob(f"{folder}/*.parquet")).values():
+            frames.append(self._newest_vectors(paths) if _mixed_layouts(paths) else self._read_all(paths))
         return pd.concat(frames, ignore_index=True) if frames else None
+
+    def _read_all(self, paths: list[str]) -> pd.DataFrame:
+        parts = []
+        for p in paths:
+            with self.fs.open(p, "rb") as fh:
+                parts.append(pd.read_parquet(fh))
+        return pd.concat(parts, ignore_index=True)
+
+    def _newest_vectors(self, paths: list[str]) -> pd.DataFrame:
+        """One bucket scored under two shard layouts (``SMX_SCORING_SHARDS`` changed, then the
+        bucket re-scored): each animal's vector from the newest file that holds it, so drift
+        never counts an animal twice and a shard not yet re-scored keeps its older vectors."""
+        newest_first = sorted(paths, key=lambda p: pd.Timestamp(self.fs.modified(p)).value, reverse=True)
+        frame = self._read_all(newest_first)
+        frame = frame.drop_duplicates(["animal_id", "bucket_start"], keep="first")
+        return frame.sort_values(["bucket_start", "animal_id"], kind="stable", ignore_index=True)
+
+
+_SHARD_SUFFIX = re.compile(r"^\d{4}\.shard-\d+-of-(\d+)\.parquet$")
+
+
+def _bucket_file_groups(paths: list[str]) -> dict[str, list[str]]:
+    """A day's scored-vector files by bucket (``HHMM``: ``1210.parquet``, ``1210.shard-3-of-4.parquet``)."""
+    groups: dict[str, list[str]] = {}
+    for p in sorted(paths):
+        groups.setdefault(posixpath.basename(p)[:4], []).append(p)
+    return groups
+
+
+def _mixed_layouts(paths: list[str]) -> bool:
+    """Files of one bucket from more than one shard count (an unsharded file counts as 1)."""
+    counts = set()
+    for p in paths:
+        m = _SHARD_SUFFIX.match(posixpath.basename(p))
+        counts.add(int(m.group(1)) if m else 1)
+    return len(counts) > 1
 
 
 class ScoredFeatureWriter:
