@@ -17,6 +17,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from smx_assets.domain.herd_db import Base
+from smx_assets.domain.sql_tables import read_table
+
 DAY_NS = 86_400 * 10**9
 
 
@@ -62,13 +65,24 @@ class FarmRecords:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+# the herd-DB columns records_from_tables uses (read by COPY on PostgreSQL: see domain/sql_tables.py)
+_RECORD_COLUMNS: dict[str, list[str]] = {
+    "farms": ["id", "default_housing"],
+    "climate_sensors": ["id", "farm_id", "location"],
+    "animals": ["id", "farm_id", "birth_date", "bolus_type", "bolus_inserted_at", "exit_date"],
+    "housing_periods": ["animal_id", "kind", "start", "end"],
+    "lactations": ["animal_id", "lactation_number", "calving_at", "recorded_at"],
+    "inseminations": ["animal_id", "at", "recorded_at", "pregnancy_check_at", "pregnant"],
+    "treatments": ["animal_id", "diagnosed_at", "diagnosis", "recorded_at"],
+}
+
+
 def load_herd_records(engine) -> FarmRecords:  # type: ignore[no-untyped-def]
     """Read the herd tables (small: a few rows per animal-year) into a ``FarmRecords``."""
-    q = lambda sql: pd.read_sql_query(sql, engine)  # noqa: E731
-    tables = {name: q(f"SELECT * FROM {name}") for name in
-              ("farms", "climate_sensors", "animals", "housing_periods", "lactations", "inseminations", "treatments")}
-    fb = q("SELECT a.animal_id, a.bucket_start AS heat_at, f.given_at AS known_at FROM feedback f "
-           "JOIN alerts a ON a.id = f.alert_id WHERE a.use_case = 'heat' AND f.verdict = 'confirmed'")
+    meta = Base.metadata.tables
+    tables = {name: read_table(engine, meta[name], columns) for name, columns in _RECORD_COLUMNS.items()}
+    fb = pd.read_sql_query("SELECT a.animal_id, a.bucket_start AS heat_at, f.given_at AS known_at FROM feedback f "
+                           "JOIN alerts a ON a.id = f.alert_id WHERE a.use_case = 'heat' AND f.verdict = 'confirmed'", engine)
     return records_from_tables(tables, heat_feedback=fb)
 
 
