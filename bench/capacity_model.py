@@ -35,14 +35,14 @@ class Input:
 INPUTS: dict[str, Input] = {
     "shard_animals": Input(100_000, "choice: one shard per 100,000 animals, the largest single run "
                                     "bench_scoring.py measured within 2 GB (SMX_SCORING_SHARDS = fleet / 100,000)"),
-    "run_cpu_s_100k": Input(37.5, "bench_scoring.py --herd-db postgres --animals 100000, one run: CPU seconds "
-                                  "of the run process, user + sys, imports and the prediction writer thread "
-                                  "included (34.3 Dagster / 37.5 plain on 2026-12-03; PostgreSQL's and "
+    "run_cpu_s_100k": Input(29.2, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run: CPU "
+                                  "seconds of the run process, user + sys, imports and the prediction writer "
+                                  "thread included (28.4 plain / 29.2 Dagster on 2026-12-03; PostgreSQL's and "
                                   "InfluxDB's own CPU not included)"),
-    "run_wall_s_100k": Input(32.7, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall, "
-                                   "on the 2-core machine at load 1.9 (database servers on the same cores; "
-                                   "plain run 37.7 s)"),
-    "run_peak_rss_mb_100k": Input(1396, "bench_scoring.py --herd-db postgres --animals 100000, peak RSS "
+    "run_wall_s_100k": Input(30.7, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall, "
+                                   "on the 2-core machine at load 1.6 (database servers on the same cores; "
+                                   "plain run 30.2 s)"),
+    "run_peak_rss_mb_100k": Input(1370, "bench_scoring.py --herd-db postgres --animals 100000, peak RSS "
                                         "(bench_sharded_scoring.py: 1,890 MB for 196,123 animals in one run)"),
     "run_start_s": Input(12.0, "test_local_topology.py: queued to started, run-worker process start and "
                                "imports, 10-14 s (infra/README.md, Scaling out); a pod adds its start"),
