@@ -85,7 +85,7 @@ POST_CONCURRENCY = 2  # two requests in flight: influxd overlaps one fsync with 
 PARALLEL_MIN_ROWS = 100_000  # writes this big are serialised in worker processes (_lp_workers)
 QUERY_CHUNK = 10_000
 IDS_PER_QUERY = 200  # longer OR-lists slow InfluxQL's planner down more than they save
-UNGROUPED_MAX_S = 3 * 3600  # cache fetches up to this long read one series (see _read_bolus_shards)
+UNGROUPED_MAX_S = 3 * 3600  # raw reads up to this long read one series (see _raw_select)
 READ_ALL_ABOVE_IDS = 2_000  # past this, read every series and filter client-side
 _RETRY_STATUS = {502, 503, 504}
 
@@ -419,17 +419,11 @@ class InfluxSensorStore:
                        checked: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
         if e <= s or checked == []:
             return np.empty(0, dtype="int64"), np.empty((0, 1 + len(fields)))
-        short = e - s <= UNGROUPED_MAX_S  # one series with the tag as a column (see _read_bolus_shards)
-        select = (
-            f"SELECT {_tag_and_fields(tag, fields) if short else ', '.join(map(quote_ident, fields))} "
-            f"FROM {quote_ident(measurement)} WHERE {_time_bounds(s, e)}"
-        )
-        group = "" if short else f" GROUP BY {quote_ident(tag)}"
         if checked is None or len(checked) > READ_ALL_ABOVE_IDS:
-            queries = [select + group]
+            queries = [_raw_select(measurement, tag, fields, s, e)]
         else:
             queries = [
-                f"{select} AND {_id_filter(tag, checked[lo:lo + IDS_PER_QUERY])}{group}"
+                _raw_select(measurement, tag, fields, s, e, _id_filter(tag, checked[lo:lo + IDS_PER_QUERY]))
                 for lo in range(0, len(checked), IDS_PER_QUERY)
             ]
         parsed = [self._parse_series(self._query(q), fields, tag) for q in queries]
@@ -444,7 +438,7 @@ class InfluxSensorStore:
     def _parse_series(results: Iterator[dict[str, Any]], fields: Sequence[str], tag: str
                       ) -> tuple[np.ndarray, np.ndarray]:
         """(ids, values[time, *fields]) of every series in the results: the id is the ``tag``
-        column (:func:`_tag_and_fields`) or, for a series grouped by it, the series' tag."""
+        column (:func:`_raw_select`) or, for a series grouped by it, the series' tag."""
         id_parts: list[np.ndarray] = []
         value_parts: list[np.ndarray] = []
         for result in results:
@@ -582,23 +576,16 @@ class InfluxSensorStore:
                            ) -> tuple[np.ndarray, np.ndarray]:
         """Readings of ``[lo, hi)`` for the animals of the given shards (None: all), for the cache.
 
-        A short range (the new bucket of a ten-minute run, up to ``UNGROUPED_MAX_S``) is read as
-        one series with the id tag as a column (see :func:`_tag_and_fields`); a long one (a cold
-        start's 26 h) grouped by animal, which is cheaper there: at 100,000 animals the 157-bucket
-        window took 187 s grouped and 274 s as one series (InfluxDB merges every animal's cursor
-        by time), one bucket 17-24 s grouped and 6-7 s as one series.
+        A short range (the new bucket of a ten-minute run) is read as one series, a long one (a
+        cold start's 26 h) grouped by animal: see :func:`_raw_select`.
 
         A shard is selected by the id tag's last two digits (``animal_id % 100``) with a regex
         (RE2: ``^(?:\\d*(?:07|42)|7)$``); up to 20 statements go in one request.
         """
         statements = []
         for lo, hi, shards in ranges:
-            short = hi - lo <= UNGROUPED_MAX_S
-            fields = _tag_and_fields("animal_id", BOLUS_FIELDS) if short else ", ".join(map(quote_ident, BOLUS_FIELDS))
-            q = f"SELECT {fields} FROM {quote_ident(BOLUS)} WHERE {_time_bounds(lo, hi)}"
-            if shards is not None and len(shards) < N_SHARDS:
-                q += f" AND \"animal_id\" =~ /{_shard_regex(shards)}/"
-            statements.append(q if short else q + ' GROUP BY "animal_id"')
+            subset = f"\"animal_id\" =~ /{_shard_regex(shards)}/" if shards is not None and len(shards) < N_SHARDS else ""
+            statements.append(_raw_select(BOLUS, "animal_id", BOLUS_FIELDS, lo, hi, subset))
         id_parts, value_parts = [], []
         for i in range(0, len(statements), 20):
             ids, vals = self._parse_series(self._query("; ".join(statements[i:i + 20])), BOLUS_FIELDS, "animal_id")
@@ -694,14 +681,21 @@ def _arrival_markers(prepared: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _tag_and_fields(tag: str, fields: Sequence[str]) -> str:
-    """The select list of a short raw read: the id tag as a column, then the fields.
+def _raw_select(measurement: str, tag: str, fields: Sequence[str], s: int, e: int, condition: str = "") -> str:
+    """The raw read of ``fields`` in ``[s, e)`` (and ``condition``), one row per point with its id.
 
-    Not ``GROUP BY`` the tag for a short range: InfluxDB 1.6 then answers with one series per animal, and at
-    100,000 animals one ten-minute bucket (97,000 points) took 17-24 s of server time grouped
-    against 6-7 s as one series with the tag as a column (and 27 s against about 8 s once parsed
-    here): the new bucket a ten-minute run fetches was most of its time."""
-    return ", ".join([quote_ident(tag), *(quote_ident(f) for f in fields)])
+    A short range (up to ``UNGROUPED_MAX_S``) selects the id tag as a column, one series: grouped
+    by the tag, InfluxDB 1.6 answers with one series per animal, and at 100,000 animals one
+    ten-minute bucket (97,000 points) took 17-24 s of server time grouped against 6-7 s as one
+    series (27 s against about 11 s once parsed here): the new bucket a ten-minute run fetches was
+    most of its time. A long range stays ``GROUP BY`` the tag, cheaper there (the 157-bucket
+    window: 187 s grouped, 274 s as one series, InfluxDB merging every animal's cursor by time)."""
+    short = e - s <= UNGROUPED_MAX_S
+    select = ", ".join(([quote_ident(tag)] if short else []) + [quote_ident(f) for f in fields])
+    q = f"SELECT {select} FROM {quote_ident(measurement)} WHERE {_time_bounds(s, e)}"
+    if condition:
+        q += f" AND {condition}"
+    return q if short else f"{q} GROUP BY {quote_ident(tag)}"
 
 
 def _write_markers(touched: np.ndarray) -> pd.DataFrame:
