@@ -27,6 +27,19 @@ def utc(value: dt.datetime | pd.Timestamp | str) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def utc_series(values: object) -> object:
+    """``pd.to_datetime(values, utc=True)``, without its cost on a series that is already datetime.
+
+    Why: ``to_datetime`` samples the values as Python ``Timestamp``s to decide whether to cache
+    them, even for a ``datetime64`` series: 4-6 ms a call, 172 calls in one 100,000-animal scoring
+    run (profile features and the alert policy, per chunk): ~0.7 s. A datetime series is only
+    localised (naive: taken as UTC) or converted; anything else goes through ``to_datetime``.
+    """
+    if isinstance(values, pd.Series) and pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    return pd.to_datetime(values, utc=True)
+
+
 def utc_values(values: object) -> pd.api.extensions.ExtensionArray:
     """Timestamps as an aware UTC array without an index, for building frames column by column.
 
@@ -34,7 +47,7 @@ def utc_values(values: object) -> pd.api.extensions.ExtensionArray:
     and pandas then re-infers the dtype from 1.4 million Python objects; that was a third of
     the demo's training step (measured with py-spy). The extension array is a view, no copy.
     """
-    return pd.to_datetime(values, utc=True).array  # type: ignore[union-attr]
+    return utc_series(values).array  # type: ignore[union-attr]
 
 
 def floor_bucket(ts: pd.Timestamp | str) -> pd.Timestamp:

@@ -19,13 +19,14 @@ import pandas as pd
 
 from smx_assets.domain.herd_db import Base
 from smx_assets.domain.sql_tables import read_table
+from smx_assets.domain.time_grid import utc_series
 
 DAY_NS = 86_400 * 10**9
 
 
 def _ts(values: pd.Series) -> pd.Series:
     """Naive-UTC (DB) or aware values to ``datetime64[ns, UTC]``; None -> NaT."""
-    s = pd.to_datetime(values, utc=True)
+    s = utc_series(values)
     return s.dt.as_unit("ns") if hasattr(s, "dt") else s
 
 
@@ -150,7 +151,7 @@ def _asof(rows: pd.DataFrame, events: pd.DataFrame, on: str, cols: list[str]) ->
 def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
     """(later - earlier) in fractional days, NaN where ``earlier`` is missing."""
     a = later.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
-    e = pd.to_datetime(earlier, utc=True)
+    e = utc_series(earlier)
     b = e.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
     out = (a - b.astype("int64").astype("float64")) / DAY_NS
     out[np.isnat(b)] = np.nan

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smx_assets.domain.time_grid import utc
+from smx_assets.domain.time_grid import utc, utc_series
 from smx_assets.domain.use_cases.base import AlertPolicy
 
 ALERT_COLUMNS = ["animal_id", "bucket_start", "score", "threshold", "episode_start"]
@@ -34,7 +34,7 @@ ALERT_COLUMNS = ["animal_id", "bucket_start", "score", "threshold", "episode_sta
 
 def _utc(values: Any) -> pd.Series:
     """Timestamps as aware UTC; naive input is taken to be UTC (as the herd DB stores it)."""
-    return pd.to_datetime(values, utc=True)
+    return utc_series(values)
 
 
 _utc_ts = utc  # scalar: naive taken as UTC, aware converted
