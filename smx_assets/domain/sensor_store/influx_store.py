@@ -87,6 +87,7 @@ QUERY_CHUNK = 10_000
 IDS_PER_QUERY = 200  # longer OR-lists slow InfluxQL's planner down more than they save
 UNGROUPED_MAX_S = 3 * 3600  # raw reads up to this long read one series (see _raw_select)
 READ_ALL_ABOVE_IDS = 2_000  # past this, read every series and filter client-side
+FETCH_SPLIT = 2  # a short all-animal fetch goes as this many requests at once (_read_bolus_shards)
 _RETRY_STATUS = {502, 503, 504}
 
 
@@ -581,19 +582,46 @@ class InfluxSensorStore:
 
         A shard is selected by the id tag's last two digits (``animal_id % 100``) with a regex
         (RE2: ``^(?:\\d*(?:07|42)|7)$``); up to 20 statements go in one request.
+
+        A short all-animal range is read as ``FETCH_SPLIT`` halves of the shards, one request
+        each, side by side: InfluxDB answers one request on one core, and at 100,000 animals the
+        new bucket took 5.6-8.0 s as one request against 3.5-4.2 s as two at once (2 cores).
         """
-        statements = []
+        statements, alone = [], []
         for lo, hi, shards in ranges:
+            if shards is None and hi - lo <= UNGROUPED_MAX_S and FETCH_SPLIT > 1:
+                alone += [_raw_select(BOLUS, "animal_id", BOLUS_FIELDS, lo, hi,
+                                      f"\"animal_id\" =~ /{_shard_regex(part)}/") for part in _shard_parts(FETCH_SPLIT)]
+                continue
             subset = f"\"animal_id\" =~ /{_shard_regex(shards)}/" if shards is not None and len(shards) < N_SHARDS else ""
             statements.append(_raw_select(BOLUS, "animal_id", BOLUS_FIELDS, lo, hi, subset))
-        id_parts, value_parts = [], []
-        for i in range(0, len(statements), 20):
-            ids, vals = self._parse_series(self._query("; ".join(statements[i:i + 20])), BOLUS_FIELDS, "animal_id")
-            id_parts.append(ids)
-            value_parts.append(vals)
-        if not id_parts:
+        requests_ = [[q] for q in alone] + [statements[i:i + 20] for i in range(0, len(statements), 20)]
+        if not requests_:
             return np.empty(0, dtype="int64"), np.empty((0, 1 + len(BOLUS_FIELDS)))
-        return np.concatenate(id_parts), np.concatenate(value_parts)
+
+        def fetch(store: InfluxSensorStore, batch: list[str]) -> tuple[np.ndarray, np.ndarray]:
+            return store._parse_series(store._query("; ".join(batch)), BOLUS_FIELDS, "animal_id")
+
+        if len(requests_) == 1:
+            parts = [fetch(self, requests_[0])]
+        else:  # one HTTP session per request: a requests.Session is not shared between threads
+            twins = [self._twin() for _ in requests_]
+            try:
+                with ThreadPoolExecutor(max_workers=min(len(requests_), FETCH_SPLIT),
+                                        thread_name_prefix="smx-read") as pool:
+                    parts = list(pool.map(fetch, twins, requests_))
+            finally:
+                for twin in twins:
+                    twin.session.close()
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _twin(self) -> InfluxSensorStore:
+        """This store with its own HTTP session, for a request on another thread."""
+        twin = copy.copy(self)
+        twin.session = requests.Session()
+        twin.session.verify, twin.session.auth = self.session.verify, self.session.auth
+        twin.session.headers.update(self.session.headers)
+        return twin
 
     def reading_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """First and last point of ``bolus`` (``received_at`` is on every point)."""
@@ -625,10 +653,7 @@ class InfluxSensorStore:
         if cache is None or e <= s:
             yield
             return
-        twin = copy.copy(self)
-        twin.session = requests.Session()
-        twin.session.verify, twin.session.auth = self.session.verify, self.session.auth
-        twin.session.headers.update(self.session.headers)
+        twin = self._twin()
 
         def run() -> None:
             try:
@@ -712,6 +737,12 @@ def _write_markers(touched: np.ndarray) -> pd.DataFrame:
     time_ns = now_s * 1_000_000_000 + (bucket // BUCKET_S % 1_000_000) * N_SHARDS + shard
     return pd.DataFrame({"bucket": bucket, "shard": shard},
                         index=pd.DatetimeIndex(pd.to_datetime(time_ns, utc=True)))
+
+
+def _shard_parts(n: int) -> list[frozenset[int]]:
+    """The animal shards in ``n`` contiguous parts of (nearly) equal size."""
+    edges = np.linspace(0, N_SHARDS, n + 1).round().astype(int)
+    return [frozenset(range(int(a), int(b))) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def _shard_regex(shards: frozenset[int] | set[int]) -> str:

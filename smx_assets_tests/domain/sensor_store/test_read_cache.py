@@ -220,3 +220,38 @@ def test_prefetch_fills_the_window_and_short_reads_equal_long_ones(stores: tuple
     short = plain.read_bolus(END - 2 * B, END + B)
     assert len(short) == 20 * 3
     pd.testing.assert_frame_equal(short, long[long["ts"] >= END - 2 * B].reset_index(drop=True))
+
+
+def test_new_bucket_is_fetched_as_parallel_requests_equal_to_one(stores: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new bucket (a short all-animal range) goes as ``FETCH_SPLIT`` requests over halves of
+    the shards, side by side; together they hold exactly the rows of one request."""
+    import threading
+
+    from smx_assets.domain.sensor_store import influx_store
+
+    plain, cached, _ = stores
+    same(plain, cached)
+    plain.write_bolus(readings([*range(1, 21), *range(150, 160)], END, 1))  # shards 1-20 and 50-59: both halves
+    time.sleep(1.1)
+    calls: list[tuple[str, str]] = []
+    real_query = influx_store.InfluxSensorStore._query
+
+    def spy(self: InfluxSensorStore, q: str, **kw: object) -> Iterator[dict]:
+        if q.startswith("SELECT \"animal_id\""):
+            calls.append((threading.current_thread().name, q))
+        return real_query(self, q, **kw)
+
+    monkeypatch.setattr(influx_store.InfluxSensorStore, "_query", spy)
+    s, e = int(END.timestamp()), int((END + B).timestamp())
+    ids2, vals2 = cached._read_bolus_shards([(s, e, None)])
+    assert len(calls) == 2 and all(name.startswith("smx-read") for name, _ in calls)
+    assert {"=~" in q for _, q in calls} == {True}
+    monkeypatch.setattr(influx_store, "FETCH_SPLIT", 1)
+    ids1, vals1 = cached._read_bolus_shards([(s, e, None)])
+    assert len(calls) == 3 and "=~" not in calls[2][1]
+    o1, o2 = np.lexsort((vals1[:, 0], ids1)), np.lexsort((vals2[:, 0], ids2))
+    assert len(ids1) == 30 and sorted(set(ids2 % 100 // 50)) == [0, 1]
+    np.testing.assert_array_equal(ids2[o2], ids1[o1])
+    np.testing.assert_array_equal(vals2[o2], vals1[o1])
+    monkeypatch.setattr(influx_store, "FETCH_SPLIT", 2)
+    same(plain, cached, START + B, END + B)  # and through the cache, as a ten-minute run reads it
