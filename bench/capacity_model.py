@@ -41,7 +41,8 @@ INPUTS: dict[str, Input] = {
                                   "InfluxDB's own CPU not included)"),
     "run_wall_s_100k": Input(30.7, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall, "
                                    "on the 2-core machine at load 1.6 (database servers on the same cores; "
-                                   "plain run 30.2 s)"),
+                                   "plain run 30.2 s); kept from the slower of the two machines measured (the "
+                                   "faster one: 18.0 s), so the pod counts are on the safe side"),
     "run_peak_rss_mb_100k": Input(1370, "bench_scoring.py --herd-db postgres --animals 100000, peak RSS "
                                         "(bench_sharded_scoring.py: 1,890 MB for 196,123 animals in one run)"),
     "run_start_s": Input(12.0, "test_local_topology.py: queued to started, run-worker process start and "
