@@ -590,11 +590,10 @@ class InfluxSensorStore:
         statements, alone = [], []
         for lo, hi, shards in ranges:
             if shards is None and hi - lo <= UNGROUPED_MAX_S and FETCH_SPLIT > 1:
-                alone += [_raw_select(BOLUS, "animal_id", BOLUS_FIELDS, lo, hi,
-                                      f"\"animal_id\" =~ /{_shard_regex(part)}/") for part in _shard_parts(FETCH_SPLIT)]
+                alone += [_raw_select(BOLUS, "animal_id", BOLUS_FIELDS, lo, hi, _shard_condition(part))
+                          for part in _shard_parts(FETCH_SPLIT)]
                 continue
-            subset = f"\"animal_id\" =~ /{_shard_regex(shards)}/" if shards is not None and len(shards) < N_SHARDS else ""
-            statements.append(_raw_select(BOLUS, "animal_id", BOLUS_FIELDS, lo, hi, subset))
+            statements.append(_raw_select(BOLUS, "animal_id", BOLUS_FIELDS, lo, hi, _shard_condition(shards)))
         requests_ = [[q] for q in alone] + [statements[i:i + 20] for i in range(0, len(statements), 20)]
         if not requests_:
             return np.empty(0, dtype="int64"), np.empty((0, 1 + len(BOLUS_FIELDS)))
@@ -743,6 +742,13 @@ def _shard_parts(n: int) -> list[frozenset[int]]:
     """The animal shards in ``n`` contiguous parts of (nearly) equal size."""
     edges = np.linspace(0, N_SHARDS, n + 1).round().astype(int)
     return [frozenset(range(int(a), int(b))) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _shard_condition(shards: frozenset[int] | None) -> str:
+    """The InfluxQL condition selecting the animals of ``shards`` ("" for all of them)."""
+    if shards is None or len(shards) >= N_SHARDS:
+        return ""
+    return f"\"animal_id\" =~ /{_shard_regex(shards)}/"
 
 
 def _shard_regex(shards: frozenset[int] | set[int]) -> str:

@@ -32,11 +32,7 @@ from smx_assets.domain.use_cases.base import AlertPolicy
 ALERT_COLUMNS = ["animal_id", "bucket_start", "score", "threshold", "episode_start"]
 
 
-def _utc(values: Any) -> pd.Series:
-    """Timestamps as aware UTC; naive input is taken to be UTC (as the herd DB stores it)."""
-    return utc_series(values)
-
-
+_utc = utc_series  # series: naive taken as UTC (as the herd DB stores it), aware converted
 _utc_ts = utc  # scalar: naive taken as UTC, aware converted
 
 
