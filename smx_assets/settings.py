@@ -167,7 +167,7 @@ S, R, D, P, DB, W, OPS = "stores", "scoring", "drift", "partitions", "database",
 TABLE: tuple[Setting, ...] = (
     Setting("SMX_HOME", ".smx", "data folder of the embedded default", "a folder path",
             _path_or_url, default_doc="./.smx"),
-    Setting("SMX_HERD_DB_URL", None, "the herd database (farm records, predictions, alerts)",
+    Setting("SMX_HERD_DB_URL", None, "the herd database (farm records, alerts, scoring lineage)",
             "a SQLAlchemy URL: sqlite:///... or postgresql+psycopg2://user:pw@host/db", _url,
             default_doc="sqlite:///$SMX_HOME/herd.db"),
     Setting("SMX_SENSOR_STORE_URL", None, "the bolus/climate time-series store",
@@ -181,7 +181,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("SMX_MLFLOW_UI_URL", "http://127.0.0.1:5000",
             "the MLflow UI that asset metadata links to (runs, model versions, drift reports); `make ui` starts it",
             "an http(s) URL", _http_url),
-    Setting("SMX_FEATURES_PATH", None, "where feature Parquet files live", "a folder or any fsspec URL (s3://...)",
+    Setting("SMX_FEATURES_PATH", None, "where feature Parquet files and the score store (scores/) live",
+            "a folder or any fsspec URL (s3://...)",
             _path_or_url, default_doc="$SMX_HOME/features"),
     Setting("SMX_SCORES_WINDOW_DAYS", "90",
             "days the ten-minute `scores` partitions reach back (a rolling window: 90 days = 12,960 keys, "
@@ -243,7 +244,8 @@ TABLE: tuple[Setting, ...] = (
             "days of stored scoring feature vectors (`scored_features`) kept; alerts' vectors are kept apart",
             "an integer from 1 to 36500", _number(int, 1, 36500), group=OPS),
     Setting("SMX_RETENTION_PREDICTIONS_DAYS", "30",
-            "days of predictions kept (PostgreSQL: day partitions dropped; SQLite: rows deleted); alerts are kept",
+            "days of scores kept in the score store (whole days deleted, with their scoring lineage rows;"
+            " the days before today are compacted); alerts are kept",
             "an integer from 2 to 36500", _number(int, 2, 36500), group=OPS),
     Setting("SMX_DB_CONNECT_TIMEOUT_S", "10", "PostgreSQL connect timeout (a server that accepts but never answers)",
             "an integer from 1 to 600", _number(int, 1, 600), group=DB),
@@ -253,7 +255,7 @@ TABLE: tuple[Setting, ...] = (
             "unset, 0 or 1", _choice("", "0", "1"), group=OPS),
     Setting("SMX_TRAINING_SCHEDULE", "", "`running` starts the weekly training schedule by default",
             "unset, stopped or running", _choice("", "stopped", "running"), group=OPS),
-    Setting("SMX_CODE_VERSION", "", "code version stamped on predictions and alerts",
+    Setting("SMX_CODE_VERSION", "", "code version stamped on the scoring lineage and alerts",
             "any text", _text, default_doc="the git sha (+dirty), else the package version", group=OPS),
 )
 

@@ -65,6 +65,7 @@ def plot_alert(alert: dict, settings: Settings, path: str | Path, cow: str | Non
     ``cow`` is the farm's own name for the animal when known ("cow 112 of farm A")."""
     from matplotlib.figure import Figure
 
+    from smx_assets.domain.score_store import ScoreFiles, ScoreStore
     from smx_assets.domain.sensor_store.factory import open_sensor_store
     from smx_assets.domain.sql_engine import make_engine
 
@@ -80,17 +81,14 @@ def plot_alert(alert: dict, settings: Settings, path: str | Path, cow: str | Non
     engine = make_engine(settings.herd_db_url, connect_timeout_s=settings.database.connect_timeout_s)
     try:
         with engine.connect() as conn:
-            scores = pd.DataFrame(conn.execute(sa.text(
-                "SELECT bucket_start, score FROM predictions WHERE animal_id = :a AND use_case = :u "
-                "AND shadow = :s AND bucket_start >= :lo AND bucket_start < :hi ORDER BY bucket_start"),
-                {"a": animal_id, "u": use_case, "s": False, "lo": lo.tz_localize(None).to_pydatetime(),
-                 "hi": hi.tz_localize(None).to_pydatetime()}).all(), columns=["bucket_start", "score"])
             others = pd.DataFrame(conn.execute(sa.text(
                 "SELECT bucket_start, use_case FROM alerts WHERE animal_id = :a AND id != :id "
                 "AND bucket_start >= :lo AND bucket_start < :hi"),
                 {"a": animal_id, "id": int(alert["id"]), "lo": lo.tz_localize(None).to_pydatetime(),
                  "hi": hi.tz_localize(None).to_pydatetime()}).all(), columns=["bucket_start", "use_case"])
         records = _records(engine, animal_id, lo, hi)
+        scores = ScoreStore(engine, ScoreFiles(settings.features_path)).read(
+            lo, hi, use_case=use_case, shadow=False, animal_ids=[animal_id], lineage=())[["bucket_start", "score"]]
     finally:
         engine.dispose()
 

@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     s = Settings.from_env()
     url = args.url or s.herd_db_url
-    upgrade_herd_db(url, args.revision)
+    for line in upgrade_herd_db(url, args.revision, features_path=s.features_path):
+        print(line)  # an earlier predictions table moved into the score store, counted
     print(f"herd DB at {args.revision}")
     if args.url is None and s.sensor_store_url.startswith(("influxdb://", "influxdbs://")):
         # InfluxDB keeps readings by its retention policy: set it at start-up (see domain/retention.py)

@@ -40,6 +40,7 @@ def _why(uc) -> str:  # type: ignore[no-untyped-def]
 def print_summary(settings: Settings, since: pd.Timestamp | None = None) -> None:
     from smx_assets.domain import model_registry
     from smx_assets.domain.herd_db import to_db_ts
+    from smx_assets.domain.score_store import ScoreFiles, ScoreStore
     from smx_assets.domain.sql_engine import make_engine
     from smx_assets.domain.use_cases.catalog import all_use_cases
 
@@ -50,15 +51,18 @@ def print_summary(settings: Settings, since: pd.Timestamp | None = None) -> None
             params = {"since": to_db_ts(since)} if since is not None else {}
             alerts = dict(conn.execute(sa.text(
                 f"SELECT use_case, COUNT(*) FROM alerts {where} GROUP BY use_case"), params).all())
-            preds = conn.execute(sa.text(f"SELECT COUNT(*) FROM predictions {where}"), params).scalar_one()
             animals = conn.execute(sa.text("SELECT COUNT(*) FROM animals")).scalar_one()
             rejected = dict(conn.execute(sa.text(
                 "SELECT reason, COUNT(*) FROM rejected_readings GROUP BY reason")).all())
+        scores = ScoreStore(engine, ScoreFiles(settings.features_path))
+        first = scores.files.days()
+        start = since if since is not None else (first[0] if first else pd.Timestamp.now(tz="UTC"))
+        preds = scores.count(start, pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1))
     finally:
         engine.dispose()
     model_registry.configure(settings.mlflow_tracking_uri)
     print("\n== summary ==")
-    print(f"herd: {animals} animals; predictions{' since ' + str(since) if since is not None else ''}: {preds}")
+    print(f"herd: {animals} animals; stored scores{' since ' + str(since) if since is not None else ''}: {preds}")
     print(f"rejected readings by reason: {rejected or 'none'}")
     for uc in all_use_cases():
         champ = model_registry.get_alias_version(uc.model_name, model_registry.CHAMPION)

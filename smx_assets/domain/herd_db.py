@@ -1,4 +1,5 @@
-"""The herd database: what a real farm management system holds, plus the platform's outputs.
+"""The herd database: what a real farm management system holds, plus the platform's outputs
+(alerts and the scoring lineage; the scores themselves live in the score store).
 
 SQLAlchemy 2 declarative models that run unchanged on SQLite (embedded default) and
 PostgreSQL (production). The schema is created and upgraded by Alembic migrations
@@ -204,31 +205,39 @@ class ImportedFile(Base):
 # --------------------------------------------------------------------- platform outputs
 
 
-class Prediction(Base):
-    """Every model's score per animal and bucket; shadow rows come from challenger models."""
+class ScoringLineage(Base):
+    """What one scoring run scored with, once per run x shard x use case x model role.
 
-    __tablename__ = "predictions"
-    __table_args__ = (
-        UniqueConstraint("use_case", "model_name", "model_version", "animal_id", "bucket_start",
-                         name="uq_predictions_key"),
-        Index("ix_predictions_partition", "partition_key"),
-        Index("ix_predictions_bucket", "bucket_start", "use_case"),
-    )
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    Every stored score refers to one of these rows by ``id`` (the score store's ``lineage_id``)
+    instead of repeating model name, version, MLflow run, code version, partition and Dagster run
+    on each of a bucket's 600,000 scores (100,000 animals): the scores themselves are a time
+    series in the score store (``domain/score_store``), the herd DB holds this table.
+
+    ``feature_ref`` is the location of the run's stored feature vectors with ``{day}`` and
+    ``{hhmm}`` left to fill (one file per bucket: ``lineage.feature_ref_for`` gives a bucket's).
+    ``n_scores``: scores it wrote (set once the run's score files are in place; ``None`` while
+    it runs, or when it died before).
+    """
+
+    __tablename__ = "scoring_lineage"
+    __table_args__ = (Index("ix_scoring_lineage_window", "window_start", "use_case"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dagster_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    partition_key: Mapped[str] = mapped_column(String(32))
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime())
+    window_end: Mapped[dt.datetime] = mapped_column(DateTime())
+    shard: Mapped[str] = mapped_column(String(32), default="")  # "" whole fleet, else shard-3-of-4
     use_case: Mapped[str] = mapped_column(String(32))
-    animal_id: Mapped[int] = mapped_column(Integer)
-    bucket_start: Mapped[dt.datetime] = mapped_column(DateTime())
-    score: Mapped[float] = mapped_column(Float)
     shadow: Mapped[bool] = mapped_column(Boolean)
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(32))
     model_alias: Mapped[str | None] = mapped_column(String(32), nullable=True)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     code_version: Mapped[str] = mapped_column(String(64))
-    partition_key: Mapped[str] = mapped_column(String(32))
-    dagster_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    feature_ref: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    feature_ref: Mapped[str | None] = mapped_column(String(512), nullable=True)
     scored_at: Mapped[dt.datetime] = mapped_column(DateTime())
+    n_scores: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    buckets_scored: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Alert(Base):

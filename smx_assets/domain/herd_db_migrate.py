@@ -94,17 +94,21 @@ def _across_processes(engine: Engine) -> Iterator[None]:
         yield
 
 
-def upgrade_herd_db(url_or_engine: str | Engine, revision: str = "head") -> None:
+def upgrade_herd_db(url_or_engine: str | Engine, revision: str = "head", features_path: str | None = None) -> list[str]:
     """Bring the schema to ``revision``; cheap no-op after the first call per URL in a process.
 
     Safe when several processes start on a fresh database at once: one migrates, the others
-    wait for it and find the schema current."""
+    wait for it and find the schema current. ``features_path``: where the score store lives
+    (migration 0004 moves an earlier ``predictions`` table there; default: the settings').
+    Returns what the migrations report (the moved predictions, counted), one line each."""
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     key = engine.url.render_as_string(hide_password=True)
     with _lock:
         if revision == "head" and key in _done:
-            return
+            return []
         cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        if features_path is not None:
+            cfg.attributes["features_path"] = features_path
         with _across_processes(engine), engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
@@ -114,3 +118,5 @@ def upgrade_herd_db(url_or_engine: str | Engine, revision: str = "head") -> None
         log.info("herd DB %s at %s", key, revision)
     if isinstance(url_or_engine, str):
         engine.dispose()
+    moved = cfg.attributes.get("moved_predictions")
+    return moved.lines() if moved is not None and moved.rows_before else []

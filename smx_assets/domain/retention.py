@@ -1,6 +1,6 @@
 """How long each kind of data is kept, and the daily job that enforces it.
 
-At 100,000 animals a bucket writes ~600,000 prediction rows (about 85 million a day) and as many
+At 100,000 animals a bucket writes ~600,000 scores (about 85 million a day) and 100,000
 stored feature vectors, and the sensor store receives ~14 million readings a day: without
 retention every store grows without bound. What is kept (defaults in ``settings.TABLE``):
 
@@ -14,14 +14,16 @@ ingest validation)                                              shards; InfluxDB
                                                                 ``rejected_readings``: ``DELETE``
 scored feature vectors ``SMX_RETENTION_FEATURES_DAYS`` (30)     the day's folder is deleted; the
 (``scored_features``)                                           vectors of alerts are kept first
-predictions            ``SMX_RETENTION_PREDICTIONS_DAYS`` (30)  PostgreSQL: ``DROP TABLE`` of the
-                                                                day partition; SQLite: ``DELETE``
+scores (score store)   ``SMX_RETENTION_PREDICTIONS_DAYS`` (30)  the day's file and bucket folder
+and scoring lineage                                             are deleted (days before today
+                                                                are compacted first); lineage
+                                                                rows of those days: ``DELETE``
 alerts, feedback       forever                                  never
 =====================  =======================================  ==================================
 
-Alerts keep their lineage: an alert row copies what it needs from its prediction (model name,
+Alerts keep their lineage: an alert row copies what it needs from its run's lineage (model name,
 version, MLflow run id, code version, partition key, Dagster run id, the model's feature values),
-so there is no foreign key from alerts to predictions for a dropped day to break. Its
+so there is no foreign key from alerts to scores or lineage for a dropped day to break. Its
 ``feature_ref`` pointed into ``scored_features``; before a day's vectors go, the rows of that
 day's alerts are copied into ``alert_features/<day>/<HHMM>.parquet`` (same layout, a few rows)
 and the alerts' ``feature_ref`` is pointed there, so ``smx explain`` still shows the full vector.
@@ -42,13 +44,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smx_assets.domain import prediction_partitions as parts
 from smx_assets.domain.features.storage import SCORED, FeatureFiles
-from smx_assets.domain.herd_db import Alert, Prediction, RejectedReading, to_db_ts
+from smx_assets.domain.herd_db import Alert, RejectedReading, ScoringLineage, to_db_ts
+from smx_assets.domain.score_store.files import ScoreFiles
 
 log = logging.getLogger(__name__)
 ALERT_FEATURES = "alert_features"
-PARTITIONS_AHEAD_DAYS = 7  # day partitions of predictions created ahead of the writers
 MIN_READINGS_DAYS = 12  # 10-day baselines + the 26 h trailing window + a margin
 
 
@@ -64,9 +65,10 @@ class RetentionReport:
     """What one enforcement removed and kept (the asset's metadata)."""
 
     cutoffs: dict[str, str] = field(default_factory=dict)  # kind -> first day kept
-    predictions_rows_removed: int = 0
-    prediction_partitions_dropped: list[str] = field(default_factory=list)
-    prediction_partitions_created: list[str] = field(default_factory=list)
+    score_days_removed: list[str] = field(default_factory=list)
+    score_days_compacted: list[str] = field(default_factory=list)
+    lineage_rows_removed: int = 0
+    score_bytes_at_rest: int = 0
     feature_days_removed: list[str] = field(default_factory=list)
     feature_files_removed: int = 0
     alert_vectors_kept: int = 0
@@ -76,9 +78,10 @@ class RetentionReport:
     def metadata(self) -> dict[str, Any]:
         return {
             "cutoffs": self.cutoffs,
-            "predictions_rows_removed": self.predictions_rows_removed,
-            "prediction_partitions_dropped": len(self.prediction_partitions_dropped),
-            "prediction_partitions_created": len(self.prediction_partitions_created),
+            "score_days_removed": len(self.score_days_removed),
+            "score_days_compacted": len(self.score_days_compacted),
+            "lineage_rows_removed": self.lineage_rows_removed,
+            "score_bytes_at_rest": self.score_bytes_at_rest,
             "feature_days_removed": len(self.feature_days_removed),
             "feature_files_removed": self.feature_files_removed,
             "alert_vectors_kept": self.alert_vectors_kept,
@@ -99,9 +102,9 @@ def enforce_retention(*, engine: Engine, store: Any, files: FeatureFiles, policy
     report = RetentionReport()
     pred_cut, feat_cut = cutoff_day(now, policy.predictions_days), cutoff_day(now, policy.features_days)
     read_cut = cutoff_day(now, policy.readings_days)
-    report.cutoffs = {"predictions": pred_cut.isoformat(), "scored_features": feat_cut.isoformat(),
+    report.cutoffs = {"scores": pred_cut.isoformat(), "scored_features": feat_cut.isoformat(),
                       "readings": read_cut.isoformat()}
-    _predictions(engine, pred_cut, now, report)
+    _scores(engine, ScoreFiles(files.base_path), pred_cut, now, report)
     _scored_features(engine, files, feat_cut, report)
     rejected = RejectedReading.__table__
     with engine.begin() as conn:  # the stored rejections go with the raw readings they stood for
@@ -116,19 +119,20 @@ def enforce_retention(*, engine: Engine, store: Any, files: FeatureFiles, policy
     return report
 
 
-def _predictions(engine: Engine, cutoff: dt.date, now: pd.Timestamp, report: RetentionReport) -> None:
-    if parts.is_partitioned(engine):
-        today = now.floor("D").date()
-        report.prediction_partitions_created = parts.ensure_partitions(
-            engine, [today + dt.timedelta(days=k) for k in range(PARTITIONS_AHEAD_DAYS + 1)])
-        for name, rows in parts.drop_partitions_before(engine, cutoff):
-            report.prediction_partitions_dropped.append(name)
-            report.predictions_rows_removed += rows
-        return
-    table = Prediction.__table__
+def _scores(engine: Engine, files: ScoreFiles, cutoff: dt.date, now: pd.Timestamp, report: RetentionReport) -> None:
+    """Days of scores before ``cutoff`` go (files and lineage); the other days before today are
+    compacted into one sorted file each (what the score store holds at rest)."""
+    report.score_days_removed = files.drop_days_before(pd.Timestamp(cutoff, tz="UTC"))
+    t = ScoringLineage.__table__
     with engine.begin() as conn:
-        result = conn.execute(table.delete().where(table.c.bucket_start < to_db_ts(pd.Timestamp(cutoff))))
-        report.predictions_rows_removed = int(result.rowcount or 0)
+        report.lineage_rows_removed = int(conn.execute(t.delete().where(
+            t.c.window_end <= to_db_ts(pd.Timestamp(cutoff)))).rowcount or 0)
+    today = now.floor("D")
+    for day in files.days():
+        if day < today and files.loose_files(day):
+            done = files.compact_day(day)
+            report.score_days_compacted.append(done.day)
+    report.score_bytes_at_rest = files.bytes_at_rest()
 
 
 def _scored_days(files: FeatureFiles) -> list[dt.date]:

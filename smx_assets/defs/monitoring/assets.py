@@ -30,6 +30,7 @@ from smx_assets.domain.monitoring.lineage import RunInfo, champion_run_info, met
 from smx_assets.domain.monitoring.operations import RunRow, flatten_numbers, lag_minutes, readable, run_figures
 from smx_assets.domain.monitoring.performance import PerformancePolicy, judged_metrics, live_performance
 from smx_assets.domain.monitoring.reports import log_drift_report
+from smx_assets.domain.score_store import ScoreFiles, ScoreStore
 from smx_assets.domain.time_grid import day_key
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource
@@ -125,7 +126,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
             per_key[key] = {"status": "not judged: no scored feature vectors for this day (was `scores` run?)"}
             context.log.warning("drift_report %s: no scored feature vectors (was `scores` run for that day?)", day.date())
             continue
-        preds = queries.champion_predictions(engine, day, day + DAY)
+        preds = queries.champion_predictions(ScoreStore(engine, ScoreFiles(feature_store.base_path)), day, day + DAY)
         current = attach_scores(current, preds)
         ref_days, ref_source = reference_days(day, training_days, fallback)
         seed = int(day.value // 10**9) % 2**31
@@ -231,12 +232,14 @@ class VolumeConfig(dg.Config):
                 "(or the champion's training rate while history is short).",
 )
 def alert_volume(context: dg.AssetExecutionContext, config: VolumeConfig, herd_db: HerdDbResource,
-                 mlflow: MlflowResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+                 feature_store: FeatureStoreResource, mlflow: MlflowResource
+                 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     policy = av.VolumePolicy(config.jump_ratio, config.collapse_ratio, config.alpha, config.trailing_days,
                              config.min_history_days)
     engine = herd_db.engine()
     days = partition_days(context)
-    history = pd.concat([queries.daily_volume(engine, d) for d in
+    scores = ScoreStore(engine, ScoreFiles(feature_store.base_path))
+    history = pd.concat([queries.daily_volume(engine, scores, d) for d in
                          pd.date_range(days[0] - policy.trailing_days * DAY, days[-1], freq="D")], ignore_index=True)
     client = mlflow.client()
     training: dict[str, dict[str, float]] = {}
@@ -316,7 +319,8 @@ class PerformanceConfig(dg.Config):
                 "ending `label_delay_days` before, compared with the training run's metrics.",
 )
 def model_performance(context: dg.AssetExecutionContext, config: PerformanceConfig, herd_db: HerdDbResource,
-                      mlflow: MlflowResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+                      feature_store: FeatureStoreResource, mlflow: MlflowResource
+                      ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     from smx_assets.domain.features.profile import load_herd_records
 
     policy = PerformancePolicy(config.window_days, config.label_delay_days, config.tolerance, config.min_events,
@@ -338,7 +342,7 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
         results[day_key(day)] = {}
         metadata: dict[str, Any] = {"window": f"{lo:%Y-%m-%d %H:%M}..{hi:%Y-%m-%d %H:%M} UTC"}
         for uc in all_use_cases():
-            cov, animals = queries.coverage(engine, uc.name, lo, hi)
+            cov, animals = queries.coverage(ScoreStore(engine, ScoreFiles(feature_store.base_path)), uc.name, lo, hi)
             ua = alerts[alerts["use_case"] == uc.name]
             training: dict[str, dict[str, float]] = {}
             for version, run_id in ua[["model_version", "mlflow_run_id"]].drop_duplicates().itertuples(index=False):
@@ -397,7 +401,7 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
     daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["scores"],
     kinds={"dagster", "sqlalchemy"},
-    description="Operational figures per day, as plottable numbers: scoring lag (predictions.scored_at and "
+    description="Operational figures per day, as plottable numbers: scoring lag (scoring_lineage.scored_at and "
                 "alerts.created_at after the bucket's end, live runs only) and Dagster runs, failures and "
                 "durations of the day (from the instance's run records).",
 )

@@ -2,7 +2,7 @@
 
 A thin shell around :func:`smx_assets.domain.retention.enforce_retention`: periods from the
 settings (``SMX_RETENTION_*``), the stores from the resources; the metadata says what was removed
-(prediction rows and day partitions, feature days and files, sensor-store readings or the
+(score days removed and compacted, lineage rows, feature days and files, sensor-store readings or the
 InfluxDB retention policy in force) and what was kept apart (alert vectors).
 """
 
@@ -17,9 +17,9 @@ GROUP = "ops_health"
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "sqlalchemy"}, owners=["team:platform"],
-          description="Daily retention: predictions, stored feature vectors and raw readings older than "
-                      "SMX_RETENTION_* days are removed (alerts and their lineage are kept); PostgreSQL day "
-                      "partitions of predictions are created ahead and dropped.")
+          description="Daily retention: scores (and their lineage rows), stored feature vectors and raw "
+                      "readings older than SMX_RETENTION_* days are removed (alerts and their lineage are "
+                      "kept); earlier days of the score store are compacted into one sorted file each.")
 def storage_retention(
     context: dg.AssetExecutionContext,
     herd_db: HerdDbResource,
@@ -36,5 +36,5 @@ def storage_retention(
     return dg.MaterializeResult(metadata={
         **meta,
         "retention_days": {"readings": r.readings_days, "scored_features": r.features_days,
-                           "predictions": r.predictions_days, "alerts": "kept"},
+                           "scores": r.predictions_days, "alerts": "kept"},
     })

@@ -24,7 +24,7 @@ from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.heap import frozen_heap, peak_rss_mb
 from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
-from smx_assets.domain.monitoring.queries import per_bucket_outputs
+from smx_assets.domain.monitoring.queries import alerts_per_bucket
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, prefetch_bucket_window, score_window
 from smx_assets.domain.scoring.shards import WHOLE_FLEET, Shard
 from smx_assets.domain.time_grid import BUCKET, partition_key, range_label
@@ -57,9 +57,10 @@ class ScoringConfig(dg.Config):
           *(f"{uc.name}_promotion" for uc in all_use_cases())],
     description=(
         "Scores of every animal in each 10-minute bucket by each use case's champion (alerts) and "
-        "challenger (shadow). Writes the herd DB's `predictions` (replaced per bucket) and `alerts` "
-        "(one per episode, never duplicated), each row with model name/version, MLflow run id, code "
-        "version, partition key and a reference to the stored feature vector."
+        "challenger (shadow). Writes the score store (Parquet, one file per bucket and shard, replaced "
+        "per bucket), one `scoring_lineage` row per use case and model role (model name/version, "
+        "MLflow run id, code version, partition, Dagster run, feature reference) and `alerts` (one per "
+        "episode, never duplicated, each with its full lineage and feature vector)."
     ),
 )
 @frozen_heap()  # the run's many short-lived objects must not make GC rescan Dagster's heap
@@ -132,6 +133,8 @@ def scores(
         "readings_in_window": result.n_readings,
         "buckets_without_readings": len(result.buckets_without_readings),
         "predictions_written": result.n_predictions,
+        "score_bytes_written": result.score_bytes_written,
+        "lineage_ids": result.lineage_ids,
         "alerts_new_total": total_alerts,
         "feature_missing_share": round(result.feature_missing_share, 4),
         "run_seconds": round(time.perf_counter() - t_run, 3),
@@ -163,9 +166,7 @@ def scores(
         metadata = {("run_" + k if k in _PER_BUCKET or k.startswith("alerts_new_") else k): v
                     for k, v in metadata.items()}
         metadata["run_partition_range"] = f"{keys[0]}..{keys[-1]}"
-        per_partition_metadata(context, _bucket_metadata(engine, start, end, context.run_id,
-                                                         set(result.buckets_without_readings),
-                                                         list(result.alerts_new)))
+        per_partition_metadata(context, _bucket_metadata(engine, result, context.run_id))
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -190,20 +191,22 @@ _PER_BUCKET = {"buckets_scored", "predictions_written", "alerts_new_total", "ani
                "max_alert_lag_minutes", "stage_seconds", "alerts_dry_run_candidates"}
 
 
-def _bucket_metadata(engine, start: pd.Timestamp, end: pd.Timestamp, run_id: str,  # type: ignore[no-untyped-def]
-                     empty: set[pd.Timestamp], use_cases: list[str]) -> dict[str, dict[str, object]]:
-    outputs = per_bucket_outputs(engine, start, end, run_id)
+def _bucket_metadata(engine, result, run_id: str) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Each bucket's own figures of a range run: its scores and animals from the run's writer,
+    its alerts (raised by this run) from one GROUP BY."""
+    alerts_by_bucket = alerts_per_bucket(engine, result.window_start, result.window_end, run_id)
+    empty = set(result.buckets_without_readings)
     per_key: dict[str, dict[str, object]] = {}
-    for bucket in pd.date_range(start, end, freq=BUCKET, inclusive="left"):
-        row = outputs.get(bucket, {"predictions": 0, "animals": 0, "alerts": {}})
-        alerts: dict[str, int] = row["alerts"]  # type: ignore[assignment]
+    for bucket in pd.date_range(result.window_start, result.window_end, freq=BUCKET, inclusive="left"):
+        row = result.per_bucket.get(bucket, {"scores": 0, "animals": 0})
+        alerts = alerts_by_bucket.get(bucket, {})
         per_key[partition_key(bucket)] = {
             "buckets_scored": 0 if bucket in empty else 1,
             "bucket": f"{bucket:%Y-%m-%d %H:%M}..{bucket + BUCKET:%H:%M} UTC",
             "readings": "none: not scored" if bucket in empty else "yes",
-            "predictions_written": int(row["predictions"]),  # type: ignore[call-overload]
-            "animals_scored": int(row["animals"]),  # type: ignore[call-overload]
+            "predictions_written": int(row["scores"]),
+            "animals_scored": int(row["animals"]),
             "alerts_new_total": sum(alerts.values()),
-            **{f"alerts_new_{uc}": int(alerts.get(uc, 0)) for uc in use_cases},
+            **{f"alerts_new_{uc}": int(alerts.get(uc, 0)) for uc in result.alerts_new},
         }
     return per_key

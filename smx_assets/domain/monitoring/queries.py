@@ -1,8 +1,9 @@
-"""Herd-DB reads monitoring needs (SQLAlchemy Core, SQLite and PostgreSQL alike).
+"""Reads monitoring needs: alerts and feedback from the herd DB (SQLAlchemy Core, SQLite and
+PostgreSQL alike), scores from the score store, run timings from the scoring lineage.
 
-Aggregations that would move millions of prediction rows into pandas (alerts and animals per
-day, champion coverage per version) are done in SQL, one small query per day, so a daily
-monitoring run reads kilobytes, not the predictions table.
+A day of champion scores is read once, as three columns of the day's compacted Parquet file
+(``domain/score_store``): animals per day and coverage per version are counted from it in
+pandas, and operations' lag comes from the lineage (one row per run and model), not from scores.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smx_assets.domain.herd_db import Alert, Feedback, Prediction, to_db_ts
+from smx_assets.domain.herd_db import Alert, Feedback, to_db_ts
+from smx_assets.domain.score_store.lineage import lineage_rows
+from smx_assets.domain.score_store.store import ScoreStore
+from smx_assets.domain.time_grid import BUCKET
 
 DAY = pd.Timedelta(days=1)
 
@@ -24,15 +28,12 @@ def _utc(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return frame
 
 
-def champion_predictions(engine: Engine, start: pd.Timestamp, end: pd.Timestamp,
+def champion_predictions(scores: ScoreStore, start: pd.Timestamp, end: pd.Timestamp,
                          columns: tuple[str, ...] = ("use_case", "animal_id", "bucket_start", "score")) -> pd.DataFrame:
-    """Non-shadow predictions with ``start <= bucket_start < end``."""
-    t = Prediction.__table__
-    q = sa.select(*[t.c[c] for c in columns]).where(
-        t.c.shadow.is_(False), t.c.bucket_start >= to_db_ts(start), t.c.bucket_start < to_db_ts(end))
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).all(), columns=list(columns))
-    return _utc(frame, "bucket_start", "scored_at")
+    """Champion (non-shadow) scores with ``start <= bucket_start < end``."""
+    lineage = tuple(c for c in columns if c not in ("animal_id", "bucket_start", "score", "lineage_id"))
+    frame = scores.read(start, end, shadow=False, lineage=lineage)
+    return frame[list(columns)].reset_index(drop=True)
 
 
 def alerts_between(engine: Engine, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -58,75 +59,62 @@ def feedback_for(engine: Engine, alert_ids: list[int]) -> pd.DataFrame:
     return _utc(pd.DataFrame(rows, columns=cols), "given_at")
 
 
-def daily_volume(engine: Engine, day: pd.Timestamp) -> pd.DataFrame:
+def daily_volume(engine: Engine, scores: ScoreStore, day: pd.Timestamp) -> pd.DataFrame:
     """Per use case on one day: alerts raised and animals the champion scored."""
-    p, a = Prediction.__table__, Alert.__table__
+    a = Alert.__table__
     lo, hi = to_db_ts(day), to_db_ts(day + DAY)
+    champion = champion_predictions(scores, day, day + DAY, columns=("use_case", "animal_id"))
+    animals = champion.groupby("use_case")["animal_id"].nunique().reset_index(name="animals") if len(champion) \
+        else pd.DataFrame(columns=["use_case", "animals"])
     with engine.connect() as conn:
-        animals = conn.execute(sa.select(p.c.use_case, sa.func.count(sa.distinct(p.c.animal_id))).where(
-            p.c.shadow.is_(False), p.c.bucket_start >= lo, p.c.bucket_start < hi).group_by(p.c.use_case)).all()
         alerts = conn.execute(sa.select(a.c.use_case, sa.func.count()).where(
             a.c.bucket_start >= lo, a.c.bucket_start < hi).group_by(a.c.use_case)).all()
-    frame = pd.DataFrame(animals, columns=["use_case", "animals"]).merge(
-        pd.DataFrame(alerts, columns=["use_case", "alerts"]), on="use_case", how="outer")
+    frame = animals.merge(pd.DataFrame(alerts, columns=["use_case", "alerts"]), on="use_case", how="outer")
     frame["day"] = pd.Timestamp(day).normalize()
     return frame.fillna({"animals": 0, "alerts": 0}).astype({"animals": "int64", "alerts": "int64"})
 
 
-def coverage(engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, set[int]]:
+def coverage(scores: ScoreStore, use_case: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, set[int]]:
     """Champion (animal, bucket) counts per day and model version, and the animals scored."""
-    p = Prediction.__table__
     rows, animals = [], set()
-    with engine.connect() as conn:
-        for day in pd.date_range(start.normalize(), end, freq="D", inclusive="left"):
-            cond = (p.c.use_case == use_case, p.c.shadow.is_(False), p.c.bucket_start >= to_db_ts(day),
-                    p.c.bucket_start < to_db_ts(day + DAY))
-            for version, n in conn.execute(sa.select(p.c.model_version, sa.func.count()).where(*cond)
-                                           .group_by(p.c.model_version)).all():
-                rows.append({"day": day, "model_version": str(version), "animal_buckets": int(n)})
-            animals |= {int(r[0]) for r in conn.execute(sa.select(p.c.animal_id).where(*cond).distinct()).all()}
+    for day in pd.date_range(start.normalize(), end, freq="D", inclusive="left"):
+        frame = scores.read(day, day + DAY, use_case=use_case, shadow=False, lineage=("model_version",))
+        for version, n in frame.groupby("model_version").size().items():
+            rows.append({"day": day, "model_version": str(version), "animal_buckets": int(n)})
+        animals |= set(frame["animal_id"].astype(int).tolist())
     frame = pd.DataFrame(rows, columns=["day", "model_version", "animal_buckets"])
     return frame, animals
 
 
 def lag_rows(engine: Engine, day: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(predictions: one row per bucket and run with its ``scored_at``; alerts with ``created_at``)."""
-    p = Prediction.__table__
-    lo, hi = to_db_ts(day), to_db_ts(day + DAY)
-    q = sa.select(p.c.bucket_start, p.c.partition_key, sa.func.min(p.c.scored_at)).where(
-        p.c.shadow.is_(False), p.c.bucket_start >= lo, p.c.bucket_start < hi
-    ).group_by(p.c.bucket_start, p.c.partition_key)
-    with engine.connect() as conn:
-        preds = pd.DataFrame(conn.execute(q).all(), columns=["bucket_start", "partition_key", "scored_at"])
-    preds = _utc(preds, "bucket_start", "scored_at")
+    """(one row per bucket and run that scored it, with ``scored_at`` and ``partition_key``, from
+    the scoring lineage; alerts with ``created_at``). Runs that wrote no score (a bucket without
+    readings, a run that died) are left out, as they left no prediction before."""
+    runs = lineage_rows(engine, start=day, end=day + DAY, shadow=False)
+    runs = runs[runs["n_scores"].fillna(0) > 0]
+    out = []
+    for (ws, we, key), group in runs.groupby(["window_start", "window_end", "partition_key"], sort=True):
+        scored_at = group["scored_at"].min()
+        for bucket in pd.date_range(max(ws, day), min(we, day + DAY), freq=BUCKET, inclusive="left"):
+            out.append({"bucket_start": bucket, "partition_key": key, "scored_at": scored_at})
+    preds = pd.DataFrame(out, columns=["bucket_start", "partition_key", "scored_at"])
     alerts = alerts_between(engine, day, day + DAY)
     return preds, alerts
 
 
-def per_bucket_outputs(engine: Engine, start: pd.Timestamp, end: pd.Timestamp, dagster_run_id: str
-                       ) -> dict[pd.Timestamp, dict[str, object]]:
-    """Champion predictions, animals scored and new alerts (of one run) per bucket of a window.
-
-    What a ranged ``scores`` run records per partition: two GROUP BYs over the window (the
-    ``ix_predictions_bucket`` index), so a 144-bucket backfill reads 144 rows, not its predictions.
-    """
-    p, a = Prediction.__table__, Alert.__table__
-    lo, hi = to_db_ts(start), to_db_ts(end)
-    pq = (sa.select(p.c.bucket_start, p.c.use_case, sa.func.count(), sa.func.count(sa.distinct(p.c.animal_id)))
-          .where(p.c.bucket_start >= lo, p.c.bucket_start < hi, p.c.shadow.is_(False))
-          .group_by(p.c.bucket_start, p.c.use_case))
-    aq = (sa.select(a.c.bucket_start, a.c.use_case, sa.func.count())
-          .where(a.c.bucket_start >= lo, a.c.bucket_start < hi, a.c.dagster_run_id == dagster_run_id)
-          .group_by(a.c.bucket_start, a.c.use_case))
-    out: dict[pd.Timestamp, dict[str, object]] = {}
+def alerts_per_bucket(engine: Engine, start: pd.Timestamp, end: pd.Timestamp, dagster_run_id: str | None = None
+                      ) -> dict[pd.Timestamp, dict[str, int]]:
+    """Alerts per bucket and use case of a window (of one run when given): two columns of a
+    GROUP BY, so a 144-bucket backfill reads 144 rows."""
+    a = Alert.__table__
+    conds = [a.c.bucket_start >= to_db_ts(start), a.c.bucket_start < to_db_ts(end)]
+    if dagster_run_id is not None:
+        conds.append(a.c.dagster_run_id == dagster_run_id)
+    out: dict[pd.Timestamp, dict[str, int]] = {}
     with engine.connect() as conn:
-        for bucket, _use_case, n, animals in conn.execute(pq):
-            row = out.setdefault(pd.Timestamp(bucket).tz_localize("UTC"), {"predictions": 0, "animals": 0, "alerts": {}})
-            row["predictions"] = int(row["predictions"]) + int(n)  # type: ignore[call-overload]
-            row["animals"] = max(int(row["animals"]), int(animals))  # type: ignore[call-overload]
-        for bucket, use_case, n in conn.execute(aq):
-            row = out.setdefault(pd.Timestamp(bucket).tz_localize("UTC"), {"predictions": 0, "animals": 0, "alerts": {}})
-            row["alerts"][use_case] = int(n)  # type: ignore[index]
+        for bucket, use_case, n in conn.execute(sa.select(a.c.bucket_start, a.c.use_case, sa.func.count())
+                                                .where(*conds).group_by(a.c.bucket_start, a.c.use_case)):
+            out.setdefault(pd.Timestamp(bucket).tz_localize("UTC"), {})[use_case] = int(n)
     return out
 
 

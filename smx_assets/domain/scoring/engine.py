@@ -10,7 +10,8 @@ the benchmark call it directly to measure what Dagster adds.
   a range (retro-scoring) computes every bucket in one vectorised call of the same
   ``compute_features``. Both give the same vectors (the parity the feature layer proves), so
   both give the same scores and alerts.
-* Predictions of the window are replaced; alerts are insert-or-ignore and respect the
+* Scores of the window are replaced (score store: one file per bucket and shard, written at
+  the end of the run; the run's models once in the scoring lineage); alerts are insert-or-ignore and respect the
   refractory period against alerts already raised before *and after* the window (late-data
   re-scores of an older bucket must not open a second alert for a known episode).
 """
@@ -26,23 +27,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.features.baselines import baselines_from_store
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS, LOOKBACK, compute_features
 from smx_assets.domain.features.profile import FarmRecords, active_animals
-from smx_assets.domain.features.storage import BASELINES, FeatureFiles
-from smx_assets.domain.herd_db import Prediction, to_db_ts
+from smx_assets.domain.features.storage import BASELINES, SCORED, FeatureFiles
 from smx_assets.domain.model_registry.registry import CHALLENGER, LoadedModel, load_alias, load_champion
+from smx_assets.domain.score_store.files import WHOLE, ScoreFiles
+from smx_assets.domain.score_store.lineage import RunLineage, ScoredModel, finish_lineage, record_lineage
+from smx_assets.domain.score_store.store import ScoreStore
+from smx_assets.domain.score_store.writer import ScoreWriter
 from smx_assets.domain.scoring.outputs import (
     ALL_ANIMALS,
     AnimalRange,
-    _animal_filter,
     alerts_near,
     insert_alerts,
 )
-from smx_assets.domain.scoring.prediction_writer import PredictionWriter
 from smx_assets.domain.scoring.shards import WHOLE_FLEET, Shard
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.time_grid import BUCKET, day_start, floor_bucket, utc
@@ -105,6 +106,10 @@ class ScoringResult:
     skipped_use_cases: dict[str, str] = field(default_factory=dict)
     n_readings: int = 0  # bolus readings inside the window's buckets
     buckets_without_readings: list[pd.Timestamp] = field(default_factory=list)
+    lineage_ids: dict[str, int] = field(default_factory=dict)  # "heat" / "heat (shadow)" -> scoring_lineage.id
+    # per bucket: scores written and champion-scored animals
+    per_bucket: dict[pd.Timestamp, dict[str, int]] = field(default_factory=dict)
+    score_bytes_written: int = 0
 
 
 class _Timer:
@@ -168,26 +173,30 @@ def ensure_baselines(store: SensorStore, files: FeatureFiles, days: list[pd.Time
     return files.read_baselines(days)
 
 
-def _predictions(
-    features: pd.DataFrame, model_sets: Mapping[str, ModelSet], lineage: ScoringLineage,
-    refs: Mapping[pd.Timestamp, str], scored_at: pd.Timestamp,
+SCORE_COLUMNS = ["use_case", "shadow", "lineage_id", "animal_id", "bucket_start", "score"]
+
+
+def _empty_scores() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("lineage_id", "animal_id") else object)
+                         for c in SCORE_COLUMNS})
+
+
+def _scores(
+    features: pd.DataFrame, model_sets: Mapping[str, ModelSet], lineage_ids: Mapping[tuple[str, bool], int],
     eligible: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Champion and shadow scores; a use case scores only the animals in ``eligible[name]``."""
+    """Champion and shadow scores (``SCORE_COLUMNS``); a use case scores only the animals in
+    ``eligible[name]``. What a score is scored with is its lineage row, not its columns."""
     parts = []
     if features.empty:  # no bucket with readings: nothing to score
-        return pd.DataFrame(columns=[c.name for c in Prediction.__table__.columns if c.name != "id"])
-    codes, uniques = pd.factorize(features["bucket_start"])  # a few buckets, many rows: look each up once
-    bucket_refs = np.array([refs.get(pd.Timestamp(b), "") for b in uniques], dtype=object)
-    all_refs = pd.Series(bucket_refs[codes], index=features.index, dtype=object) + "#animal_id=" + \
-        features["animal_id"].astype(str)
+        return _empty_scores()
     all_features = features
     for name, ms in model_sets.items():
-        features, feature_ref = all_features, all_refs
+        features = all_features
         if eligible is not None and name in eligible:
             keep = all_features["animal_id"].isin(eligible[name]).to_numpy()
             if not keep.all():
-                features, feature_ref = all_features[keep], all_refs[keep]
+                features = all_features[keep]
         if features.empty:
             continue
         for model, shadow in ((ms.champion, False), (ms.challenger, True)):
@@ -195,45 +204,47 @@ def _predictions(
                 continue
             parts.append(pd.DataFrame({
                 "use_case": ms.use_case.name,
-                "animal_id": features["animal_id"].to_numpy(),
+                "shadow": shadow,
+                "lineage_id": lineage_ids[(ms.use_case.name, shadow)],
+                "animal_id": features["animal_id"].to_numpy(dtype="int64"),
                 "bucket_start": features["bucket_start"].array,  # tz-aware as is: to_numpy() made 100,000s of Timestamps
                 "score": model.predict_scores(features),
-                "shadow": shadow,
-                "model_name": model.name,
-                "model_version": str(model.version),
-                "model_alias": model.alias,
-                "mlflow_run_id": model.run_id,
-                "code_version": lineage.code_version,
-                "partition_key": lineage.partition_key,
-                "dagster_run_id": lineage.dagster_run_id,
-                "feature_ref": feature_ref.to_numpy(),
-                "scored_at": scored_at,
             }))
     if not parts:
-        return pd.DataFrame(columns=[c.name for c in Prediction.__table__.columns if c.name != "id"])
+        return _empty_scores()
     out = pd.concat(parts, ignore_index=True)
     out["bucket_start"] = pd.to_datetime(out["bucket_start"], utc=True)
     return out
 
 
-def _champion_history(engine: Engine, use_case: str, start: pd.Timestamp, end: pd.Timestamp,
-                      animals: AnimalRange = ALL_ANIMALS, farms: Sequence[int] | None = None) -> pd.DataFrame:
-    t = Prediction.__table__
-    q = sa.select(t.c.animal_id, t.c.bucket_start, t.c.score).where(
-        t.c.use_case == use_case, t.c.shadow.is_(False),
-        t.c.bucket_start >= to_db_ts(start), t.c.bucket_start < to_db_ts(end),
-        *_animal_filter(t.c.animal_id, animals, farms),
-    )
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).all(), columns=["animal_id", "bucket_start", "score"])
-    frame["bucket_start"] = pd.to_datetime(frame["bucket_start"]).dt.tz_localize("UTC")
-    return frame
+def _history_slice(history: pd.DataFrame | None, animals: AnimalRange) -> pd.DataFrame:
+    """The rows of a run's champion history (sorted by animal) in the id range ``[lo, hi)``."""
+    if history is None or history.empty:
+        return pd.DataFrame({"animal_id": pd.Series(dtype="int64"),
+                             "bucket_start": pd.Series(dtype="datetime64[us, UTC]"),
+                             "score": pd.Series(dtype="float64")})
+    ids = history["animal_id"].to_numpy()
+    lo, hi = animals
+    i0 = 0 if lo is None else int(np.searchsorted(ids, lo, side="left"))
+    i1 = len(ids) if hi is None else int(np.searchsorted(ids, hi, side="left"))
+    return history.iloc[i0:i1]
+
+
+def champion_history(scores: ScoreStore, use_case: str, start: pd.Timestamp, end: pd.Timestamp,
+                     animal_ids: np.ndarray | None = None) -> pd.DataFrame:
+    """Stored champion scores of a use case in ``[start, end)`` (of ``animal_ids`` when given),
+    sorted by animal: the alert policy's look-back, read once per run."""
+    frame = scores.read(start, end, use_case=use_case, shadow=False, lineage=())
+    if animal_ids is not None and len(frame):
+        frame = frame.loc[np.isin(frame["animal_id"].to_numpy(), animal_ids)]
+    frame = frame[["animal_id", "bucket_start", "score"]]
+    return frame.sort_values(["animal_id", "bucket_start"], kind="stable", ignore_index=True)
 
 
 def _alerts(
     engine: Engine, ms: ModelSet, preds: pd.DataFrame, features: pd.DataFrame,
-    start: pd.Timestamp, end: pd.Timestamp, animals: AnimalRange = ALL_ANIMALS,
-    farms: Sequence[int] | None = None,
+    start: pd.Timestamp, end: pd.Timestamp, history: pd.DataFrame, lineage: ScoringLineage,
+    refs: Mapping[pd.Timestamp, str], animals: AnimalRange = ALL_ANIMALS, farms: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Alerts of one use case for the animals of ``animals`` (a chunk's id range) and of
     ``farms`` (a shard's; ``None``: every farm): the alert policy runs per animal, so chunk by
@@ -243,7 +254,7 @@ def _alerts(
     champion = preds[(preds["use_case"] == uc.name) & (~preds["shadow"])]
     if champion.empty:
         return champion
-    history = _champion_history(engine, uc.name, start - policy.lookback, start, animals, farms)
+    history = history[history["bucket_start"] >= start - policy.lookback]
     current = champion[["animal_id", "bucket_start", "score"]]
     scores = pd.concat([history, current], ignore_index=True) if len(history) else current
     before = alerts_near(engine, uc.name, start - policy.refractory, start, animals=animals, farms=farms)
@@ -260,19 +271,18 @@ def _alerts(
         if not clash.empty:
             drop = set(zip(clash["animal_id"], clash["bucket_start"]))
             raised = raised[[(a, b) not in drop for a, b in zip(raised["animal_id"], raised["bucket_start"])]]
-    keyed = champion.set_index(["animal_id", "bucket_start"])
     feats = features.set_index(["animal_id", "bucket_start"])
     cols = [c for c in (ms.champion.feature_columns or uc.feature_columns) if c in feats.columns]
+    model = ms.champion
     rows = []
     for r in raised.itertuples(index=False):
         key = (int(r.animal_id), pd.Timestamp(r.bucket_start))
-        p = keyed.loc[key]
         rows.append({
             "use_case": uc.name, "animal_id": key[0], "bucket_start": key[1], "score": float(r.score),
-            "threshold": float(r.threshold), "model_name": p["model_name"], "model_version": p["model_version"],
-            "mlflow_run_id": p["mlflow_run_id"], "code_version": p["code_version"],
-            "partition_key": p["partition_key"], "dagster_run_id": p["dagster_run_id"],
-            "feature_ref": p["feature_ref"], "features": feats.loc[key, cols].to_dict(),
+            "threshold": float(r.threshold), "model_name": model.name, "model_version": str(model.version),
+            "mlflow_run_id": model.run_id, "code_version": lineage.code_version,
+            "partition_key": lineage.partition_key, "dagster_run_id": lineage.dagster_run_id,
+            "feature_ref": f"{refs.get(key[1], '')}#animal_id={key[0]}", "features": feats.loc[key, cols].to_dict(),
         })
     return pd.DataFrame(rows)
 
@@ -318,7 +328,9 @@ class _Window:
     eligible: dict[str, np.ndarray]
     scored_at: pd.Timestamp
     timer: _Timer
-    writer: PredictionWriter
+    writer: ScoreWriter
+    lineage_ids: dict[tuple[str, bool], int]
+    history: dict[str, pd.DataFrame]  # use case -> champion scores before the window (sorted by animal)
     farms: list[int] | None = None  # a shard's farms (None: the whole fleet)
 
 
@@ -331,6 +343,7 @@ class _ChunkOutcome:
     missing: float = 0.0  # NaN feature cells in the scored rows
     cells: int = 0  # feature cells in the scored rows
     alerts: dict[str, pd.DataFrame] = field(default_factory=dict)
+    champion_animals: dict[pd.Timestamp, int] = field(default_factory=dict)  # per bucket: animals scored
 
 
 def _chunk_features(w: _Window, ids: np.ndarray, whole_herd: bool = False) -> pd.DataFrame:
@@ -351,26 +364,30 @@ def _per_bucket(w: _Window, features: pd.DataFrame) -> pd.Series:
     return counts.reindex(w.buckets, fill_value=0)
 
 
-def _score_chunk(w: _Window, features: pd.DataFrame, animals: AnimalRange, empty: set[pd.Timestamp],
+def _score_chunk(w: _Window, key: int, features: pd.DataFrame, animals: AnimalRange, empty: set[pd.Timestamp],
                  refs: Mapping[pd.Timestamp, str]) -> _ChunkOutcome:
-    """Predictions (written, replacing the chunk's range of the window) and alerts (returned,
-    written once at the end) of one chunk, leaving out the buckets in ``empty``."""
+    """Scores (handed to the run's writer as chunk ``key``, replacing what that chunk gave
+    before) and alerts (returned, written once at the end) of one chunk, leaving out the
+    buckets in ``empty``."""
     outcome = _ChunkOutcome(per_bucket=_per_bucket(w, features))
     if empty and len(features):
         features = features.loc[~features["bucket_start"].isin(list(empty))].reset_index(drop=True)
     with w.timer.stage("predict"):
-        preds = _predictions(features, w.model_sets, w.lineage, refs, w.scored_at, w.eligible)
-    # written beside the next chunk's features (PostgreSQL); its time is the writer's
-    outcome.n_predictions = w.writer.replace(preds, w.start, w.end, animals, w.farms)
+        preds = _scores(features, w.model_sets, w.lineage_ids, w.eligible)
+    outcome.n_predictions = w.writer.replace(key, preds)  # written once, at the end of the run
     with w.timer.stage("alerts"):
         for name, ms in w.model_sets.items():
-            outcome.alerts[name] = _alerts(w.engine, ms, preds, features, w.start, w.end, animals, w.farms)
+            outcome.alerts[name] = _alerts(w.engine, ms, preds, features, w.start, w.end,
+                                           _history_slice(w.history.get(name), animals), w.lineage, refs,
+                                           animals, w.farms)
     if len(features):
         feat_cols = [c for c in FEATURE_COLUMNS if c in features.columns]
         outcome.missing = float(features[feat_cols].isna().to_numpy().sum())
         outcome.cells = int(len(features) * len(feat_cols))
         outcome.n_animals = int(features["animal_id"].nunique())
         outcome.buckets_scored = {pd.Timestamp(b) for b in features["bucket_start"].unique()}
+        outcome.champion_animals = {pd.Timestamp(b): int(n) for b, n in
+                                    features.groupby("bucket_start")["animal_id"].nunique().items()}
     return outcome
 
 
@@ -389,7 +406,7 @@ def score_window(
     chunk_cells: int = DEFAULT_CHUNK_CELLS,
     shard: Shard = WHOLE_FLEET,
 ) -> ScoringResult:
-    """Score every bucket in ``[start, end)`` and write predictions and alerts.
+    """Score every bucket in ``[start, end)`` and write scores and alerts.
 
     The herd is scored in chunks of animals (``chunk_cells`` animal x bucket cells each, see
     :func:`animal_chunks`), so peak memory depends on the chunk, not on the herd: each chunk
@@ -400,26 +417,27 @@ def score_window(
 
     * the per-use-case signal gate is computed once from the herd records (same ids, same
       reason);
-    * a bucket no reading has reached at all gets no predictions. A chunk that has no readings
+    * a bucket no reading has reached at all gets no scores. A chunk that has no readings
       in a bucket first assumes the bucket is empty; when another chunk had readings there,
       that chunk is scored again at the end with the herd-wide answer (rare: one farm's data is
       late), so the result never depends on how the herd was split.
 
-    On PostgreSQL each chunk's prediction write runs beside the next chunk's features
-    (:class:`~smx_assets.domain.scoring.prediction_writer.PredictionWriter`, in order, one in
-    flight), so ``stage_seconds`` overlap: ``write_predictions`` is the writer's time,
-    ``write_predictions_wait`` the part the run waited for.
+    The run's models are recorded once in the scoring lineage (one row per use case and role);
+    its scores are gathered chunk by chunk (a chunk scored again replaces its first scores) and
+    written at the end, one file per bucket and shard
+    (:class:`~smx_assets.domain.score_store.writer.ScoreWriter`), before any alert: a run that
+    dies leaves each bucket's earlier scores, never part of its new ones.
 
     ``shard`` (``SMX_SCORING_SHARDS`` > 1: one run per shard and bucket, see
     ``domain/scoring/shards.py``) scores only the animals of the shard's farms: it reads only
     their readings (the store's ``animal_ids`` filter; climate is read whole, one series per farm
-    sensor), replaces only their predictions (``replace_predictions(farms=...)``: a shard's
-    replace cannot delete another shard's rows), looks up only their alert history, and writes
-    its feature vectors to its own file per bucket (``HHMM.shard-3-of-4.parquet``). Alerts stay
+    sensor), replaces only its own score file of each bucket (``HHMM.shard-3-of-4.parquet``: a
+    shard cannot replace another shard's scores), looks up only its animals' alert history, and
+    writes its feature vectors to its own file per bucket (the same name under ``scored_features``). Alerts stay
     one per episode: the policy and the insert-or-ignore are per animal, and an animal is in one
     shard. The two herd-wide decisions become *shard-wide*: the signal gate is computed from the
     shard's animals (same ids per animal; only the reason's counts are the shard's), and a bucket
-    in which none of the shard's animals has a reading gets no predictions for the shard even if
+    in which none of the shard's animals has a reading gets no scores for the shard even if
     other shards had readings there (an unsharded run would score those animals with empty
     features; the sensor re-scores the shard when its late data arrives). With whole farms per
     shard that is the same as "this shard's farms sent nothing", which is what the guard is for.
@@ -443,46 +461,63 @@ def score_window(
         herd = records.animals[shard.animal_mask(records.animals)]
     gates = {name: signal_gate(ms.use_case, herd) for name, ms in model_sets.items()}
     skipped = {name: reason for name, (_ids, reason) in gates.items() if reason}
-    writer = PredictionWriter(engine)
-    w = _Window(engine=engine, store=store, records=records, model_sets=model_sets, lineage=lineage,
-                start=start, end=end, buckets=buckets, climate=climate, baselines=baselines,
-                eligible={name: ids for name, (ids, reason) in gates.items() if reason},
-                scored_at=now(), timer=timer, writer=writer, farms=farms)
+    shard_label = WHOLE if shard.whole else shard.label
+    score_store = ScoreStore(engine, ScoreFiles(files.base_path))
+    writer = ScoreWriter(score_store.files, shard_label)
+    scored_at = now()
+    suffix = "" if shard.whole else f".{shard.label}"
+    with timer.stage("lineage"):
+        lineage_ids = record_lineage(engine, RunLineage(
+            code_version=lineage.code_version, partition_key=lineage.partition_key,
+            dagster_run_id=lineage.dagster_run_id, window_start=start, window_end=end, shard=shard_label,
+            feature_ref=f"{files.display_base}/{SCORED}/{{day}}/{{hhmm}}{suffix}.parquet", scored_at=scored_at,
+        ), [ScoredModel(name, shadow, m.name, str(m.version), m.alias, m.run_id)
+            for name, ms in model_sets.items()
+            for m, shadow in ((ms.champion, False), (ms.challenger, True)) if m is not None])
     active = active_animals(records, start, end)
     if not shard.whole:
         active = active[np.isin(active, herd["animal_id"].to_numpy(dtype="int64"))]
+    with timer.stage("alert_history"):  # the policies' look-back, read once for the whole run
+        history = {name: champion_history(score_store, name, start - ms.use_case.alert_policy.lookback, start, active)
+                   for name, ms in model_sets.items()}
+    w = _Window(engine=engine, store=store, records=records, model_sets=model_sets, lineage=lineage,
+                start=start, end=end, buckets=buckets, climate=climate, baselines=baselines,
+                eligible={name: ids for name, (ids, reason) in gates.items() if reason},
+                scored_at=scored_at, timer=timer, writer=writer, lineage_ids=lineage_ids, history=history,
+                farms=farms)
     chunks = animal_chunks(active, len(buckets), chunk_cells)
     whole_herd = len(chunks) == 1 and shard.whole
     outcomes: list[_ChunkOutcome] = []
     assumed: list[set[pd.Timestamp]] = []
-    with writer:  # every prediction write has succeeded before any alert is written
-        with files.scored_writer("" if shard.whole else f".{shard.label}") as feature_writer:
-            refs = {pd.Timestamp(b): feature_writer.url(b) for b in buckets}
-            for ids, animals in chunks:
-                with timer.stage("features"):
-                    features = _chunk_features(w, ids, whole_herd=whole_herd)
-                with timer.stage("write_features"):
-                    feature_writer.add(features)
-                per_bucket = _per_bucket(w, features)
-                own_empty = {pd.Timestamp(b) for b, n in per_bucket.items() if n <= 0}
-                outcomes.append(_score_chunk(w, features, animals, own_empty, refs))
-                assumed.append(own_empty)
-                del features
-            totals = sum((o.per_bucket for o in outcomes), start=pd.Series(0.0, index=buckets))
-            empty = {pd.Timestamp(b) for b, n in totals.items() if n <= 0}
-            with timer.stage("write_features"):
-                feature_writer.commit(keep={pd.Timestamp(b) for b in buckets} - empty)
-        if not chunks:  # no active animal: the window's old predictions still go
-            writer.replace(_predictions(pd.DataFrame(), model_sets, lineage, {}, w.scored_at), start, end, farms=farms)
+    with files.scored_writer(suffix) as feature_writer:
+        refs = {pd.Timestamp(b): feature_writer.url(b) for b in buckets}
         for k, (ids, animals) in enumerate(chunks):
-            if assumed[k] != empty:  # this chunk had no readings in a bucket other chunks had readings in
-                with timer.stage("features"):
-                    features = _chunk_features(w, ids, whole_herd=whole_herd)
-                outcomes[k] = _score_chunk(w, features, animals, empty, refs)
-                del features
-    timer.seconds["write_predictions"] = round(writer.seconds, 4)
-    if writer.background:
-        timer.seconds["write_predictions_wait"] = round(writer.wait_seconds, 4)
+            with timer.stage("features"):
+                features = _chunk_features(w, ids, whole_herd=whole_herd)
+            with timer.stage("write_features"):
+                feature_writer.add(features)
+            per_bucket = _per_bucket(w, features)
+            own_empty = {pd.Timestamp(b) for b, n in per_bucket.items() if n <= 0}
+            outcomes.append(_score_chunk(w, k, features, animals, own_empty, refs))
+            assumed.append(own_empty)
+            del features
+        totals = sum((o.per_bucket for o in outcomes), start=pd.Series(0.0, index=buckets))
+        empty = {pd.Timestamp(b) for b, n in totals.items() if n <= 0}
+        with timer.stage("write_features"):
+            feature_writer.commit(keep={pd.Timestamp(b) for b in buckets} - empty)
+    for k, (ids, animals) in enumerate(chunks):
+        if assumed[k] != empty:  # this chunk had no readings in a bucket other chunks had readings in
+            with timer.stage("features"):
+                features = _chunk_features(w, ids, whole_herd=whole_herd)
+            outcomes[k] = _score_chunk(w, k, features, animals, empty, refs)
+            del features
+    # every bucket's scores are in place before any alert is written (an empty bucket gets an
+    # empty file: it replaces what an earlier run stored)
+    writer.commit(buckets)
+    timer.seconds["write_scores"] = round(writer.seconds, 4)
+    with timer.stage("lineage"):
+        finish_lineage(engine, {lid: writer.per_lineage.get(lid, 0) for lid in lineage_ids.values()},
+                       len(set(buckets) - empty))
     alerts_new: dict[str, int] = {}
     alerts_cand: dict[str, int] = {}
     lags: list[float] = []
@@ -501,6 +536,11 @@ def score_window(
                 alerts_new[name] = 0
     cells = sum(o.cells for o in outcomes)
     scored = set().union(*(o.buckets_scored for o in outcomes)) if outcomes else set()
+    per_bucket_out = {b: {"scores": int(n), "animals": 0} for b, n in writer.per_bucket.items()}
+    for o in outcomes:
+        for b, n in o.champion_animals.items():
+            per_bucket_out.setdefault(b, {"scores": 0, "animals": 0})
+            per_bucket_out[b]["animals"] += n
     return ScoringResult(
         window_start=start, window_end=end,
         n_buckets=len(scored),
@@ -514,6 +554,8 @@ def score_window(
         stage_seconds=timer.seconds, feature_missing_share=sum(o.missing for o in outcomes) / cells if cells else 1.0,
         max_alert_lag_minutes=max(lags) if lags else None, skipped_use_cases=skipped,
         n_readings=int(totals.sum()), buckets_without_readings=sorted(empty),
+        lineage_ids={f"{uc}{' (shadow)' if shadow else ''}": lid for (uc, shadow), lid in lineage_ids.items()},
+        per_bucket=per_bucket_out, score_bytes_written=writer.bytes_written,
     )
 
 

@@ -11,7 +11,7 @@ Why crc32 and not ``hash()``: Python's ``hash`` of a string is salted per proces
 shard. crc32 is the same everywhere, forever, and depends on the farm's id only: adding or
 removing a farm never moves another farm (the set of farms of a shard changes only by the
 farm added). Changing the number of shards does move farms, which is harmless: each run
-replaces exactly its own shard's rows of a bucket (see ``outputs.replace_predictions``), and a
+replaces exactly its own shard's score file of a bucket (see ``score_store/files.py``), and a
 bucket is always scored with one shard count.
 """
 

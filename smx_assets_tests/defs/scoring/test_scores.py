@@ -27,6 +27,7 @@ from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.settings import Settings
 from smx_assets_tests.scenario import Scenario, env, rule_baseline_scenario
+from smx_assets_tests.score_tables import clear_scores, stored_scores
 
 FMT = "%Y-%m-%d-%H:%M"
 N_ANIMALS = 25
@@ -61,6 +62,8 @@ def _active(sc: Scenario, start: pd.Timestamp, end: pd.Timestamp) -> int:
 
 
 def _table(sc: Scenario, name: str) -> pd.DataFrame:
+    if name == "predictions":  # the score store, read back as the old table looked
+        return stored_scores(sc.herd_db.engine(), sc.resources["feature_store"].base_path)
     with sc.herd_db.engine().connect() as conn:
         frame = pd.read_sql_query(sa.text(f"SELECT * FROM {name}"), conn)
     if "shadow" in frame:
@@ -72,7 +75,7 @@ def _clear_outputs(sc: Scenario) -> None:
     with sc.herd_db.engine().begin() as conn:
         conn.execute(sa.text("DELETE FROM feedback"))
         conn.execute(sa.text("DELETE FROM alerts"))
-        conn.execute(sa.text("DELETE FROM predictions"))
+    clear_scores(sc.herd_db.engine(), sc.resources["feature_store"].base_path)
 
 
 def _register_heat_ml(sc: Scenario, alias: str) -> str:

@@ -1,0 +1,346 @@
+"""Scores as Parquet files: one file per bucket and shard as runs write them, one per day at rest.
+
+Layout under the feature store's base path (a folder, or ``s3://...`` in production)::
+
+    <base>/scores/2026-12-07/1210.parquet                 a bucket as a run wrote it
+    <base>/scores/2026-12-07/1210.shard-3-of-4.parquet    one shard's part of a bucket
+    <base>/scores/2026-12-07.parquet                      the day, compacted (sorted by animal)
+
+A score row is ``(lineage_id, animal_id, score)``: everything a row of the old ``predictions``
+table repeated (use case, model, version, run ids, code version, partition) is one row of the
+herd DB's ``scoring_lineage``, referred to by ``lineage_id`` (see ``lineage.py``). Scores stay
+float64, as the model returned them: an alert must replay bit for bit.
+
+Why these rules:
+
+* **A rerun replaces, never duplicates.** The unit of replacement is (bucket, shard): a run
+  writes the bucket's whole file under a temporary name and renames it into place, so a reader
+  sees the old file or the new one, never a mix, also when the run is killed mid-write.
+* **Loose files supersede the compacted day.** For a bucket that has loose files, the day file's
+  rows of the same shard, and of every animal the loose files hold, are not read (a re-score of
+  a compacted day, or a shard layout change); :func:`merge_day` is the one home of that rule,
+  used by readers and by compaction alike.
+* **Compaction** (:meth:`ScoreFiles.compact_day`) folds a day's loose files into its day file,
+  sorted by (animal, lineage, bucket) with delta-encoded integers and byte-stream-split zstd
+  scores: a few bytes a score (``infra/README.md`` has the measurement), and a cow's history is
+  a filtered read of one row group per day. A loose file changed while compaction ran is kept
+  (it still supersedes), so a compaction racing a re-score loses nothing.
+* **Retention** removes whole days (:meth:`ScoreFiles.drop_days_before`).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from smx_assets.domain.redaction import normalise_url
+from smx_assets.domain.time_grid import BUCKET, day_key
+
+SCORES = "scores"
+WHOLE = ""  # the shard label of an unsharded run
+
+BUCKET_SCHEMA = pa.schema([("lineage_id", pa.int32()), ("animal_id", pa.int32()), ("score", pa.float64())])
+DAY_SCHEMA = pa.schema([
+    ("animal_id", pa.int32()), ("lineage_id", pa.int32()),
+    ("bucket_start", pa.timestamp("us", tz="UTC")), ("score", pa.float64()), ("shard", pa.string()),
+])
+COLUMNS = ["lineage_id", "animal_id", "bucket_start", "score", "shard"]
+
+# Compacted day files: settings measured in bench/bench_score_store.py (infra/README.md).
+DAY_ROW_GROUP = 262_144
+_DAY_WRITE = dict(compression="zstd", compression_level=6, use_byte_stream_split=["score"],
+                  use_dictionary=["shard"],
+                  column_encoding={"animal_id": "DELTA_BINARY_PACKED", "lineage_id": "DELTA_BINARY_PACKED",
+                                   "bucket_start": "DELTA_BINARY_PACKED"},
+                  write_statistics=True)
+_BUCKET_WRITE = dict(compression="zstd", compression_level=3, use_byte_stream_split=["score"],
+                     use_dictionary=False, write_statistics=True)
+
+_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.parquet$")
+_BUCKET_FILE = re.compile(r"^(\d{2})(\d{2})(?:\.(shard-\d+-of-(\d+)))?\.parquet$")
+
+
+@dataclass(frozen=True)
+class LooseFile:
+    """A bucket file as a run wrote it."""
+
+    path: str
+    bucket: pd.Timestamp
+    shard: str  # "" or shard-k-of-N
+    modified: float  # seconds since the epoch (newest wins between shard layouts)
+
+    @property
+    def layout(self) -> int:
+        return int(self.shard.rsplit("-", 1)[1]) if self.shard else 1
+
+
+class ScoreFiles:
+    """Read and write the score files under ``base_path`` (a local folder or an fsspec URL)."""
+
+    def __init__(self, base_path: str, **storage_options: object) -> None:
+        self.base_path = normalise_url(base_path.rstrip("/"))
+        self.fs, self.root = fsspec.core.url_to_fs(self.base_path, **storage_options)
+        self.folder = posixpath.join(self.root, SCORES)
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def day_path(self, day: pd.Timestamp | str) -> str:
+        return posixpath.join(self.folder, f"{day_key(day)}.parquet")
+
+    def bucket_path(self, bucket: pd.Timestamp, shard: str = WHOLE) -> str:
+        b = pd.Timestamp(bucket)
+        name = b.strftime("%H%M") + (f".{shard}" if shard else "") + ".parquet"
+        return posixpath.join(self.folder, day_key(b), name)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write_bucket(self, bucket: pd.Timestamp, table: pa.Table, shard: str = WHOLE) -> int:
+        """Replace the (bucket, shard) file by ``table`` (``BUCKET_SCHEMA``) atomically: written
+        under a temporary name, then renamed into place. An empty table still replaces (a
+        bucket that lost its readings keeps no old scores). Returns the bytes written."""
+        target = self.bucket_path(bucket, shard)
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+        table = table.cast(BUCKET_SCHEMA).replace_schema_metadata(
+            {"smx_bucket": pd.Timestamp(bucket).isoformat(), "smx_shard": shard})
+        try:
+            with self.fs.open(tmp, "wb") as fh:
+                pq.write_table(table, fh, **_BUCKET_WRITE)
+            self.fs.mv(tmp, target)
+        except BaseException:
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
+            raise
+        return int(self.fs.size(target))
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def loose_files(self, day: pd.Timestamp | str) -> list[LooseFile]:
+        folder = posixpath.join(self.folder, day_key(day))
+        if not self.fs.exists(folder):
+            return []
+        out = []
+        base = pd.Timestamp(day_key(day), tz="UTC")
+        for info in self.fs.ls(folder, detail=True):
+            name = posixpath.basename(info["name"])
+            m = _BUCKET_FILE.match(name)
+            if not m:
+                continue  # temporary files of a run in flight, or foreign files
+            bucket = base + pd.Timedelta(hours=int(m.group(1)), minutes=int(m.group(2)))
+            out.append(LooseFile(info["name"], bucket, m.group(3) or WHOLE, _mtime(info)))
+        return sorted(out, key=lambda f: (f.bucket, f.shard))
+
+    def days(self) -> list[pd.Timestamp]:
+        """Every UTC day that has a day file or a folder of bucket files."""
+        if not self.fs.exists(self.folder):
+            return []
+        keys = set()
+        for info in self.fs.ls(self.folder, detail=True):
+            name = posixpath.basename(info["name"].rstrip("/"))
+            m = _DAY_FILE.match(name)
+            if m:
+                keys.add(m.group(1))
+            elif info.get("type") == "directory" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
+                keys.add(name)
+        return [pd.Timestamp(k, tz="UTC") for k in sorted(keys)]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read_day(self, day: pd.Timestamp | str, lineage_ids: Iterable[int] | None = None,
+                 animal_ids: Sequence[int] | None = None) -> pd.DataFrame:
+        """Every stored score of one UTC day (``COLUMNS``), optionally only of ``lineage_ids``
+        and ``animal_ids``, with loose files superseding the day file (:func:`merge_day`)."""
+        filters = _filters(lineage_ids, animal_ids)
+        compacted = self._read_day_file(day, filters)
+        loose = [(f, self._read_loose(f, filters)) for f in self.loose_files(day)]
+        return merge_day(compacted, loose)
+
+    def _read_day_file(self, day: pd.Timestamp | str, filters: list | None) -> pd.DataFrame | None:
+        path = self.day_path(day)
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as fh:
+            return _frame(pq.read_table(fh, filters=filters or None))
+
+    def _read_loose(self, f: LooseFile, filters: list | None) -> pd.DataFrame:
+        with self.fs.open(f.path, "rb") as fh:
+            table = pq.read_table(fh, filters=filters or None)
+        frame = _frame(table)
+        frame["bucket_start"] = pd.Series(pd.Timestamp(f.bucket), index=frame.index, dtype="datetime64[us, UTC]") \
+            if len(frame) else pd.Series(dtype="datetime64[us, UTC]")
+        frame["shard"] = f.shard
+        return frame[COLUMNS]
+
+    # -- compaction and retention -----------------------------------------------------------
+
+    def compact_day(self, day: pd.Timestamp | str) -> CompactionReport:
+        """Fold the day's loose files into its day file (sorted by animal, lineage, bucket).
+
+        The new day file is written under a temporary name and renamed into place before any
+        loose file is removed; a loose file whose modification time changed since it was read
+        (a re-score in the meantime) is left in place and keeps superseding."""
+        loose = self.loose_files(day)
+        if not loose:
+            return CompactionReport(day_key(day), 0, 0, 0)
+        compacted = self._read_day_file(day, None)
+        frames = [(f, self._read_loose(f, None)) for f in loose]
+        merged = merge_day(compacted, frames)
+        merged = merged.sort_values(["animal_id", "lineage_id", "bucket_start"], kind="stable", ignore_index=True)
+        table = pa.Table.from_pandas(merged[[f.name for f in DAY_SCHEMA]], schema=DAY_SCHEMA, preserve_index=False)
+        target = self.day_path(day)
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+        with self.fs.open(tmp, "wb") as fh:
+            pq.write_table(table, fh, row_group_size=DAY_ROW_GROUP, **_DAY_WRITE)
+        self.fs.mv(tmp, target)
+        removed = 0
+        for f in loose:
+            try:
+                if _mtime(self.fs.info(f.path)) == f.modified:
+                    self.fs.rm(f.path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return CompactionReport(day_key(day), len(merged), removed, int(self.fs.size(target)))
+
+    def drop_days_before(self, cutoff: pd.Timestamp) -> list[str]:
+        """Remove the day files and bucket folders of every UTC day before ``cutoff``'s day."""
+        cut = pd.Timestamp(cutoff).tz_convert("UTC").normalize() if pd.Timestamp(cutoff).tzinfo else \
+            pd.Timestamp(cutoff).tz_localize("UTC").normalize()
+        dropped = []
+        for day in self.days():
+            if day < cut:
+                if self.fs.exists(self.day_path(day)):
+                    self.fs.rm(self.day_path(day))
+                folder = posixpath.join(self.folder, day_key(day))
+                if self.fs.exists(folder):
+                    self.fs.rm(folder, recursive=True)
+                dropped.append(day_key(day))
+        return dropped
+
+    def bytes_at_rest(self, days: Iterable[pd.Timestamp] | None = None) -> int:
+        """Bytes of the score files (day files and loose files) of ``days`` (default: all)."""
+        total = 0
+        for day in (self.days() if days is None else days):
+            if self.fs.exists(self.day_path(day)):
+                total += int(self.fs.size(self.day_path(day)))
+            total += sum(int(self.fs.size(f.path)) for f in self.loose_files(day))
+        return total
+
+
+@dataclass(frozen=True)
+class CompactionReport:
+    day: str
+    scores: int
+    loose_files_removed: int
+    bytes: int
+
+
+def merge_day(compacted: pd.DataFrame | None, loose: list[tuple[LooseFile, pd.DataFrame]]) -> pd.DataFrame:
+    """The scores of a day: the day file's rows, superseded per bucket by its loose files.
+
+    For a bucket with loose files, a day-file row is dropped when its shard has a loose file or
+    its animal is in one; among loose files of one bucket written under different shard layouts,
+    each animal's rows come from the newest file. The one home of "which stored score counts"."""
+    parts: list[pd.DataFrame] = []
+    by_bucket: dict[pd.Timestamp, list[tuple[LooseFile, pd.DataFrame]]] = {}
+    for f, frame in loose:
+        by_bucket.setdefault(f.bucket, []).append((f, frame))
+    if compacted is not None and len(compacted):
+        if by_bucket:
+            drop = np.zeros(len(compacted), dtype=bool)
+            buckets = compacted["bucket_start"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            for bucket, files in by_bucket.items():
+                in_bucket = buckets == np.datetime64(pd.Timestamp(bucket).tz_convert("UTC").tz_localize(None))
+                if not in_bucket.any():
+                    continue
+                shards = {f.shard for f, _ in files}
+                animals = np.unique(np.concatenate([fr["animal_id"].to_numpy() for _, fr in files])) \
+                    if any(len(fr) for _, fr in files) else np.array([], dtype="int32")
+                drop |= in_bucket & (compacted["shard"].isin(shards).to_numpy()
+                                     | np.isin(compacted["animal_id"].to_numpy(), animals))
+            compacted = compacted.loc[~drop]
+        parts.append(compacted[COLUMNS])
+    for _bucket, files in sorted(by_bucket.items(), key=lambda kv: kv[0]):
+        if len({f.layout for f, _ in files}) > 1:  # a layout change: newest file per animal
+            files = sorted(files, key=lambda x: x[0].modified, reverse=True)
+            seen: np.ndarray = np.array([], dtype="int64")
+            for _f, frame in files:
+                keep = ~np.isin(frame["animal_id"].to_numpy(), seen)
+                seen = np.union1d(seen, frame["animal_id"].to_numpy())
+                parts.append(frame.loc[keep])
+        else:
+            parts.extend(frame for _f, frame in files)
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty()
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["bucket_start", "lineage_id", "animal_id"], kind="stable", ignore_index=True)
+
+
+def bucket_table(lineage_ids: np.ndarray, animal_ids: np.ndarray, scores: np.ndarray) -> pa.Table:
+    """A bucket file's rows, sorted by (lineage, animal) as they are written."""
+    order = np.lexsort((animal_ids, lineage_ids))
+    return pa.Table.from_arrays([pa.array(np.asarray(lineage_ids, dtype="int32")[order]),
+                                 pa.array(np.asarray(animal_ids, dtype="int32")[order]),
+                                 pa.array(np.asarray(scores, dtype="float64")[order])], schema=BUCKET_SCHEMA)
+
+
+def _filters(lineage_ids: Iterable[int] | None, animal_ids: Sequence[int] | None) -> list | None:
+    out = []
+    if lineage_ids is not None:
+        out.append(("lineage_id", "in", sorted({int(i) for i in lineage_ids})))
+    if animal_ids is not None:
+        ids = sorted({int(i) for i in animal_ids})
+        out.append(("animal_id", "==", ids[0]) if len(ids) == 1 else ("animal_id", "in", ids))
+    return out or None
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    cols = {}
+    for name in ("lineage_id", "animal_id"):
+        cols[name] = table.column(name).to_numpy().astype("int64") if table.num_rows else np.array([], "int64")
+    cols["score"] = table.column("score").to_numpy() if table.num_rows else np.array([], "float64")
+    frame = pd.DataFrame(cols)
+    if "bucket_start" in table.column_names:
+        frame["bucket_start"] = pd.Series(pc.cast(table.column("bucket_start"), pa.timestamp("us", tz="UTC"))
+                                          .to_pandas().to_numpy(), dtype="datetime64[us, UTC]") \
+            if table.num_rows else pd.Series(dtype="datetime64[us, UTC]")
+        frame["shard"] = table.column("shard").to_pandas().astype(object).to_numpy() if table.num_rows else \
+            np.array([], dtype=object)
+    return frame
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({"lineage_id": pd.Series(dtype="int64"), "animal_id": pd.Series(dtype="int64"),
+                         "bucket_start": pd.Series(dtype="datetime64[us, UTC]"),
+                         "score": pd.Series(dtype="float64"), "shard": pd.Series(dtype=object)})
+
+
+def _mtime(info: dict) -> float:
+    value = info.get("mtime", info.get("LastModified", info.get("last_modified", info.get("created", 0.0))))
+    if isinstance(value, (int, float)):
+        return float(value)
+    return pd.Timestamp(value).timestamp()
+
+
+def days_of(start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
+    """The UTC days ``[start, end)`` touches."""
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    if e <= s:
+        return []
+    return list(pd.date_range(s.normalize(), (e - BUCKET).normalize(), freq="D"))
+
+
+__all__ = ["BUCKET_SCHEMA", "COLUMNS", "DAY_SCHEMA", "WHOLE", "CompactionReport", "LooseFile", "ScoreFiles",
+           "bucket_table", "days_of", "merge_day"]
