@@ -188,7 +188,7 @@ def test_readings_days_late_are_accepted_and_their_bucket_rescored(
 
     run = materialize_scores(world.resources, late_bucket)
     assert run.success
-    preds = predictions_of(engine, late_bucket)
+    preds = predictions_of(engine, world.features, late_bucket)
     assert len(preds) == world.expected_predictions(late_bucket)
     stored = store.read_bolus(late_bucket, late_bucket + pd.Timedelta(minutes=10), [animal])
     assert 39.6 in set(stored["temp_c"])

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from smx_assets.defs.scoring import sensors as scoring_sensors
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
-from smx_assets.domain.scoring import prediction_writer
+from smx_assets.domain.score_store import ScoreFiles
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.domain.time_grid import BUCKET
 from smx_assets.resources import HerdDbResource
@@ -33,6 +34,7 @@ from smx_assets_tests.reliability.helpers import (
     predictions_of,
     smx_env,
 )
+from smx_assets_tests.score_tables import stored_scores
 
 KEY = ["use_case", "model_name", "model_version", "animal_id", "bucket_start"]
 
@@ -48,25 +50,18 @@ def _pg_world(world: World, pg_url: str) -> tuple[dict[str, Any], sa.Engine]:
 
 def test_same_partition_launched_twice_at_once(world: World, pg_url: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both runs reach the score file of the bucket together: each writes its own temporary
+    file and renames it into place, so the bucket holds one run's scores, whole."""
     resources, engine = _pg_world(world, pg_url)
     bucket = world.bucket(6)
-    statements: list[str] = []
-
-    @sa.event.listens_for(engine, "after_cursor_execute")
-    def _slow_delete(conn, cursor, statement, *args: object) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-        if statement.startswith("DELETE FROM predictions"):
-            time.sleep(0.5)  # widen the window between the delete and the insert
-
-    # Both runs reach the prediction write together (the rest of a run takes different times).
     barrier = threading.Barrier(2, timeout=120)
-    original = prediction_writer.replace_predictions
+    original = ScoreFiles.write_bucket
 
-    def together(*args: Any, **kwargs: Any) -> int:
+    def together(self: ScoreFiles, *args: Any, **kwargs: Any) -> int:
         barrier.wait()
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(prediction_writer, "replace_predictions", together)
+    monkeypatch.setattr(ScoreFiles, "write_bucket", together)
     results: list[dg.ExecuteInProcessResult] = []
     threads = [threading.Thread(target=lambda: results.append(materialize_scores(resources, bucket)))
                for _ in range(2)]
@@ -76,42 +71,75 @@ def test_same_partition_launched_twice_at_once(world: World, pg_url: str,
         t.join(timeout=300)
     assert len(results) == 2
     assert all(r.success for r in results), [r for r in results if not r.success]
-    assert sum("pg_advisory_xact_lock" in s for s in statements) == 2
-    preds = predictions_of(engine, bucket)
+    assert barrier.n_waiting == 0 and not barrier.broken  # both really met at the write
+    preds = predictions_of(engine, world.features, bucket)
     assert len(preds) == world.expected_predictions(bucket)
     assert not preds.duplicated(KEY).any()
     assert preds["dagster_run_id"].nunique() == 1  # one run's set, whole, replaced the other's
+    assert preds["dagster_run_id"].iloc[0] in {r.run_id for r in results}
     alerts = alerts_of(engine)
     assert not alerts.duplicated(["use_case", "animal_id", "bucket_start"]).any()
 
 
-def test_run_worker_killed_mid_run_then_rerun_is_clean(world: World, pg_url: str, tmp_path: Path) -> None:
-    resources, engine = _pg_world(world, pg_url)
-    bucket = world.bucket(7)
-    home = tmp_path / "dagster_home"
+def _killed_run(world: World, resources: dict[str, Any], pg_url: str, home: Path, bucket: pd.Timestamp,
+                at: str) -> dg.DagsterInstance:
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**os.environ, "DAGSTER_HOME": str(home), "SMX_HOME": str(world.sc.root),
            "SMX_HERD_DB_URL": pg_url, "SMX_SENSOR_STORE_URL": world.sc.sensor_store.url,
            "SMX_FEATURES_PATH": resources["feature_store"].base_path,
            "MLFLOW_TRACKING_URI": resources["mlflow"].tracking_uri,
-           "KILLED_RUN_PARTITION": bucket.strftime(FMT)}
+           "KILLED_RUN_PARTITION": bucket.strftime(FMT), "KILLED_RUN_AT": at}
     proc = subprocess.run([sys.executable, "-m", "smx_assets_tests.reliability._killed_run"], env=env,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
-
     instance = dg.DagsterInstance.from_config(str(home))
+    return instance
+
+
+def test_run_worker_killed_mid_run_then_rerun_is_clean(world: World, pg_url: str, tmp_path: Path) -> None:
+    resources, engine = _pg_world(world, pg_url)
+    bucket = world.bucket(7)
+    instance = _killed_run(world, resources, pg_url, tmp_path / "dagster_home", bucket, "after-scores")
     [orphan] = instance.get_runs()
     assert orphan.status == dg.DagsterRunStatus.STARTED  # run monitoring would mark it failed
-    partial = predictions_of(engine, bucket)
-    assert set(partial["dagster_run_id"]) == {orphan.run_id}  # predictions committed, alerts never ran
+    partial = predictions_of(engine, world.features, bucket)
+    assert set(partial["dagster_run_id"]) == {orphan.run_id}  # scores committed, alerts never ran
 
     rerun = materialize_scores(resources, bucket, instance=instance)
     assert rerun.success
-    preds = predictions_of(engine, bucket)
+    preds = predictions_of(engine, world.features, bucket)
     assert len(preds) == world.expected_predictions(bucket) and not preds.duplicated(KEY).any()
     assert set(preds["dagster_run_id"]) == {rerun.run_id}
     assert not alerts_of(engine).duplicated(["use_case", "animal_id", "bucket_start"]).any()
+    instance.dispose()
+
+
+def test_killed_in_the_middle_of_writing_a_score_file_leaves_the_old_scores(world: World, pg_url: str,
+                                                                          tmp_path: Path) -> None:
+    """SIGKILL with half of the bucket's new score file on disk: readers see the earlier run's
+    scores, whole (never a truncated file, never a mix); the half-written temporary file is
+    not a score file, and a rerun replaces the bucket cleanly."""
+    resources, engine = _pg_world(world, pg_url)
+    bucket = world.bucket(8)
+    first = materialize_scores(resources, bucket)
+    assert first.success
+    before = predictions_of(engine, world.features, bucket)
+    assert len(before) == world.expected_predictions(bucket) and set(before["dagster_run_id"]) == {first.run_id}
+
+    instance = _killed_run(world, resources, pg_url, tmp_path / "dagster_home", bucket, "mid-write")
+    folder = Path(ScoreFiles(world.features).bucket_path(bucket)).parent
+    leftovers = [p.name for p in folder.iterdir() if ".tmp-" in p.name]
+    assert len(leftovers) == 1 and leftovers[0].startswith(bucket.strftime("%H%M"))  # the killed write
+    after_kill = predictions_of(engine, world.features, bucket)
+    pd.testing.assert_frame_equal(after_kill.reset_index(drop=True), before.reset_index(drop=True))
+
+    rerun = materialize_scores(resources, bucket, instance=instance)
+    assert rerun.success
+    preds = predictions_of(engine, world.features, bucket)
+    assert len(preds) == len(before) and set(preds["dagster_run_id"]) == {rerun.run_id}
+    assert np.array_equal(preds.sort_values(["lineage_id", "animal_id"])["score"].to_numpy(),
+                          before.sort_values(["lineage_id", "animal_id"])["score"].to_numpy())
     instance.dispose()
 
 
@@ -147,17 +175,16 @@ def test_catch_up_after_a_day_and_a_half_of_downtime(world: World, monkeypatch: 
     assert meta["skipped_buckets"] == (oldest - t0 - BUCKET) / BUCKET == 72
 
 
-def _prediction_stats(herd_db: Path) -> tuple[int, int, int]:
-    """(predictions, duplicate prediction keys, duplicate alert keys) of an embedded herd DB."""
-    engine = sa.create_engine(f"sqlite:///{herd_db}")
+def _prediction_stats(home: Path) -> tuple[int, int, int]:
+    """(stored scores, duplicate score keys, duplicate alert keys) of an embedded home."""
+    engine = sa.create_engine(f"sqlite:///{home / 'herd.db'}")
+    scores = stored_scores(engine, str(home / "features"))
+    dup_p = int(scores.duplicated(KEY).sum())
     with engine.connect() as conn:
-        n = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
-        dup_p = conn.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM predictions GROUP BY {', '.join(KEY)} "
-                                     "HAVING count(*) > 1)")).scalar_one()
         dup_a = conn.execute(sa.text("SELECT count(*) FROM (SELECT 1 FROM alerts GROUP BY use_case, animal_id, "
                                      "bucket_start HAVING count(*) > 1)")).scalar_one()
     engine.dispose()
-    return n, dup_p, dup_a
+    return len(scores), dup_p, dup_a
 
 
 def _at_once(home: Path, *args: str) -> list[subprocess.CompletedProcess]:
@@ -188,11 +215,10 @@ def test_two_first_trainings_at_once_then_two_scorings_on_the_populated_home(tmp
     assert (tmp_path / "smx" / "mlflow.db.lock").exists()
 
     day = (today - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
-    herd_db = tmp_path / "smx" / "herd.db"
     for round_ in range(2):  # the first pair populates the day, the second re-scores it
         for p in _at_once(tmp_path, "score", "--from", day, "--to", day):
             assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-        n, dup_p, dup_a = _prediction_stats(herd_db)
+        n, dup_p, dup_a = _prediction_stats(tmp_path / "smx")
         assert n == 3 * 3 * 144 and (dup_p, dup_a) == (0, 0), (round_, n, dup_p, dup_a)
 
 

@@ -66,7 +66,7 @@ def test_influxdb_stopped_before_a_scoring_run(world: World, tmp_path: Path) -> 
         first = materialize_scores(resources, bucket)
         assert first.success
         expected = world.expected_predictions(bucket)
-        assert len(predictions_of(engine, bucket)) == expected
+        assert len(predictions_of(engine, world.features, bucket)) == expected
 
         server.stop()
         t0 = time.monotonic()
@@ -77,13 +77,13 @@ def test_influxdb_stopped_before_a_scoring_run(world: World, tmp_path: Path) -> 
         assert "SensorStoreError" in text and "cannot reach InfluxDB after 4 attempts" in text
         assert f"influxdb://smx:***@127.0.0.1:{server.http_port}/smx" in text
         assert SECRET not in text
-        kept = predictions_of(engine, bucket)
+        kept = predictions_of(engine, world.features, bucket)
         assert len(kept) == expected and set(kept["dagster_run_id"]) == {first.run_id}
 
         server = InfluxServer.start(tmp_path / "influx", port=server.http_port)  # same data dir
         rerun = materialize_scores(resources, bucket)
         assert rerun.success
-        after = predictions_of(engine, bucket)
+        after = predictions_of(engine, world.features, bucket)
         assert len(after) == expected and set(after["dagster_run_id"]) == {rerun.run_id}
         assert not after.duplicated(["use_case", "model_name", "animal_id"]).any()
     finally:
@@ -222,7 +222,7 @@ def test_empty_mlflow_store_fails_clearly_without_writing(world: World, tmp_path
     result = materialize_scores(resources, bucket)
     assert not result.success
     assert "NoModelError: no smx-heat@champion and no rule baseline smx-heat-rule registered" in failure_text(result)
-    assert predictions_of(world.sc.herd_db.engine(), bucket).empty
+    assert predictions_of(world.sc.herd_db.engine(), world.features, bucket).empty
 
 
 def test_mlflow_server_down_fails_after_bounded_retries(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,7 +239,7 @@ def test_mlflow_server_down_fails_after_bounded_retries(world: World, monkeypatc
     assert time.monotonic() - t0 < 60
     text = failure_text(result)
     assert f"127.0.0.1:{port}" in text and ("Max retries exceeded" in text or "Connection refused" in text)
-    assert predictions_of(world.sc.herd_db.engine(), world.bucket(3)).empty
+    assert predictions_of(world.sc.herd_db.engine(), world.features, world.bucket(3)).empty
 
 
 def test_corrupted_model_artifact_fails_naming_the_version(world: World, tmp_path: Path,
@@ -275,7 +275,7 @@ def test_corrupted_model_artifact_fails_naming_the_version(world: World, tmp_pat
     assert not result.success
     text = failure_text(result)
     assert f"ModelLoadError: cannot load smx-heat version {version} (alias champion)" in text
-    assert predictions_of(world.sc.herd_db.engine(), bucket).empty
+    assert predictions_of(world.sc.herd_db.engine(), world.features, bucket).empty
     mlflow.set_tracking_uri(world.resources["mlflow"].tracking_uri)
 
 

@@ -27,7 +27,7 @@ from smx_assets_tests.score_tables import clear_scores, stored_scores
 FMT = "%Y-%m-%d-%H:%M"
 N_ANIMALS, N_FARMS, SHARDS = 40, 8, 4
 KEY = ["use_case", "model_name", "model_version", "shadow", "animal_id", "bucket_start"]
-RUN_SPECIFIC = ["id", "dagster_run_id", "scored_at", "created_at"]
+RUN_SPECIFIC = ["id", "lineage_id", "shard", "dagster_run_id", "scored_at", "created_at"]
 
 
 @pytest.fixture(scope="module")
@@ -140,15 +140,15 @@ def test_a_shard_run_replaces_only_its_own_rows(scenario: Scenario) -> None:
     farm_of = _farm_of(scenario)
     mine = after["animal_id"].map(lambda a: farm_shard(farm_of[int(a)], SHARDS) == 2)
     assert 0 < mine.sum() < len(after) and len(after) == len(before)
-    # the other shards' rows are the very rows the unsharded run wrote (same ids, same run)
+    # the other shards' rows are the very rows the unsharded run wrote (same lineage, same run)
     others_before = before[~before["animal_id"].map(lambda a: farm_shard(farm_of[int(a)], SHARDS) == 2)]
-    pd.testing.assert_frame_equal(after[~mine].sort_values("id").reset_index(drop=True),
-                                  others_before.sort_values("id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(after[~mine].sort_values(KEY).reset_index(drop=True),
+                                  others_before.sort_values(KEY).reset_index(drop=True))
     assert set(after.loc[~mine, "dagster_run_id"]) == {whole.run_id}
     # shard 2's rows were replaced by the shard run (new rows, one per model, animal and bucket)
     assert set(after.loc[mine, "dagster_run_id"]) == {again.run_id}
     assert not after.duplicated(KEY).any()
-    assert set(after.loc[mine, "id"]).isdisjoint(set(before["id"]))
+    assert set(after.loc[mine, "lineage_id"]).isdisjoint(set(before["lineage_id"]))
 
 
 def _tick(sc: Scenario, now: pd.Timestamp, cursor: str | None, monkeypatch: pytest.MonkeyPatch) -> dg.SensorResult:
