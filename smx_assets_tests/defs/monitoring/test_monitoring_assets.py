@@ -25,11 +25,12 @@ from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.monitoring.retraining import RetrainingCursor
 from smx_assets.domain.scoring.engine import window_features
-from smx_assets.domain.scoring.outputs import insert_alerts, replace_predictions
+from smx_assets.domain.scoring.outputs import insert_alerts
 from smx_assets.domain.simulator.config import SimConfig
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.domain.simulator.simulation import simulate
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource
+from smx_assets_tests.score_tables import write_scores
 
 START = pd.Timestamp(PARTITIONS_START, tz="UTC")
 DAY = pd.Timedelta(days=1)
@@ -149,13 +150,13 @@ def test_no_drift_passes_then_injected_drift_fails_and_triggers_retraining(env, 
     assert res3.run_requests == []
 
 
-def _write_day(engine, day: pd.Timestamp, n_alerts: int, animals: int = 30) -> None:
+def _write_day(engine, features_base: str, day: pd.Timestamp, n_alerts: int, animals: int = 30) -> None:
     buckets = pd.date_range(day, day + DAY, freq="60min", inclusive="left")
     rows = pd.DataFrame([(a, b) for a in range(1, animals + 1) for b in buckets], columns=["animal_id", "bucket_start"])
     rows = rows.assign(use_case="fever", score=0.1, shadow=False, model_name="smx-fever", model_version="1",
                        model_alias="champion", mlflow_run_id=None, code_version="test", partition_key="p",
                        dagster_run_id=None, feature_ref="", scored_at=day + DAY)
-    replace_predictions(engine, rows, day, day + DAY)
+    write_scores(engine, features_base, rows)
     alerts = pd.DataFrame({"use_case": "fever", "animal_id": range(1, n_alerts + 1),
                            "bucket_start": [day + pd.Timedelta(hours=1)] * n_alerts, "score": 0.9, "threshold": 0.5,
                            "model_name": "smx-fever", "model_version": "1", "mlflow_run_id": None,
@@ -167,7 +168,7 @@ def _write_day(engine, day: pd.Timestamp, n_alerts: int, animals: int = 30) -> N
 def test_alert_volume_flags_a_jump(env) -> None:
     engine = env["resources"]["herd_db"].engine()
     for k, n in ((20, 1), (21, 2), (22, 1), (23, 1), (24, 12)):
-        _write_day(engine, START + k * DAY, n)
+        _write_day(engine, env["resources"]["feature_store"].base_path, START + k * DAY, n)
     normal = _materialize(env, alert_volume, _key(23))
     assert normal.get_asset_check_evaluations()[0].passed
     jump = _materialize(env, alert_volume, _key(24))

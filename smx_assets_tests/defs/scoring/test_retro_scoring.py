@@ -24,6 +24,7 @@ from smx_assets.domain.simulator.loader import load
 from smx_assets.domain.time_grid import BUCKET
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorStoreResource
 from smx_assets_tests.scenario import Scenario, rule_baseline_scenario
+from smx_assets_tests.score_tables import clear_scores, stored_scores
 
 FMT = "%Y-%m-%d-%H:%M"
 KEY = ["use_case", "animal_id", "bucket_start"]
@@ -35,19 +36,22 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
         yield sc
 
 
-def _tables(engine: sa.Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _tables(res: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stored scores, alerts) of the resources' stores, naive UTC bucket starts."""
+    engine = res["herd_db"].engine()
+    preds = stored_scores(engine, res["feature_store"].base_path)
     with engine.connect() as conn:
-        preds = pd.read_sql_query(sa.text("SELECT * FROM predictions"), conn)
         alerts = pd.read_sql_query(sa.text("SELECT * FROM alerts"), conn)
-    for f in (preds, alerts):
-        f["bucket_start"] = pd.to_datetime(f["bucket_start"])
+    alerts["bucket_start"] = pd.to_datetime(alerts["bucket_start"])
     return preds, alerts
 
 
-def _clear(engine: sa.Engine) -> None:
+def _clear(sc: Scenario) -> None:
+    engine = sc.herd_db.engine()
     with engine.begin() as conn:
-        for t in ("feedback", "alerts", "predictions"):
+        for t in ("feedback", "alerts"):
             conn.execute(sa.text(f"DELETE FROM {t}"))
+    clear_scores(engine, sc.resources["feature_store"].base_path)
 
 
 def _ten_minute(sc: Scenario, first: pd.Timestamp, last: pd.Timestamp | None = None) -> None:
@@ -61,24 +65,23 @@ def test_retro_run_equals_ten_minute_runs(scenario: Scenario) -> None:
     """Days 12-13 (a day boundary inside) retro-scored in one run equal the ten-minute runs of
     the same buckets: a ten-minute range run (itself held equal to bucket-by-bucket runs in
     test_scores) over all 288 buckets and two single-bucket runs, scores and alerts."""
-    engine = scenario.herd_db.engine()
     files = FeatureFiles(scenario.resources["feature_store"].base_path)
     first, last = scenario.day(12), scenario.day(14) - BUCKET
     assert not files.exists("sensor_baselines", scenario.day(12))  # retro computes them first
 
-    _clear(engine)
+    _clear(scenario)
     summary = score_range(first.date(), scenario.day(13).date(), resources=scenario.resources,
                           instance=dg.DagsterInstance.ephemeral())
-    retro, retro_alerts = _tables(engine)
+    retro, retro_alerts = _tables(scenario.resources)
     assert summary.days_scored == 2 and summary.buckets_scored == 288
     assert summary.baselines_computed_days == 2 and files.exists("sensor_baselines", scenario.day(13))
     assert summary.predictions_written == len(retro) > 0
     assert retro["partition_key"].str.contains(r"\.\.").all()  # the day's range, as backfills label it
     assert retro["dagster_run_id"].eq(summary.run_id).all()
 
-    _clear(engine)
+    _clear(scenario)
     _ten_minute(scenario, first, last)
-    ranged, ranged_alerts = _tables(engine)
+    ranged, ranged_alerts = _tables(scenario.resources)
     merged = retro.merge(ranged, on=KEY, suffixes=("_retro", "_ten"), validate="one_to_one")
     assert len(merged) == len(retro) == len(ranged)
     assert (merged["score_retro"] - merged["score_ten"]).abs().max() < 1e-9
@@ -86,11 +89,11 @@ def test_retro_run_equals_ten_minute_runs(scenario: Scenario) -> None:
     pd.testing.assert_frame_equal(retro_alerts[KEY + ["score"]].sort_values(KEY).reset_index(drop=True),
                                   ranged_alerts[KEY + ["score"]].sort_values(KEY).reset_index(drop=True))
 
-    _clear(engine)
+    _clear(scenario)
     picks = [scenario.day(13), scenario.day(13) + pd.Timedelta(hours=17)]
     for bucket in picks:
         _ten_minute(scenario, bucket)
-    single, _ = _tables(engine)
+    single, _ = _tables(scenario.resources)
     merged = single.merge(retro, on=KEY, suffixes=("_ten", "_retro"), validate="one_to_one")
     assert len(merged) == len(single) == len(retro[retro["bucket_start"].isin([p.tz_localize(None) for p in picks])])
     assert (merged["score_ten"] - merged["score_retro"]).abs().max() < 1e-9
@@ -112,7 +115,7 @@ def test_2019_history_is_scored_without_any_partition_for_it(scenario: Scenario,
     load(herd, res["herd_db"].engine(), res["sensor_store"].open())
     summary = score_range("2019-03-11", "2019-03-12", resources=res, instance=dg.DagsterInstance.ephemeral(),
                           use_cases=["heat", "fever"])
-    preds, _ = _tables(res["herd_db"].engine())
+    preds, _ = _tables(res)
     assert summary.days_scored == 2 and summary.buckets_scored == 288 and summary.animals_scored >= 6
     assert set(preds["use_case"]) == {"heat", "fever"}
     assert preds["bucket_start"].min() == pd.Timestamp("2019-03-11")
@@ -121,7 +124,7 @@ def test_2019_history_is_scored_without_any_partition_for_it(scenario: Scenario,
     # Idempotent: a rerun replaces, never duplicates.
     again = score_range("2019-03-11", "2019-03-12", resources=res, instance=dg.DagsterInstance.ephemeral(),
                         use_cases=["heat", "fever"])
-    preds2, _ = _tables(res["herd_db"].engine())
+    preds2, _ = _tables(res)
     assert again.baselines_computed_days == 0 and len(preds2) == len(preds)
 
 
