@@ -1,5 +1,6 @@
-"""Retention on real servers: PostgreSQL day partitions of predictions dropped, SQLite rows
-deleted, stored feature vectors removed, the SQL sensor store's old readings deleted and
+"""Retention on real servers: whole days of the score store dropped with their lineage rows
+(herd DB on PostgreSQL and SQLite), the days before today compacted, stored feature vectors
+removed, the SQL sensor store's old readings deleted and
 InfluxDB's retention policy set and enforced by InfluxDB itself. Alerts, their feedback and
 their feature vectors are kept; nothing newer than a cutoff is touched."""
 
@@ -15,15 +16,16 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from smx_assets.domain import prediction_partitions as parts
 from smx_assets.domain.features.storage import SCORED, FeatureFiles
 from smx_assets.domain.herd_db import Alert, Feedback, RejectedReading, to_db_ts
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.retention import ALERT_FEATURES, RetentionPolicy, enforce_retention
-from smx_assets.domain.scoring.outputs import insert_alerts, replace_predictions
+from smx_assets.domain.score_store import ScoreFiles
+from smx_assets.domain.scoring.outputs import insert_alerts
 from smx_assets.domain.sensor_store.base import SensorStoreError
 from smx_assets.domain.sensor_store.factory import open_sensor_store
 from smx_assets.domain.sql_engine import make_engine
+from smx_assets_tests.score_tables import stored_scores, write_scores
 
 NOW = pd.Timestamp("2026-11-30 05:17", tz="UTC")
 TODAY = NOW.floor("D")
@@ -53,7 +55,7 @@ def _fill(engine: sa.Engine, files: FeatureFiles) -> dict[str, pd.Timestamp]:
         preds = _predictions(day)
         preds["feature_ref"] = [refs.get(pd.Timestamp(b), "") + f"#animal_id={a}" if b in refs else None
                                 for a, b in zip(preds["animal_id"], preds["bucket_start"])]
-        replace_predictions(engine, preds, day, day + pd.Timedelta(days=1))
+        write_scores(engine, files.base_path, preds)
     old, recent = DAYS[2] + pd.Timedelta(hours=9), DAYS[-3] + pd.Timedelta(hours=9)
     alerts = pd.DataFrame([
         {"use_case": "heat", "animal_id": 2, "bucket_start": b, "score": 0.9, "threshold": 0.8,
@@ -70,11 +72,9 @@ def _fill(engine: sa.Engine, files: FeatureFiles) -> dict[str, pd.Timestamp]:
     return {"old": old, "recent": recent}
 
 
-def _counts_per_day(engine: sa.Engine) -> dict[dt.date, int]:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT bucket_start FROM predictions")).scalars().all()
+def _counts_per_day(engine: sa.Engine, files: FeatureFiles) -> dict[dt.date, int]:
     out: dict[dt.date, int] = {}
-    for r in rows:
+    for r in stored_scores(engine, files.base_path)["bucket_start"]:
         d = pd.Timestamp(r).date()
         out[d] = out.get(d, 0) + 1
     return out
@@ -89,10 +89,18 @@ def _check_outcome(engine: sa.Engine, files: FeatureFiles, root: Path, alerts_at
                    before: dict[dt.date, int]) -> None:
     pred_cut = (TODAY - pd.Timedelta(days=POLICY.predictions_days - 1)).date()
     feat_cut = (TODAY - pd.Timedelta(days=POLICY.features_days - 1)).date()
-    after = _counts_per_day(engine)
+    after = _counts_per_day(engine, files)
     assert set(after) == {d for d in before if d >= pred_cut}  # old days gone ...
     assert all(after[d] == before[d] for d in after)  # ... nothing newer touched
-    assert report.predictions_rows_removed == sum(n for d, n in before.items() if d < pred_cut) == 6 * 11
+    assert report.score_days_removed == [d.date().isoformat() for d in DAYS if d.date() < pred_cut]
+    assert report.lineage_rows_removed == 2 * 11  # one per run (two buckets a day, one run each)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM scoring_lineage")).scalar_one() == 2 * 30
+    # the days kept before today are compacted into one file each; today's files stay loose
+    scores = ScoreFiles(files.base_path)
+    assert report.score_days_compacted == [d.date().isoformat() for d in DAYS if pred_cut <= d.date() < TODAY.date()]
+    assert scores.loose_files(TODAY) and not scores.loose_files(DAYS[-2])
+    assert report.score_bytes_at_rest == scores.bytes_at_rest() > 0
     # stored feature vectors: old days removed, newer ones all there
     kept = sorted(p.name for p in (root / "features" / SCORED).iterdir())
     assert kept == [d.date().isoformat() for d in DAYS if d.date() >= feat_cut]
@@ -110,45 +118,23 @@ def _check_outcome(engine: sa.Engine, files: FeatureFiles, root: Path, alerts_at
         assert conn.execute(sa.text("SELECT count(*) FROM feedback")).scalar_one() == 1
 
 
-def test_postgres_day_partitions_dropped_alerts_kept(pg_url: str, tmp_path: Path) -> None:
+def test_postgres_score_days_dropped_alerts_kept(pg_url: str, tmp_path: Path) -> None:
     upgrade_herd_db(pg_url)
     engine = make_engine(pg_url)
-    assert parts.is_partitioned(engine)
     files = FeatureFiles(str(tmp_path / "features"))
     alerts_at = _fill(engine, files)
-    assert {d.date() for d in DAYS} <= set(parts.partitions(engine))  # created on demand by the writer
-    before = _counts_per_day(engine)
+    before = _counts_per_day(engine, files)
+    assert len(before) == len(DAYS) and set(before.values()) == {6}
     store = open_sensor_store(f"sqlite:///{tmp_path / 'sensors.db'}")
     store.ensure_schema()
     report = enforce_retention(engine=engine, store=store, files=files, policy=POLICY, now=NOW)
     _check_outcome(engine, files, tmp_path, alerts_at, report, before)
     pred_cut = (TODAY - pd.Timedelta(days=POLICY.predictions_days - 1)).date()
-    left = parts.partitions(engine)
-    assert min(left) == pred_cut and len(report.prediction_partitions_dropped) == 11
-    assert all((TODAY + pd.Timedelta(days=k)).date() in left for k in range(8))  # created ahead
     again = enforce_retention(engine=engine, store=store, files=files, policy=POLICY, now=NOW)
-    assert again.predictions_rows_removed == 0 and not again.prediction_partitions_dropped
-    assert _counts_per_day(engine) == {d: n for d, n in before.items() if d >= pred_cut}
+    assert not again.score_days_removed and again.lineage_rows_removed == 0 and not again.score_days_compacted
+    assert again.score_bytes_at_rest == report.score_bytes_at_rest
+    assert _counts_per_day(engine, files) == {d: n for d, n in before.items() if d >= pred_cut}
     store.close()
-    engine.dispose()
-
-
-def test_migration_moves_existing_predictions_into_day_partitions(pg_url: str) -> None:
-    upgrade_herd_db(pg_url, "0002")
-    engine = make_engine(pg_url)
-    replace_predictions(engine, _predictions(DAYS[0]), DAYS[0], DAYS[0] + pd.Timedelta(days=1))
-    before = _counts_per_day(engine)
-    from smx_assets.domain import herd_db_migrate
-
-    herd_db_migrate._done.clear()
-    upgrade_herd_db(pg_url)
-    parts._partitioned.clear()
-    assert parts.is_partitioned(engine)
-    assert _counts_per_day(engine) == before and DAYS[0].date() in parts.partitions(engine)
-    replace_predictions(engine, _predictions(DAYS[1]), DAYS[1], DAYS[1] + pd.Timedelta(days=1))  # ids go on
-    with engine.connect() as conn:
-        ids = conn.execute(sa.text("SELECT id FROM predictions")).scalars().all()
-    assert len(ids) == len(set(ids)) == 12
     engine.dispose()
 
 
@@ -158,7 +144,7 @@ def test_sqlite_rows_deleted_and_sql_sensor_store_readings(tmp_path: Path) -> No
     engine = make_engine(url)
     files = FeatureFiles(str(tmp_path / "features"))
     alerts_at = _fill(engine, files)
-    before = _counts_per_day(engine)
+    before = _counts_per_day(engine, files)
     store = open_sensor_store(f"sqlite:///{tmp_path / 'sensors.db'}")
     store.ensure_schema()
     ts = [d + pd.Timedelta(hours=12) for d in DAYS]

@@ -13,8 +13,8 @@ import pytest
 from smx_assets.defs.retention.assets import storage_retention
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
-from smx_assets.domain.scoring.outputs import replace_predictions
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorStoreResource
+from smx_assets_tests.score_tables import stored_scores, write_scores
 
 
 def _prediction(bucket: pd.Timestamp) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def test_storage_retention_materialises_and_reports(tmp_path: Path, monkeypatch:
     old, new = today - pd.Timedelta(days=20), today - pd.Timedelta(days=1)
     engine = resources["herd_db"].engine()
     for b in (old, new):
-        replace_predictions(engine, _prediction(b), b, b + pd.Timedelta(minutes=10))
+        write_scores(engine, str(tmp_path / "features"), _prediction(b))
         FeatureFiles(str(tmp_path / "features")).write_scored(
             pd.DataFrame({"animal_id": np.array([1], dtype="int64"), "bucket_start": [b], "x": [1.0]}))
     store = resources["sensor_store"].open()
@@ -50,10 +50,15 @@ def test_storage_retention_materialises_and_reports(tmp_path: Path, monkeypatch:
         return {k: v.value for k, v in result.asset_materializations_for_node("storage_retention")[0].metadata.items()}
 
     meta = run()
-    assert meta["predictions_rows_removed"] == 1 and meta["feature_days_removed"] == 1
+    assert meta["score_days_removed"] == 1 and meta["lineage_rows_removed"] == 1 and meta["feature_days_removed"] == 1
+    assert meta["score_days_compacted"] == 1 and meta["score_bytes_at_rest"] > 0  # yesterday: one sorted file
     assert meta["feature_files_removed"] == 1 and meta["readings"]["bolus_rows_removed"] == 1
-    assert meta["retention_days"]["predictions"] == 10 and meta["retention_days"]["alerts"] == "kept"
-    assert meta["cutoffs"]["predictions"] == (today - pd.Timedelta(days=9)).date().isoformat()
+    assert meta["retention_days"]["scores"] == 10 and meta["retention_days"]["alerts"] == "kept"
+    assert meta["cutoffs"]["scores"] == (today - pd.Timedelta(days=9)).date().isoformat()
+    left = stored_scores(engine, str(tmp_path / "features"))
+    assert left["bucket_start"].tolist() == [new.tz_localize(None)] and left["model_name"].tolist() == ["m"]
     again = run()
-    assert again["predictions_rows_removed"] == 0 and again["readings"]["bolus_rows_removed"] == 0
+    assert again["score_days_removed"] == 0 and again["score_days_compacted"] == 0
+    assert again["lineage_rows_removed"] == 0 and again["readings"]["bolus_rows_removed"] == 0
+    assert again["score_bytes_at_rest"] == meta["score_bytes_at_rest"]
     assert len(store.read_bolus(old, today + pd.Timedelta(days=1))) == 1  # the new reading stays
