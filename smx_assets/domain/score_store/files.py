@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from smx_assets.domain.time_grid import BUCKET, day_key
 
 SCORES = "scores"
 WHOLE = ""  # the shard label of an unsharded run
+STALE_TMP_S = 3600.0  # a temporary score file this old was left by a killed run
 
 BUCKET_SCHEMA = pa.schema([("lineage_id", pa.int32()), ("animal_id", pa.int32()), ("score", pa.float64())])
 DAY_SCHEMA = pa.schema([
@@ -212,7 +214,18 @@ class ScoreFiles:
                     removed += 1
             except FileNotFoundError:
                 pass
+        self._remove_stale_temporaries(day, older_than=time.time() - STALE_TMP_S)
         return CompactionReport(day_key(day), len(merged), removed, int(self.fs.size(target)))
+
+    def _remove_stale_temporaries(self, day: pd.Timestamp | str, older_than: float) -> None:
+        """Temporary files a killed run left (never read: they are not score files) once they
+        are ``STALE_TMP_S`` old; a run writing right now keeps its own."""
+        folder = posixpath.join(self.folder, day_key(day))
+        if not self.fs.exists(folder):
+            return
+        for info in self.fs.ls(folder, detail=True):
+            if ".tmp-" in posixpath.basename(info["name"]) and _mtime(info) < older_than:
+                self.fs.rm(info["name"])
 
     def drop_days_before(self, cutoff: pd.Timestamp) -> list[str]:
         """Remove the day files and bucket folders of every UTC day before ``cutoff``'s day."""
