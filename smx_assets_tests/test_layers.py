@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, int]] = [
     ("smx_assets.domain.model_registry", 4), ("smx_assets.domain.simulator", 4),
     ("smx_assets.domain.importers", 4), ("smx_assets.domain.retention", 4),
     ("smx_assets.domain.use_cases", 3), ("smx_assets.domain.features", 3), ("smx_assets.domain.herd_db", 3),
-    ("smx_assets.domain.herd_db_migrate", 3), ("smx_assets.domain.prediction_partitions", 3),
+    ("smx_assets.domain.herd_db_migrate", 3), ("smx_assets.domain.score_store", 3),
     ("smx_assets.migrations", 3), ("smx_assets.domain.ingest_validation", 3),
     ("smx_assets.domain.sensor_store", 2), ("smx_assets.domain.time_grid", 2), ("smx_assets.domain.sql_engine", 2),
     ("smx_assets.domain.heap", 2), ("smx_assets.settings", 2),

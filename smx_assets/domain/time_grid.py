@@ -70,12 +70,12 @@ def partition_key(bucket: pd.Timestamp) -> str:
     return utc(bucket).strftime(PARTITION_KEY_FORMAT)
 
 
-PARTITION_LABEL_MAX = 32  # predictions.partition_key / alerts.partition_key: VARCHAR(32)
+PARTITION_LABEL_MAX = 32  # scoring_lineage.partition_key / alerts.partition_key: VARCHAR(32)
 
 
 def range_label(first_key: str, last_key: str) -> str:
     """The label of a run over ten-minute partitions ``first_key..last_key``, as stored on its
-    predictions and alerts (``..`` marks a retro-scored range; monitoring tells live runs by it).
+    scoring lineage rows and alerts (``..`` marks a retro-scored range; monitoring tells live runs by it).
 
     At most :data:`PARTITION_LABEL_MAX` characters: two whole keys are 34, which PostgreSQL
     refused (``value too long for type character varying(32)``) for every backfill. So the last

@@ -1,11 +1,11 @@
-"""Run labels stored on predictions and alerts fit the herd DB's ``partition_key`` column."""
+"""Run labels stored on scoring lineage rows and alerts fit the herd DB's ``partition_key`` column."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from smx_assets.domain.herd_db import Alert, Prediction
+from smx_assets.domain.herd_db import Alert, ScoringLineage
 from smx_assets.domain.time_grid import BUCKET, PARTITION_LABEL_MAX, partition_key, range_label
 
 
@@ -21,7 +21,7 @@ def test_range_label(first: str, last: str, label: str) -> None:
 
 
 def test_every_label_fits_the_column() -> None:
-    for table in (Prediction.__table__, Alert.__table__):
+    for table in (ScoringLineage.__table__, Alert.__table__):
         assert table.c.partition_key.type.length == PARTITION_LABEL_MAX
     first = pd.Timestamp("2026-12-31 00:00", tz="UTC")
     for n in (1, 2, 144, 145, 144 * 90):

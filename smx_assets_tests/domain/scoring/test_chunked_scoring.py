@@ -5,8 +5,8 @@ on SQLite and on PostgreSQL, rule-baseline champions in a real MLflow store. The
 that one chunk has no readings in a bucket other chunks have readings in (the empty-bucket
 guard's herd-wide answer), one bucket has no readings at all, and part of the herd wears collars
 (the signal gate skips calving and fever for them). Predictions, alerts, stored feature vectors
-and the run's figures must not depend on the split; the PostgreSQL COPY write must give the same
-rows as SQLite's executemany and must replace, never duplicate, on a rerun.
+and the run's figures must not depend on the split; a PostgreSQL herd DB (lineage) must give the
+same stored scores as SQLite, and a rerun must replace, never duplicate.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from smx_assets.domain.simulator import SimConfig, simulate
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.domain.sql_engine import make_engine
 from smx_assets.domain.use_cases.catalog import all_use_cases
+from smx_assets_tests.score_tables import stored_scores
 
 START = pd.Timestamp("2026-09-01", tz="UTC")
 DAY = pd.Timedelta(days=1)
@@ -97,9 +98,14 @@ def _score(herd: dict[str, object], engine: sa.Engine, features: str, chunk_cell
         store.close()
 
 
-def _table(engine: sa.Engine, name: str, key: list[str]) -> pd.DataFrame:
-    with engine.connect() as conn:
-        frame = pd.read_sql_query(sa.text(f"SELECT * FROM {name}"), conn)
+def _table(engine: sa.Engine, name: str, key: list[str], features: str | None = None) -> pd.DataFrame:
+    """The alerts table, or (``name="scores"``) the score store under ``features``, comparable
+    across runs (run-specific columns dropped)."""
+    if name == "scores":
+        frame = stored_scores(engine, str(features)).drop(columns=["lineage_id", "shard"])
+    else:
+        with engine.connect() as conn:
+            frame = pd.read_sql_query(sa.text(f"SELECT * FROM {name}"), conn)
     if "shadow" in frame:
         frame["shadow"] = frame["shadow"].astype(bool)
     frame = frame.drop(columns=[c for c in DROP + ["created_at"] if c in frame.columns])
@@ -109,9 +115,9 @@ def _table(engine: sa.Engine, name: str, key: list[str]) -> pd.DataFrame:
 
 
 def _clear(engine: sa.Engine) -> None:
+    """Alerts go (each run stores its scores under its own features folder)."""
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM alerts"))
-        conn.execute(sa.text("DELETE FROM predictions"))
 
 
 def _scored_files(base: Path) -> dict[str, pd.DataFrame]:
@@ -129,7 +135,8 @@ def test_chunked_equals_one_pass_sqlite(herd: dict[str, object], monkeypatch: py
     n_buckets = int((WINDOW_END - WINDOW_START) / pd.Timedelta(minutes=10))
 
     whole = _score(herd, engine, str(root / "f_whole"), chunk_cells=10**8)
-    preds_whole, alerts_whole = _table(engine, "predictions", KEY), _table(engine, "alerts", KEY[:1] + KEY[3:])
+    preds_whole, alerts_whole = _table(engine, "scores", KEY, root / "f_whole"), \
+        _table(engine, "alerts", KEY[:1] + KEY[3:])
     files_whole = _scored_files(root / "f_whole")
     _clear(engine)
 
@@ -139,7 +146,8 @@ def test_chunked_equals_one_pass_sqlite(herd: dict[str, object], monkeypatch: py
     monkeypatch.setattr(scoring_engine, "_chunk_features",
                         lambda w, ids, **kw: calls.append(ids.tolist()) or original(w, ids, **kw))
     chunked = _score(herd, engine, str(root / "f_chunked"), chunk_cells=9 * n_buckets)  # 9 animals a chunk
-    preds_chunked, alerts_chunked = _table(engine, "predictions", KEY), _table(engine, "alerts", KEY[:1] + KEY[3:])
+    preds_chunked = _table(engine, "scores", KEY, root / "f_chunked")
+    alerts_chunked = _table(engine, "alerts", KEY[:1] + KEY[3:])
 
     active = active_animals(load_herd_records(engine), WINDOW_START, WINDOW_END).tolist()
     n_chunks = -(-len(active) // 9)
@@ -173,16 +181,16 @@ def test_chunked_equals_one_pass_sqlite(herd: dict[str, object], monkeypatch: py
     engine.dispose()
 
 
-def test_copy_write_on_postgresql_matches_sqlite_and_reruns_idempotently(herd: dict[str, object], pg_url: str) -> None:
+def test_postgresql_herd_db_matches_sqlite_and_reruns_idempotently(herd: dict[str, object], pg_url: str) -> None:
     root = Path(str(herd["root"]))
     lite = _herd_db(herd, f"sqlite:///{root / 'herd_copy.db'}")
     pg = _herd_db(herd, pg_url)
     _score(herd, lite, str(root / "f_lite"), chunk_cells=10**8)
     first = _score(herd, pg, str(root / "f_pg"), chunk_cells=2000)
-    preds_pg = _table(pg, "predictions", KEY)
+    preds_pg = _table(pg, "scores", KEY, root / "f_pg")
     assert first.n_predictions == len(preds_pg) > 0
     assert preds_pg["score"].isna().any() or preds_pg["mlflow_run_id"].notna().all()  # NULLs came through as NULL
-    lite_rows = _table(lite, "predictions", KEY)
+    lite_rows = _table(lite, "scores", KEY, root / "f_lite")
     pd.testing.assert_frame_equal(
         preds_pg.astype({"bucket_start": "datetime64[ns]"}).drop(columns=["feature_ref"]),
         lite_rows.assign(bucket_start=pd.to_datetime(lite_rows["bucket_start"])).astype(
@@ -190,7 +198,7 @@ def test_copy_write_on_postgresql_matches_sqlite_and_reruns_idempotently(herd: d
         check_dtype=False)
     alerts_before = _table(pg, "alerts", KEY[:1] + KEY[3:])
     again = _score(herd, pg, str(root / "f_pg"), chunk_cells=2000)
-    preds_again = _table(pg, "predictions", KEY)
+    preds_again = _table(pg, "scores", KEY, root / "f_pg")
     assert again.n_predictions == first.n_predictions == len(preds_again)
     assert not preds_again.duplicated(KEY).any()
     pd.testing.assert_frame_equal(preds_pg, preds_again)
