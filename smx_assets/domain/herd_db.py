@@ -220,7 +220,9 @@ class ScoringLineage(Base):
     """
 
     __tablename__ = "scoring_lineage"
-    __table_args__ = (Index("ix_scoring_lineage_window", "window_start", "use_case"),)
+    # AUTOINCREMENT on SQLite too: an id is never handed out twice, even after the newest rows
+    # went (a score file naming a reused id would take another run's lineage).
+    __table_args__ = (Index("ix_scoring_lineage_window", "window_start", "use_case"), {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dagster_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     partition_key: Mapped[str] = mapped_column(String(32))

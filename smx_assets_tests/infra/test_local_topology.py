@@ -231,6 +231,13 @@ class SeededHerd:
     def herd_engine(self) -> sa.Engine:
         return self.resources["herd_db"].engine()  # type: ignore[attr-defined]
 
+    def scores(self) -> pd.DataFrame:
+        """Every stored score (the score store under the code server's feature folder, lineage
+        from the PostgreSQL herd DB), naive UTC timestamps."""
+        from smx_assets_tests.score_tables import stored_scores
+
+        return stored_scores(self.herd_engine(), self.resources["feature_store"].base_path)  # type: ignore[attr-defined]
+
 
 @pytest.fixture(scope="module")
 def seeded(topology: Topology) -> Iterator[SeededHerd]:
@@ -338,12 +345,10 @@ def _champion_downloads(topology: Topology, seeded: SeededHerd) -> int:
                and model_id in line and "model.skops" in line)
 
 
-def _predictions(seeded: SeededHerd, where: str, params: dict[str, object]) -> pd.DataFrame:
-    import pandas as pd
-
-    with seeded.herd_engine().connect() as conn:
-        return pd.read_sql_query(sa.text(f"SELECT * FROM predictions WHERE {where}"), conn,
-                                 params=params)
+def _predictions(seeded: SeededHerd, column: str, value: object) -> pd.DataFrame:
+    """The stored scores whose ``column`` (a lineage column, or ``bucket_start``) equals ``value``."""
+    frame = seeded.scores()
+    return frame[frame[column] == value].reset_index(drop=True)
 
 
 def _assert_champion_lineage(seeded: SeededHerd, preds: pd.DataFrame, run_id: str) -> None:
@@ -368,7 +373,7 @@ def test_scoring_run_for_a_partition(
     sensor_rewind: SensorRewind, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A real client launches `scoring_job` for one bucket through the queue; the run worker
-    loads the champion through the MLflow server and writes predictions to PostgreSQL.
+    loads the champion through the MLflow server, writes its scores to the score store and their lineage to PostgreSQL.
     (``sensor_rewind``: the sensor's next tick is awaited while this run goes.)"""
     import pandas as pd
 
@@ -377,7 +382,7 @@ def test_scoring_run_for_a_partition(
     outcome = launch_and_wait(client, "scoring_job", partition_key=key, timeout_s=150)
     assert outcome.status == "SUCCESS", _run_failure_detail(topology, outcome, dagster_db)
 
-    preds = _predictions(seeded, "partition_key = :k", {"k": key})
+    preds = _predictions(seeded, "partition_key", key)
     _assert_champion_lineage(seeded, preds, outcome.run_id)
     assert set(pd.to_datetime(preds["bucket_start"])) == {bucket.tz_localize(None)}
 
@@ -513,7 +518,7 @@ def test_daemon_runs_the_scoring_sensor_on_its_own(
     # A bucket that real time made due (window closed + 5 min grace), not one the test invented.
     assert sensor_rewind.target + pd.Timedelta(minutes=15) <= pd.Timestamp(run.create_timestamp, tz="UTC")
 
-    preds = _predictions(seeded, "dagster_run_id = :r", {"r": run.run_id})
+    preds = _predictions(seeded, "dagster_run_id", run.run_id)
     _assert_champion_lineage(seeded, preds, run.run_id)
     assert set(preds["partition_key"]) == {key}
     assert set(pd.to_datetime(preds["bucket_start"])) == {sensor_rewind.target.tz_localize(None)}
@@ -536,7 +541,7 @@ def test_daemon_runs_the_scoring_sensor_on_its_own(
 
 
 SHARDS = 4
-RUN_SPECIFIC = ["id", "dagster_run_id", "scored_at", "created_at"]
+RUN_SPECIFIC = ["lineage_id", "dagster_run_id", "scored_at", "shard", "id", "created_at"]
 
 
 def _wait_runs(client: DagsterGraphQLClient, run_ids: list[str], timeout_s: float) -> dict[str, str]:
@@ -553,13 +558,13 @@ def _outputs(seeded: SeededHerd, bucket: pd.Timestamp) -> tuple[pd.DataFrame, pd
     import pandas as pd
 
     at = {"b": bucket.tz_localize(None).to_pydatetime()}
+    preds = _predictions(seeded, "bucket_start", bucket.tz_localize(None))
     with seeded.herd_engine().connect() as conn:
-        preds = pd.read_sql_query(sa.text("SELECT * FROM predictions WHERE bucket_start = :b"), conn, params=at)
         alerts = pd.read_sql_query(sa.text("SELECT * FROM alerts WHERE bucket_start = :b"), conn, params=at)
     preds["feature_ref"] = preds["feature_ref"].str.replace(r"\.shard-\d+-of-\d+\.parquet", ".parquet", regex=True)
     alerts["feature_ref"] = alerts["feature_ref"].str.replace(r"\.shard-\d+-of-\d+\.parquet", ".parquet", regex=True)
     key = ["use_case", "model_name", "shadow", "animal_id"]
-    return (preds.drop(columns=RUN_SPECIFIC[:3]).sort_values(key).reset_index(drop=True),
+    return (preds.drop(columns=RUN_SPECIFIC[:4]).sort_values(key).reset_index(drop=True),
             alerts.drop(columns=[c for c in RUN_SPECIFIC if c in alerts]).sort_values(key[:1] + key[3:])
             .reset_index(drop=True))
 
@@ -574,7 +579,11 @@ def test_a_bucket_scored_as_four_shards_through_the_queue_equals_one_run(
     holds the second shard-0 run until the first ended (``smx/scoring_key`` limit 1), all
     succeed, and the predictions and alerts equal the unsharded run's (PostgreSQL, InfluxDB,
     champion from the MLflow server)."""
+    import numpy as np
     import pandas as pd
+
+    from smx_assets.domain.score_store import ScoreFiles
+    from smx_assets.domain.score_store.files import bucket_table
 
     bucket = seeded.today - pd.Timedelta(days=1) + pd.Timedelta(hours=14)  # features exist
     key = bucket.strftime(FMT)
@@ -583,9 +592,9 @@ def test_a_bucket_scored_as_four_shards_through_the_queue_equals_one_run(
     preds_whole, alerts_whole = _outputs(seeded, bucket)
     assert len(preds_whole) > 0
     with seeded.herd_engine().begin() as conn:
-        for table in ("alerts", "predictions"):
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE bucket_start = :b"),
-                         {"b": bucket.tz_localize(None).to_pydatetime()})
+        conn.execute(sa.text("DELETE FROM alerts WHERE bucket_start = :b"), {"b": bucket.tz_localize(None).to_pydatetime()})
+    ScoreFiles(seeded.resources["feature_store"].base_path).write_bucket(  # type: ignore[attr-defined]
+        bucket, bucket_table(np.array([], "int32"), np.array([], "int32"), np.array([], "float64")))
 
     t0 = time.time()
     run_ids, shard_of = [], {}
@@ -616,11 +625,9 @@ def test_a_bucket_scored_as_four_shards_through_the_queue_equals_one_run(
     preds, alerts = _outputs(seeded, bucket)
     pd.testing.assert_frame_equal(preds_whole, preds)
     pd.testing.assert_frame_equal(alerts_whole, alerts)
-    with seeded.herd_engine().connect() as conn:
-        by_run = conn.execute(sa.text(
-            "SELECT dagster_run_id, count(DISTINCT animal_id) FROM predictions WHERE bucket_start = :b "
-            "GROUP BY dagster_run_id"), {"b": bucket.tz_localize(None).to_pydatetime()}).all()
-    assert {shard_of[r] for r, _n in by_run} == set(range(SHARDS))  # every shard wrote its animals
+    stored = _predictions(seeded, "bucket_start", bucket.tz_localize(None))
+    by_run = stored.groupby("dagster_run_id")["animal_id"].nunique()
+    assert {shard_of[r] for r in by_run.index} == set(range(SHARDS)) and (by_run > 0).all()  # every shard wrote
     last_end = max(r.end_time for r in rows.values())
     with capsys.disabled():
         print(f"\nsharded scoring {key}: {SHARDS} shards + a second shard-0 run, submit to last SUCCESS "

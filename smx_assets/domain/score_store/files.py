@@ -234,13 +234,17 @@ class ScoreFiles:
         dropped = []
         for day in self.days():
             if day < cut:
-                if self.fs.exists(self.day_path(day)):
-                    self.fs.rm(self.day_path(day))
-                folder = posixpath.join(self.folder, day_key(day))
-                if self.fs.exists(folder):
-                    self.fs.rm(folder, recursive=True)
+                self.drop_day(day)
                 dropped.append(day_key(day))
         return dropped
+
+    def drop_day(self, day: pd.Timestamp | str) -> None:
+        """Remove one day: its day file and its folder of loose files."""
+        if self.fs.exists(self.day_path(day)):
+            self.fs.rm(self.day_path(day))
+        folder = posixpath.join(self.folder, day_key(day))
+        if self.fs.exists(folder):
+            self.fs.rm(folder, recursive=True)
 
     def bytes_at_rest(self, days: Iterable[pd.Timestamp] | None = None) -> int:
         """Bytes of the score files (day files and loose files) of ``days`` (default: all)."""

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from smx_assets.domain.herd_db import to_db_ts
 from smx_assets.domain.score_store.files import WHOLE, ScoreFiles, bucket_table
 from smx_assets.domain.score_store.lineage import TABLE as LINEAGE
+from smx_assets.domain.time_grid import day_key
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,24 @@ def _label(row: pd.Series) -> str:
 
 
 def move_predictions(conn: sa.Connection, files: ScoreFiles) -> MoveReport:
-    """Move every row of ``predictions`` into ``files`` + ``scoring_lineage`` and drop the table."""
-    report = MoveReport()
+    """Move every row of ``predictions`` into ``files`` + ``scoring_lineage`` and drop the table.
+
+    If anything fails, the score files this move wrote are removed again (days the store did not
+    hold before), so the rolled-back lineage ids never meet orphaned scores."""
     if not sa.inspect(conn).has_table(OLD):
-        return report
+        return MoveReport()
+    had = {day_key(d) for d in files.days()}
+    try:
+        return _move(conn, files)
+    except BaseException:
+        for day in files.days():
+            if day_key(day) not in had:
+                files.drop_day(day)
+        raise
+
+
+def _move(conn: sa.Connection, files: ScoreFiles) -> MoveReport:
+    report = MoveReport()
     old = sa.Table(OLD, sa.MetaData(), autoload_with=conn)
     c = old.c
     groups = conn.execute(sa.select(

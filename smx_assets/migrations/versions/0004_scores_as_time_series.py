@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("n_scores", sa.BigInteger(), nullable=True),
         sa.Column("buckets_scored", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_scoring_lineage")),
+        sqlite_autoincrement=True,  # ids never reused (score files refer to them)
     )
     op.create_index("ix_scoring_lineage_window", "scoring_lineage", ["window_start", "use_case"])
     op.create_index(op.f("ix_scoring_lineage_dagster_run_id"), "scoring_lineage", ["dagster_run_id"])
