@@ -6,22 +6,34 @@ baselines, an MLflow SQLite store with an ML champion and an ML challenger for e
 — then measures, each in a fresh Python process:
 
 * ``domain``: the same computation without Dagster (load models, read the trailing window
-  from InfluxDB, features, three use cases x champion + shadow, write predictions and alerts);
+  from InfluxDB, features, three use cases x champion + shadow, write the scores to the score
+  store, lineage and alerts to the herd DB);
 * ``dagster``: one real ``scores`` materialisation of that bucket (in-process executor).
 
 Runs use the InfluxDB store's read cache (``read_cache=``) filled as the previous ten-minute run
 would have left it (the window of the bucket before), so each run fetches the new bucket only;
 ``--no-cache-runs`` adds one run per mode that reads the whole 26 h window (a cold start).
 
-Each measured run is the bucket's first scoring, as a ten-minute run is: the bucket's
-predictions and alerts of the run before are removed (and the table vacuumed) first;
-``--rescore`` keeps them, so each run also deletes the previous run's 600,000 rows (a late-data
-re-score).
+Each measured run is the bucket's first scoring, as a ten-minute run is: the bucket's score
+file and alerts of the run before are removed first; ``--rescore`` keeps them (a late-data
+re-score, which replaces the bucket's file).
 
-It prints the wall time and peak RSS of each, and the ratio dagster / domain. Targets (issues 5
-and 12): 1,000 animals < 4 s, 10,000 < 20 s, 100,000 <= 30 s, peak memory <= 2 GB, ratio <= 1.1.
+Also measured, per herd size:
 
-Run: ``python bench/bench_scoring.py [--animals 1000 10000] [--keep DIR]``.
+* ``sql_rows_written``: rows the run inserted, updated or deleted in the herd DB (counted in
+  the run's process by a SQLAlchemy cursor hook on the herd DB's engine: lineage rows, alerts,
+  their updates), for the Dagster run;
+* ``bytes_per_score``: after the measured runs, the six buckets up to the benchmarked one are
+  scored in one ranged run, the day is compacted by the store's own compaction (as retention
+  does every night), and the day's bytes at rest are divided by the scores it holds.
+
+It prints the wall time and peak RSS of each, and the ratio dagster / domain. Targets (issue 23):
+100,000 animals <= 10 s in a Dagster run, peak RSS <= 1 GB, ratio <= 1.1, <= 1,000 SQL rows a
+run, <= 8 bytes a stored score. ``--json`` prints, as the last line, one JSON object of the last
+herd size (``animals``, ``plain_s``, ``dagster_s``, ``ratio``, ``peak_rss_mb``,
+``sql_rows_written``, ``bytes_per_score``, and how they were measured).
+
+Run: ``python bench/bench_scoring.py [--animals 1000 10000] [--herd-db postgres] [--json] [--keep DIR]``.
 """
 
 from __future__ import annotations
@@ -53,7 +65,7 @@ def prepare(root: Path, n_animals: int, influx_url: str, herd_url: str | None = 
     train and register champion + challenger per use case. Returns the run's settings.
 
     ``herd_url``: the herd DB (default a SQLite file in ``root``; ``--herd-db postgres`` gives a
-    fresh database on the local PostgreSQL, where predictions are written with COPY).
+    fresh database on the local PostgreSQL).
     ``shift_baselines``: blocks after the first reuse the first block's stored baselines with
     their ids shifted (13 s of ``compute_baselines`` per block saved at 100,000 animals); the
     scoring work is the same, only those animals' baseline values are not their own."""
@@ -128,10 +140,35 @@ def prepare(root: Path, n_animals: int, influx_url: str, herd_url: str | None = 
             "BENCH_PARTITION": bucket.strftime(FMT), "DAGSTER_HOME": str(root / "dagster_home")}
 
 
+def _count_herd_db_writes() -> dict[str, int]:
+    """Count the rows each INSERT/UPDATE/DELETE on the herd DB touches, in this process (Dagster's
+    own instance storage is another database and is not counted)."""
+    import sqlalchemy as sa
+
+    herd = sa.engine.make_url(os.environ["SMX_HERD_DB_URL"])
+    counts = {"rows": 0, "statements": 0}
+
+    def after(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        url = conn.engine.url
+        if (url.get_backend_name(), url.database) != (herd.get_backend_name(), herd.database):
+            return
+        if statement.lstrip()[:6].upper() not in ("INSERT", "UPDATE", "DELETE"):
+            return
+        n = cursor.rowcount
+        if n is None or n < 0 or (n == 0 and "RETURNING" in statement.upper()):  # unknown until fetched
+            n = len(parameters) if executemany else 1
+        counts["rows"] += int(n)
+        counts["statements"] += 1
+
+    sa.event.listen(sa.engine.Engine, "after_cursor_execute", after)
+    return counts
+
+
 def run_one(mode: str) -> None:
     """Executed in a fresh process: one scoring run, printing a JSON line of figures."""
     t_start = time.perf_counter()
     partition = os.environ["BENCH_PARTITION"]
+    sql = _count_herd_db_writes()
     if mode == "domain":
         from smx_assets import settings
         from smx_assets.domain.features.profile import load_herd_records
@@ -163,6 +200,7 @@ def run_one(mode: str) -> None:
                                   chunk_cells=s.scoring.chunk_cells)
         seconds = time.perf_counter() - t0
         extra = {"animals": result.n_animals, "predictions": result.n_predictions,
+                 "score_bytes_written": result.score_bytes_written,
                  "stages": {"setup": round(t1 - t0, 3), "load_models": round(load_models, 3), **result.stage_seconds}}
     else:
         import dagster as dg
@@ -179,6 +217,7 @@ def run_one(mode: str) -> None:
         meta = res.asset_materializations_for_node("scores")[0].metadata
         body = meta["run_seconds"].value
         extra = {"animals": meta["animals_scored"].value, "predictions": meta["predictions_written"].value,
+                 "score_bytes_written": meta["score_bytes_written"].value,
                  "stages": {"instance": round(t_instance, 3),
                             "dagster_other": round(seconds - t_instance - body, 3),
                             **meta["stage_seconds"].value}}
@@ -186,7 +225,8 @@ def run_one(mode: str) -> None:
     ru = resource.getrusage(resource.RUSAGE_SELF)  # the whole process (imports included), not the DB servers
     extra["stages"]["process_cpu_s"] = round(ru.ru_utime + ru.ru_stime, 2)
     print("RESULT " + json.dumps({"mode": mode, "seconds": round(seconds, 3), "import_seconds": round(t_import, 3),
-                                  "peak_rss_mb": round(peak_mb, 1), **extra}), flush=True)
+                                  "peak_rss_mb": round(peak_mb, 1), "sql_rows_written": sql["rows"],
+                                  "sql_statements": sql["statements"], **extra}), flush=True)
 
 
 def _peak_rss_mb() -> float:
@@ -212,22 +252,64 @@ def measure(mode: str, env: dict[str, str]) -> dict:
 
 
 def reset_bucket(env: dict[str, str]) -> None:
-    """Remove the benchmarked bucket's predictions and alerts (then VACUUM, as autovacuum would),
-    so every measured run is the bucket's first scoring, as a ten-minute run is; ``--rescore``
-    keeps them and measures a re-score (each run first deletes the previous run's rows)."""
+    """Remove the benchmarked bucket's score file and alerts, so every measured run is the
+    bucket's first scoring, as a ten-minute run is; ``--rescore`` keeps them and measures a
+    re-score (each run replaces the previous run's file)."""
     import sqlalchemy as sa
 
+    from smx_assets.domain.score_store import ScoreFiles
     from smx_assets.domain.sql_engine import make_engine
 
-    bucket = pd.to_datetime(env["BENCH_PARTITION"], format=FMT, utc=True).tz_localize(None)
+    bucket = pd.to_datetime(env["BENCH_PARTITION"], format=FMT, utc=True)
+    path = ScoreFiles(env["SMX_FEATURES_PATH"]).bucket_path(bucket)
+    Path(path).unlink(missing_ok=True)
     engine = make_engine(env["SMX_HERD_DB_URL"])
-    window = {"lo": bucket.to_pydatetime(), "hi": (bucket + pd.Timedelta(minutes=10)).to_pydatetime()}
+    lo = bucket.tz_localize(None).to_pydatetime()
+    window = {"lo": lo, "hi": (bucket + pd.Timedelta(minutes=10)).tz_localize(None).to_pydatetime()}
     with engine.begin() as conn:
-        for table in ("predictions", "alerts"):
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE bucket_start >= :lo AND bucket_start < :hi"), window)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("VACUUM ANALYZE predictions" if engine.dialect.name == "postgresql" else "VACUUM"))
+        conn.execute(sa.text("DELETE FROM alerts WHERE bucket_start >= :lo AND bucket_start < :hi"), window)
     engine.dispose()
+
+
+def bytes_per_score(env: dict[str, str], buckets: int = 6) -> dict:
+    """Score ``buckets`` buckets up to the benchmarked one in one ranged run, compact their day
+    with the store's own compaction and divide the day's bytes at rest by its scores."""
+    from smx_assets import settings
+    from smx_assets.domain.features.profile import load_herd_records
+    from smx_assets.domain.features.storage import FeatureFiles
+    from smx_assets.domain.model_registry import configure
+    from smx_assets.domain.score_store import ScoreFiles
+    from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, score_window
+    from smx_assets.domain.sensor_store.factory import open_sensor_store
+    from smx_assets.domain.sql_engine import make_engine
+    from smx_assets.domain.use_cases.catalog import all_use_cases
+
+    os.environ.update(env)
+    s = settings.Settings.from_env()
+    last = pd.to_datetime(env["BENCH_PARTITION"], format=FMT, utc=True)
+    start, end = last - (buckets - 1) * pd.Timedelta(minutes=10), last + pd.Timedelta(minutes=10)
+    engine = make_engine(s.herd_db_url)
+    store = open_sensor_store(s.sensor_store_url)
+    t0 = time.perf_counter()
+    result = score_window(engine=engine, store=store, files=FeatureFiles(s.features_path),
+                          records=load_herd_records(engine),
+                          model_sets=load_model_sets(all_use_cases(), client=configure(s.mlflow_tracking_uri)),
+                          start=start, end=end, lineage=ScoringLineage(settings.code_version(), "bench-bytes", None),
+                          write_alerts=False, chunk_cells=s.scoring.chunk_cells)
+    scored_s = time.perf_counter() - t0
+    files = ScoreFiles(s.features_path)
+    day = last.normalize()
+    loose = files.bytes_at_rest([day])
+    t0 = time.perf_counter()
+    report = files.compact_day(day)
+    compact_s = time.perf_counter() - t0
+    at_rest = files.bytes_at_rest([day])
+    store.close()
+    engine.dispose()
+    return {"buckets": buckets, "scores": report.scores, "bytes_at_rest": at_rest, "loose_bytes": loose,
+            "bytes_per_score": round(at_rest / max(report.scores, 1), 3),
+            "loose_bytes_per_score": round(loose / max(report.scores, 1), 3),
+            "ranged_run_s": round(scored_s, 2), "compact_s": round(compact_s, 2), "predictions": result.n_predictions}
 
 
 def warm_cache(env: dict[str, str], cache_dir: Path) -> None:
@@ -265,6 +347,8 @@ def main() -> None:
     parser.add_argument("--rescore", action="store_true",
                         help="keep the previous run's predictions: measure a re-score (a replace) instead of "
                              "the bucket's first scoring")
+    parser.add_argument("--json", action="store_true",
+                        help="print, as the last line, one JSON object of the last herd size's figures")
     parser.add_argument("--run-one", choices=["domain", "dagster"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
@@ -276,6 +360,7 @@ def main() -> None:
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_scoring_"))
     print(f"load average at start: {os.getloadavg()}")
     rows = []
+    sizes: dict[int, dict] = {}
     for n in args.animals:
         root = base / f"herd_{n}"
         root.mkdir(parents=True, exist_ok=True)
@@ -320,20 +405,41 @@ def main() -> None:
                           f"{best['animals']} animals, {best['predictions']} predictions, stages {best['stages']}, "
                           f"load {os.getloadavg()[0]:.2f}", flush=True)
                     rows.append((n, variant, mode, best))
+            if not args.prepare_only:
+                sizes[n] = bytes_per_score(env)
+                print(f"  bytes per stored score after compaction: {sizes[n]}", flush=True)
         finally:
             server.stop()
             if args.herd_db == "postgres" and not args.keep:
                 drop_database(PG_ADMIN_URL, pg_name)
     print(f"\nload average at end: {os.getloadavg()}")
-    print(f"{'animals':>8} {'variant':>9} {'domain s':>9} {'dagster s':>10} {'ratio':>6} {'peak MB':>8}")
+    print(f"{'animals':>8} {'variant':>9} {'domain s':>9} {'dagster s':>10} {'ratio':>6} {'peak MB':>8} "
+          f"{'SQL rows':>9} {'B/score':>8}")
+    summary = None
     for n in args.animals:
         for variant in ("cache", "no cache"):
             found = {mode: r for m, v, mode, r in rows if m == n and v == variant}
             if len(found) < 2:
                 continue
             d, g = found["domain"], found["dagster"]
+            bps = sizes.get(n, {}).get("bytes_per_score", float("nan"))
             print(f"{n:>8} {variant:>9} {d['seconds']:>9.2f} {g['seconds']:>10.2f} "
-                  f"{g['seconds'] / d['seconds']:>6.2f} {max(d['peak_rss_mb'], g['peak_rss_mb']):>8.0f}")
+                  f"{g['seconds'] / d['seconds']:>6.2f} {max(d['peak_rss_mb'], g['peak_rss_mb']):>8.0f} "
+                  f"{g['sql_rows_written']:>9} {bps:>8.2f}")
+            if variant == "cache":
+                summary = {"animals": n, "plain_s": d["seconds"], "dagster_s": g["seconds"],
+                           "ratio": round(g["seconds"] / d["seconds"], 3),
+                           "peak_rss_mb": max(d["peak_rss_mb"], g["peak_rss_mb"]),
+                           "sql_rows_written": g["sql_rows_written"], "bytes_per_score": bps,
+                           "herd_db": args.herd_db, "repeat": args.repeat, "scores_per_run": g["predictions"],
+                           "score_bytes_written": g.get("score_bytes_written"),
+                           "stages": g["stages"], "bytes_per_score_measured": sizes.get(n),
+                           "how": "best of --repeat runs per mode, warm read cache, each a fresh process; "
+                                  "sql_rows_written: rows the Dagster run's INSERT/UPDATE/DELETE touched in the herd "
+                                  "DB; bytes_per_score: 6 buckets scored, their day compacted, bytes at rest / "
+                                  "scores held"}
+    if args.json and summary is not None:
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":
