@@ -1,15 +1,16 @@
 """Store sizes over a simulated run with retention: per-day growth levels off.
 
-Feeds a herd day by day into real stores — PostgreSQL herd DB (predictions partitioned by day,
-written with the scoring writer's COPY), PostgreSQL sensor store (simulated readings), a feature
-folder (one Parquet file of scoring vectors per bucket) — and runs the daily retention
+Feeds a herd day by day into real stores — the score store (one Parquet file per bucket as
+scoring runs write them, lineage rows in a PostgreSQL herd DB), PostgreSQL sensor store
+(simulated readings), a feature folder (one Parquet file of scoring vectors per bucket) — and
+runs the daily retention (which also compacts each finished day of scores)
 (``domain/retention.py``) after each day, as the ``storage_retention`` schedule does. It prints,
 per simulated day, what each store holds: with retention the sizes stop growing once a period
-has passed (predictions after ``--predictions-days``, feature files after ``--features-days``,
+has passed (scores after ``--predictions-days``, feature files after ``--features-days``,
 readings after ``--readings-days``); ``--no-retention`` shows the unbounded growth instead.
 
-Predictions are six per animal and bucket (three use cases x champion + shadow, as a scoring
-run writes) with synthetic scores; feature vectors have the real column count. InfluxDB's
+Scores are six per animal and bucket (three use cases x champion + shadow, as a scoring run
+writes) with synthetic scores, one lineage row per use case and role a day; feature vectors have the real column count. InfluxDB's
 retention (the database's retention policy, enforced by InfluxDB on the wall clock) is shown
 by ``smx_assets_tests/domain/test_retention.py`` instead: simulated past days cannot age there.
 
@@ -37,19 +38,26 @@ B = pd.Timedelta(minutes=10)
 USE_CASES = ("heat", "calving", "fever")
 
 
-def _predictions(animals: np.ndarray, day: pd.Timestamp, rng: np.random.Generator) -> pd.DataFrame:
-    buckets = pd.date_range(day, day + pd.Timedelta(days=1), freq=B, inclusive="left")
-    a, b = np.meshgrid(animals, buckets.asi8, indexing="ij")
-    a, b = a.ravel(), pd.to_datetime(b.ravel(), utc=True)
-    parts = []
-    for uc in USE_CASES:
-        for shadow, version in ((False, "3"), (True, "4")):
-            parts.append(pd.DataFrame({
-                "use_case": uc, "animal_id": a, "bucket_start": b, "score": rng.random(len(a)), "shadow": shadow,
-                "model_name": f"smx-{uc}", "model_version": version, "model_alias": "challenger" if shadow else "champion",
-                "mlflow_run_id": uuid.uuid4().hex, "code_version": "bench", "partition_key": "bench",
-                "dagster_run_id": None, "feature_ref": None, "scored_at": day + pd.Timedelta(days=1)}))
-    return pd.concat(parts, ignore_index=True)
+def _write_scores(engine: sa.Engine, root: Path, animals: np.ndarray, day: pd.Timestamp,
+                  rng: np.random.Generator) -> int:
+    """A day of scores as a retro run writes them: six lineage rows, one file per bucket."""
+    from smx_assets.domain.score_store import ScoreFiles
+    from smx_assets.domain.score_store.files import bucket_table
+    from smx_assets.domain.score_store.lineage import RunLineage, ScoredModel, finish_lineage, record_lineage
+
+    models = [ScoredModel(uc, shadow, f"smx-{uc}", version, "challenger" if shadow else "champion", uuid.uuid4().hex)
+              for uc in USE_CASES for shadow, version in ((False, "3"), (True, "4"))]
+    run = RunLineage(code_version="bench", partition_key="bench", dagster_run_id=None, window_start=day,
+                     window_end=day + pd.Timedelta(days=1), shard="", feature_ref=None,
+                     scored_at=day + pd.Timedelta(days=1))
+    ids = np.array(list(record_lineage(engine, run, models).values()), dtype="int32")
+    files = ScoreFiles(str(root / "features"))
+    lineage, animal = np.repeat(ids, len(animals)), np.tile(animals, len(ids))
+    for bucket in pd.date_range(day, day + pd.Timedelta(days=1), freq=B, inclusive="left"):
+        files.write_bucket(bucket, bucket_table(lineage, animal, rng.random(len(lineage))))
+    n = len(lineage) * 144
+    finish_lineage(engine, {int(i): len(animals) * 144 for i in ids}, 144)
+    return n
 
 
 def _features(animals: np.ndarray, day: pd.Timestamp, rng: np.random.Generator, n_cols: int) -> pd.DataFrame:
@@ -80,7 +88,7 @@ def main() -> None:
     from smx_assets.domain.features.storage import FeatureFiles
     from smx_assets.domain.herd_db_migrate import upgrade_herd_db
     from smx_assets.domain.retention import RetentionPolicy, enforce_retention
-    from smx_assets.domain.scoring.outputs import replace_predictions
+    from smx_assets.domain.score_store import ScoreFiles, ScoreStore
     from smx_assets.domain.sensor_store.factory import open_sensor_store
     from smx_assets.domain.simulator import SimConfig, simulate
     from smx_assets.domain.sql_engine import make_engine
@@ -100,42 +108,44 @@ def main() -> None:
         sim = simulate(SimConfig(n_animals=args.animals, days=args.days, seed=3, start=start.date()))
         bolus = sim.bolus.drop(columns=["received_at"])
         bolus = bolus[bolus["temp_c"].between(28, 44) & bolus["activity"].ge(0)].drop_duplicates(["animal_id", "ts"])
-        kept = ("none" if args.no_retention else f"predictions {args.predictions_days} d, "
+        kept = ("none" if args.no_retention else f"scores {args.predictions_days} d, "
                 f"features {args.features_days} d, readings {args.readings_days} d")
         print(f"simulated {args.animals} animals x {args.days} days in {time.perf_counter() - t0:.0f} s; retention: {kept}")
         animals = np.sort(sim.animals["id"].to_numpy(dtype="int64"))
         rng = np.random.default_rng(0)
         policy = RetentionPolicy(readings_days=args.readings_days, features_days=args.features_days,
                                  predictions_days=args.predictions_days)
-        print(f"{'day':>10} {'pred rows':>10} {'pred MB':>8} {'parts':>5} {'feat files':>10} {'feat MB':>8} "
-              f"{'readings':>9} {'read MB':>8} {'removed (pred rows, feat files, readings)':>42}")
+        scores = ScoreStore(engine, ScoreFiles(str(root / "features")))
+        print(f"{'day':>10} {'scores':>10} {'score MB':>8} {'B/score':>7} {'lineage':>7} {'herd MB':>7} "
+              f"{'feat files':>10} {'feat MB':>8} {'readings':>9} {'read MB':>8} "
+              f"{'removed (score days, feat files, readings)':>43}")
         for k in range(args.days):
             day = start + pd.Timedelta(days=k)
             store.write_bolus(bolus[(bolus["ts"] >= day) & (bolus["ts"] < day + pd.Timedelta(days=1))])
-            replace_predictions(engine, _predictions(animals, day, rng), day, day + pd.Timedelta(days=1))
+            _write_scores(engine, root, animals, day, rng)
             files.write_scored(_features(animals, day, rng, len(FEATURE_COLUMNS)))
             removed = ""
             if not args.no_retention:
                 rep = enforce_retention(engine=engine, store=store, files=files, policy=policy,
                                         now=day + pd.Timedelta(days=1, hours=2, minutes=47))
-                removed = (f"{rep.predictions_rows_removed}, {rep.feature_files_removed}, "
+                removed = (f"{len(rep.score_days_removed)}, {rep.feature_files_removed}, "
                            f"{rep.readings.get('bolus_rows_removed', 0)}")
+            rows = scores.count(start, day + pd.Timedelta(days=1))
+            score_bytes = scores.files.bytes_at_rest()
             with engine.connect() as conn:
-                rows = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
-                pred_bytes = conn.execute(sa.text(
-                    "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i "
-                    "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'predictions'")).scalar_one()
-                n_parts = conn.execute(sa.text(
-                    "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
-                    "WHERE p.relname = 'predictions'")).scalar_one()
+                n_lineage = conn.execute(sa.text("SELECT count(*) FROM scoring_lineage")).scalar_one()
+                herd_bytes = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
             with store.engine.connect() as conn:  # type: ignore[attr-defined]
                 readings = conn.execute(sa.text("SELECT count(*) FROM bolus_readings")).scalar_one()
                 read_bytes = conn.execute(sa.text("SELECT pg_total_relation_size('bolus_readings')")).scalar_one()
             n_files, feat_bytes = _folder_bytes(root / "features" / "scored_features")
-            print(f"{day.date()!s:>10} {rows:>10} {float(pred_bytes) / 1e6:>8.1f} {n_parts:>5} {n_files:>10} "
-                  f"{feat_bytes / 1e6:>8.1f} {readings:>9} {float(read_bytes) / 1e6:>8.1f} {removed:>42}", flush=True)
-        print("(partitions include the 8 created ahead of the day; PostgreSQL reuses deleted readings' space "
-              "after autovacuum, so the readings table's size levels off later than its row count)")
+            print(f"{day.date()!s:>10} {rows:>10} {score_bytes / 1e6:>8.1f} {score_bytes / max(rows, 1):>7.2f} "
+                  f"{n_lineage:>7} {float(herd_bytes) / 1e6:>7.1f} {n_files:>10} "
+                  f"{feat_bytes / 1e6:>8.1f} {readings:>9} {float(read_bytes) / 1e6:>8.1f} {removed:>43}", flush=True)
+        print("(retention runs the morning after each day and compacts it; the synthetic scores are uniform random "
+              "doubles, compression's worst case: real scores take 2.7-3 bytes, see bench_scoring.py; PostgreSQL "
+              "reuses deleted readings' space after autovacuum, so the readings table's size levels off later than "
+              "its row count)")
         print(f"\nload average at end: {os.getloadavg()}")
         store.close()
         engine.dispose()

@@ -12,7 +12,8 @@ one bucket at once, exactly as the scoring sensor does with ``SMX_SCORING_SHARDS
 
 Prints, per S: wall time from the launch (the moment the sensor would submit after the bucket's
 close + grace) to the last shard's SUCCESS, and per shard: queued -> started, the run's time,
-animals, predictions and the run worker's peak RSS (``peak_rss_mb`` of the materialisation).
+animals, scores, bytes written to the score store, herd DB rows left (lineage + alerts) and the
+run worker's peak RSS (``peak_rss_mb`` of the materialisation).
 
 Run: ``python bench/bench_sharded_scoring.py --animals 4000 --shards 1 4``;
 ``--keep DIR --prepare-only`` to prepare once (100,000 animals take ~50 min), then
@@ -77,10 +78,24 @@ def materialisation(engine: sa.Engine, run_id: str) -> dict[str, object]:
         return {}
     meta = dg.deserialize_value(events[0]).dagster_event.event_specific_data.materialization.metadata
     return {k: v.value for k, v in meta.items() if k in ("peak_rss_mb", "run_seconds", "animals_scored",
-                                                          "predictions_written", "stage_seconds")}
+                                                          "predictions_written", "stage_seconds",
+                                                          "score_bytes_written")}
 
 
-def score_bucket(topo: Topology, engine: sa.Engine, bucket_key: str, shards: int, timeout_s: float) -> dict:
+def herd_db_rows(herd_url: str, run_id: str) -> int:
+    """Rows the run left in the herd DB: its scoring lineage rows and the alerts it raised (the
+    scores themselves go to the score store)."""
+    engine = sa.create_engine(herd_url)
+    try:
+        with engine.connect() as conn:
+            return int(sum(conn.execute(sa.text(f"SELECT count(*) FROM {t} WHERE dagster_run_id = :r"),
+                                        {"r": run_id}).scalar_one() for t in ("scoring_lineage", "alerts")))
+    finally:
+        engine.dispose()
+
+
+def score_bucket(topo: Topology, engine: sa.Engine, bucket_key: str, shards: int, timeout_s: float,
+                 herd_url: str) -> dict:
     from dagster_graphql import DagsterGraphQLClient
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=topo.config.ports["webserver"])
@@ -109,7 +124,8 @@ def score_bucket(topo: Topology, engine: sa.Engine, bucket_key: str, shards: int
         created = row.create_timestamp.replace(tzinfo=None)
         created_epoch = pd.Timestamp(created, tz="UTC").timestamp()
         runs.append({"shard": k, "status": status[r], "queued_s": round((row.start_time or 0) - created_epoch, 1),
-                     "run_s": round((row.end_time or 0) - (row.start_time or 0), 1), **materialisation(engine, r)})
+                     "run_s": round((row.end_time or 0) - (row.start_time or 0), 1),
+                     "sql_rows": herd_db_rows(herd_url, r), **materialisation(engine, r)})
     ends = [rows[r].end_time for r in ids if rows[r].end_time]
     return {"shards": shards, "wall_s": round(max(ends) - t0, 1) if ends else None,
             "all_succeeded": all(s == "SUCCESS" for s in status.values()), "runs": runs}
@@ -165,20 +181,23 @@ def main() -> None:
             for _ in range(args.repeat):
                 shutil.rmtree(run_cache, ignore_errors=True)
                 shutil.copytree(warm, run_cache)  # as the previous bucket's runs left it
-                res = score_bucket(topo, engine, bucket_key, shards, args.timeout)
+                res = score_bucket(topo, engine, bucket_key, shards, args.timeout, env["SMX_HERD_DB_URL"])
                 results.append(res)
                 print(f"  {shards} shard(s): launch -> last SUCCESS {res['wall_s']} s, all succeeded "
                       f"{res['all_succeeded']}, load {os.getloadavg()[0]:.2f}", flush=True)
                 for r in res["runs"]:
                     print(f"    shard {r['shard']}: {r['status']}, queued->started {r['queued_s']} s, run {r['run_s']} s "
                           f"(scores body {r.get('run_seconds')} s), {r.get('animals_scored')} animals, "
-                          f"{r.get('predictions_written')} predictions, peak RSS {r.get('peak_rss_mb')} MB", flush=True)
+                          f"{r.get('predictions_written')} scores, {r.get('score_bytes_written')} bytes to the score "
+                          f"store, {r['sql_rows']} herd DB rows, peak RSS {r.get('peak_rss_mb')} MB", flush=True)
         engine.dispose()
-        print(f"\n{'animals':>8} {'shards':>6} {'wall s':>7} {'max run s':>9} {'max RSS MB':>10}")
+        print(f"\n{'animals':>8} {'shards':>6} {'wall s':>7} {'max run s':>9} {'max RSS MB':>10} {'SQL rows':>8} "
+              f"{'score MB':>8}")
         for res in results:
             runs = res["runs"]
             print(f"{n:>8} {res['shards']:>6} {res['wall_s']!s:>7} {max(r['run_s'] for r in runs):>9} "
-                  f"{max((r.get('peak_rss_mb') or 0) for r in runs):>10}")
+                  f"{max((r.get('peak_rss_mb') or 0) for r in runs):>10} {sum(r['sql_rows'] for r in runs):>8} "
+                  f"{sum((r.get('score_bytes_written') or 0) for r in runs) / 1e6:>8.2f}")
         print(f"load average at end: {os.getloadavg()}")
     finally:
         print(f"topology down: {topo.down()}", flush=True)
