@@ -60,6 +60,21 @@ def _write_scores(engine: sa.Engine, root: Path, animals: np.ndarray, day: pd.Ti
     return n
 
 
+def _alerts(animals: np.ndarray, day: pd.Timestamp, rng: np.random.Generator, per_animal_day: float,
+            columns: list[str]) -> pd.DataFrame:
+    """A day's alerts as scoring raises them (with their full feature vector, kept for ever)."""
+    n = rng.binomial(len(animals), min(per_animal_day, 1.0))
+    picks = rng.choice(animals, size=n, replace=False)
+    buckets = day + pd.to_timedelta(rng.integers(0, 144, size=n) * 10, unit="min")
+    return pd.DataFrame({
+        "use_case": rng.choice(USE_CASES, size=n), "animal_id": picks, "bucket_start": buckets,
+        "score": rng.random(n), "threshold": 0.5, "model_name": "smx-heat", "model_version": "3",
+        "mlflow_run_id": uuid.uuid4().hex, "code_version": "bench", "partition_key": f"{day:%Y-%m-%d}-00:00..23:50",
+        "dagster_run_id": uuid.uuid4().hex, "feature_ref": f"file:///data/features/alert_features/{day:%Y-%m-%d}.parquet"
+        "#animal_id=1", "features": [dict(zip(columns, rng.random(len(columns)).round(6))) for _ in range(n)],
+        "created_at": day + pd.Timedelta(days=1)})
+
+
 def _features(animals: np.ndarray, day: pd.Timestamp, rng: np.random.Generator, n_cols: int) -> pd.DataFrame:
     buckets = pd.date_range(day, day + pd.Timedelta(days=1), freq=B, inclusive="left")
     a, b = np.meshgrid(animals, buckets.asi8, indexing="ij")
@@ -81,6 +96,8 @@ def main() -> None:
     parser.add_argument("--predictions-days", type=int, default=7)
     parser.add_argument("--features-days", type=int, default=5)
     parser.add_argument("--readings-days", type=int, default=12)
+    parser.add_argument("--alerts-per-animal-day", type=float, default=0.06,
+                        help="alerts raised a day per animal (heat every 21 days is 0.048, plus calving and fever)")
     parser.add_argument("--no-retention", action="store_true")
     args = parser.parse_args()
 
@@ -89,6 +106,7 @@ def main() -> None:
     from smx_assets.domain.herd_db_migrate import upgrade_herd_db
     from smx_assets.domain.retention import RetentionPolicy, enforce_retention
     from smx_assets.domain.score_store import ScoreFiles, ScoreStore
+    from smx_assets.domain.scoring.outputs import insert_alerts
     from smx_assets.domain.sensor_store.factory import open_sensor_store
     from smx_assets.domain.simulator import SimConfig, simulate
     from smx_assets.domain.sql_engine import make_engine
@@ -123,6 +141,7 @@ def main() -> None:
             day = start + pd.Timedelta(days=k)
             store.write_bolus(bolus[(bolus["ts"] >= day) & (bolus["ts"] < day + pd.Timedelta(days=1))])
             _write_scores(engine, root, animals, day, rng)
+            insert_alerts(engine, _alerts(animals, day, rng, args.alerts_per_animal_day, list(FEATURE_COLUMNS)))
             files.write_scored(_features(animals, day, rng, len(FEATURE_COLUMNS)))
             removed = ""
             if not args.no_retention:
@@ -134,6 +153,9 @@ def main() -> None:
             score_bytes = scores.files.bytes_at_rest()
             with engine.connect() as conn:
                 n_lineage = conn.execute(sa.text("SELECT count(*) FROM scoring_lineage")).scalar_one()
+                lineage_bytes = conn.execute(sa.text("SELECT pg_total_relation_size('scoring_lineage')")).scalar_one()
+                n_alerts = conn.execute(sa.text("SELECT count(*) FROM alerts")).scalar_one()
+                alert_bytes = conn.execute(sa.text("SELECT pg_total_relation_size('alerts')")).scalar_one()
                 herd_bytes = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
             with store.engine.connect() as conn:  # type: ignore[attr-defined]
                 readings = conn.execute(sa.text("SELECT count(*) FROM bolus_readings")).scalar_one()
@@ -146,6 +168,10 @@ def main() -> None:
               "doubles, compression's worst case: real scores take 2.7-3 bytes, see bench_scoring.py; PostgreSQL "
               "reuses deleted readings' space after autovacuum, so the readings table's size levels off later than "
               "its row count)")
+        print(f"herd DB at the end: {n_lineage} lineage rows in {lineage_bytes:,} bytes "
+              f"({lineage_bytes / max(n_lineage, 1):,.0f} B a row, table + indexes, pages not full); "
+              f"{n_alerts} alerts in {alert_bytes:,} bytes ({alert_bytes / max(n_alerts, 1):,.0f} B an alert with its "
+              f"{len(FEATURE_COLUMNS)}-column feature vector, TOAST included)")
         print(f"\nload average at end: {os.getloadavg()}")
         store.close()
         engine.dispose()
