@@ -1,4 +1,4 @@
-"""Capacity model for 100,000 / 1,000,000 / 10,000,000 animals (issue 12, infra/README.md).
+"""Capacity model for 100,000 / 1,000,000 / 10,000,000 animals (issues 12 and 23, infra/README.md).
 
 Every output is arithmetic on the inputs below; each input is either a figure measured by a
 script in ``bench/`` (named in its ``source``) or a named assumption (``source`` starts with
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 BUCKETS_PER_DAY = 144
 MODELS_PER_RUN = 6  # three use cases x champion + shadow, loaded once per run (load_model_sets)
-PREDICTIONS_PER_ANIMAL = 6  # one row per model and active animal and bucket
+SCORES_PER_ANIMAL = 6  # one score per model and active animal and bucket
+LINEAGE_ROWS_PER_RUN = 6  # one scoring_lineage row per use case and role (per shard run)
 FLEETS = (100_000, 1_000_000, 10_000_000)
 
 # InfluxData, "Hardware sizing guidelines" (InfluxDB OSS v1): a single node "may not support"
@@ -50,8 +51,19 @@ INPUTS: dict[str, Input] = {
     "pod_start_s": Input(20, "assumption: a Kubernetes Job pod scheduled on a node that has the image "
                              "(not measurable here: no cluster)"),
     "active_share": Input(0.98051, "bench_scoring.py --animals 100000: 98,051 of 100,000 animals active"),
-    "prediction_row_bytes": Input(287.0, "bench_retention.py: 43,200 prediction rows a day = 12.4 MB on "
-                                         "PostgreSQL 15, table + indexes"),
+    "sql_rows_per_run": Input(12, "bench_scoring.py --json sql_rows_written: rows one Dagster `scores` run "
+                                  "inserts/updates in the herd DB besides its alerts (6 lineage rows inserted, "
+                                  "6 updated with their counts)"),
+    "lineage_row_bytes": Input(753, "bench_retention.py: 174 scoring_lineage rows in 131,072 bytes on "
+                                    "PostgreSQL 15, table + indexes"),
+    "alert_bytes": Input(1552, "bench_retention.py: 2,328 alerts with their 76-column feature vector in "
+                               "3,612,672 bytes on PostgreSQL 15, table + indexes + TOAST"),
+    "alerts_per_animal_day": Input(0.06, "assumption: a heat every 21 days (0.048) plus calving and fever "
+                                         "alerts, false alerts included (DOMAIN.md; the demo raises fewer)"),
+    "alerts_kept_days": Input(365, "assumption: alerts are never deleted (SMX_RETENTION keeps them); the "
+                                   "model shows one year of them"),
+    "bytes_per_score": Input(2.71, "bench_scoring.py --json bytes_per_score: 6 buckets scored, their day "
+                                   "compacted by the store's compaction, bytes at rest / scores held"),
     "predictions_days": Input(30, "setting SMX_RETENTION_PREDICTIONS_DAYS, default"),
     "readings_days": Input(60, "setting SMX_RETENTION_READINGS_DAYS, default"),
     "reading_fields": Input(4, "schema: temp_c, activity, interval_s, received_at (pH on some boluses: +1)"),
@@ -81,9 +93,11 @@ def model(animals: int, inputs: dict[str, Input] = INPUTS) -> dict[str, float]:
     scale = per_shard / 100_000
     runs_day = shards * BUCKETS_PER_DAY * (1 + v["rescore_share"])
     cpu_bucket = shards * v["run_cpu_s_100k"] * scale
-    rows_bucket = animals * v["active_share"] * PREDICTIONS_PER_ANIMAL
-    rows_day = rows_bucket * BUCKETS_PER_DAY * (1 + v["rescore_share"])  # a re-score replaces, rows written
-    rows_kept = rows_bucket * BUCKETS_PER_DAY * v["predictions_days"]
+    scores_bucket = animals * v["active_share"] * SCORES_PER_ANIMAL
+    scores_kept = scores_bucket * BUCKETS_PER_DAY * v["predictions_days"]
+    alerts_day = animals * v["alerts_per_animal_day"]
+    sql_rows_day = runs_day * v["sql_rows_per_run"] + alerts_day
+    lineage_kept = runs_day * LINEAGE_ROWS_PER_RUN * v["predictions_days"]
     readings_s = animals / v["reading_cadence_s"]
     field_writes_s = readings_s * v["reading_fields"]
     series = animals + animals / 1000 * v["climate_series_per_1000"] + 2
@@ -97,10 +111,13 @@ def model(animals: int, inputs: dict[str, Input] = INPUTS) -> dict[str, float]:
         "cpu_s_per_day": cpu_bucket * BUCKETS_PER_DAY * (1 + v["rescore_share"]),
         "bucket_wall_s": v["pod_start_s"] + v["run_start_s"] + v["run_wall_s_100k"] * scale,
         "pod_memory_mb": v["run_peak_rss_mb_100k"],
-        "pg_rows_per_bucket": rows_bucket,
-        "pg_rows_per_day": rows_day,
-        "pg_rows_per_s_avg": rows_day / 86_400,
-        "pg_gb_after_retention": rows_kept * v["prediction_row_bytes"] / 1e9,
+        "sql_rows_per_bucket": shards * v["sql_rows_per_run"] + alerts_day / BUCKETS_PER_DAY,
+        "sql_rows_per_day": sql_rows_day,
+        "pg_gb_after_retention": (lineage_kept * v["lineage_row_bytes"]
+                                  + alerts_day * v["alerts_kept_days"] * v["alert_bytes"]) / 1e9,
+        "scores_per_bucket": scores_bucket,
+        "score_files_per_day": runs_day,
+        "score_store_gb_after_retention": scores_kept * v["bytes_per_score"] / 1e9,
         "influx_series": series,
         "influx_field_writes_s_avg": field_writes_s,
         "influx_field_writes_s_burst": field_writes_s * v["delivery_burst"],
@@ -129,10 +146,12 @@ ROWS = [
     ("CPU-seconds per day (scoring)", "cpu_s_per_day"),
     ("launch to last shard done, s (pod start + run start + one shard's run)", "bucket_wall_s"),
     ("memory per pod, MB (peak RSS of one shard run)", "pod_memory_mb"),
-    ("PostgreSQL prediction rows per bucket", "pg_rows_per_bucket"),
-    ("PostgreSQL prediction rows written per day", "pg_rows_per_day"),
-    ("PostgreSQL rows/s, day average", "pg_rows_per_s_avg"),
-    ("PostgreSQL predictions size after retention, GB", "pg_gb_after_retention"),
+    ("herd DB rows written per bucket (lineage + alerts; no score rows)", "sql_rows_per_bucket"),
+    ("herd DB rows written per day", "sql_rows_per_day"),
+    ("PostgreSQL after retention, GB (30 days of lineage + a year of alerts)", "pg_gb_after_retention"),
+    ("scores per bucket (score store)", "scores_per_bucket"),
+    ("score files written per day (one per shard run and bucket)", "score_files_per_day"),
+    ("score store after retention, GB (30 days, compacted)", "score_store_gb_after_retention"),
     ("stored feature vectors after retention, GB", "features_gb_after_retention"),
     ("InfluxDB series (OSS guide: <= 10,000,000)", "influx_series"),
     ("InfluxDB field writes/s, average (OSS guide: <= 750,000)", "influx_field_writes_s_avg"),
