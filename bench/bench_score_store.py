@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 B = pd.Timedelta(minutes=10)
 DAY = pd.Timedelta(days=1)
@@ -144,6 +145,19 @@ class ParquetScores:
 
     def champion_day(self, use_case: str, day: pd.Timestamp) -> pd.DataFrame:
         return self.store.read(day, day + DAY, use_case=use_case, shadow=False, lineage=())
+
+    def cow_arrow(self, animal_id: int, start: pd.Timestamp, end: pd.Timestamp) -> int:
+        """The day files' part of :meth:`cow`: pyarrow's filtered read alone (no pandas, no lineage)."""
+        days = [d for d in self.files.days() if start <= d < end]
+        return sum(pq.read_table(self.files.day_path(d), filters=[("animal_id", "==", animal_id)]).num_rows
+                   for d in days)
+
+    def champion_day_arrow(self, use_case: str, day: pd.Timestamp) -> int:
+        """The day file's part of :meth:`champion_day`: pyarrow's filtered read alone."""
+        from smx_assets.domain.score_store.lineage import lineage_rows
+
+        ids = lineage_rows(self.store.engine, start=day, end=day + DAY, use_case=use_case, shadow=False)["id"].tolist()
+        return pq.read_table(self.files.day_path(day), filters=[("lineage_id", "in", ids)]).num_rows
 
     def drop_day(self, day: pd.Timestamp) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -285,6 +299,10 @@ def _median_time(fn: Callable[[], object], check: Callable[[object], None], args
     return statistics.median(times)
 
 
+def _equal(n: object, expected: int) -> None:
+    assert n == expected, (n, expected)
+
+
 def fleet(stores: list, lineage: Lineage, n_animals: int, n_buckets: int, rng: np.random.Generator,
           influx_pid: int | None) -> dict[str, dict[str, float]]:
     """Write ``n_buckets`` buckets of ``n_animals`` to each store; compact; bytes; memory."""
@@ -353,6 +371,11 @@ def week(stores: list, lineage: Lineage, n_animals: int, n_days: int, day_bucket
         s.cow(cows[0], start, end)  # one warm-up read (imports, connections, OS cache)
         r["cow_7d_s"] = _median_time(s.cow, cow_check, [(a, start, end) for a in cows])
         r["champion_day_s"] = _median_time(s.champion_day, day_check, [(uc, mid) for uc in USE_CASES])
+        if isinstance(s, ParquetScores):  # how much of it is the file read itself
+            r["cow_7d_arrow_s"] = _median_time(
+                s.cow_arrow, lambda n: _equal(n, len(ROLES) * n_days * day_buckets), [(a, start, end) for a in cows])
+            r["champion_day_arrow_s"] = _median_time(
+                s.champion_day_arrow, lambda n: _equal(n, n_animals * day_buckets), [(uc, mid) for uc in USE_CASES])
         r.update(s.drop_day(days[0]))
         out[s.name] = r
     return out
@@ -439,8 +462,11 @@ def main() -> None:
         ("compaction of the fleet's buckets (Parquet: compact_day; InfluxDB: wait for its own)", "compact_s", f,
          "{:.2f} s"),
         (f"one cow's {args.days}-day history, 6 series (median of 3 cows)", "cow_7d_s", w, "{:.3f} s"),
+        ("  of which the day files' read (pyarrow, filtered; no pandas frame, no lineage join)", "cow_7d_arrow_s", w,
+         "{:.3f} s"),
         (f"one day of champion scores of one use case, {args.day_animals:,} animals (median of 3)",
          "champion_day_s", w, "{:.3f} s"),
+        ("  of which the day file's read (pyarrow, filtered)", "champion_day_arrow_s", w, "{:.3f} s"),
         ("retention: drop a day (Parquet: remove the day; InfluxDB: DROP SHARD)", "retention_s", w, "{:.3f} s"),
         ("retention: InfluxDB DELETE of a day", "retention_delete_s", w, "{:.3f} s"),
         (f"influxd resident memory after the fleet ({args.animals * len(ROLES):,} series)", "rss_mb", f, "{:.0f} MB"),

@@ -22,7 +22,8 @@ def test_quick_bench_prints_every_figure_as_a_positive_number() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     keys = [f"{b}_{k}" for b in ("parquet", "influx") for k in PER_BACKEND]
-    keys += ["influx_retention_delete_s", "influx_rss_mb", "influx_peak_rss_mb", "influx_series", "animals",
+    keys += ["parquet_cow_7d_arrow_s", "parquet_champion_day_arrow_s",
+             "influx_retention_delete_s", "influx_rss_mb", "influx_peak_rss_mb", "influx_series", "animals",
              "day_animals", "buckets"]
     missing = [k for k in keys if k not in result]
     assert not missing, f"missing keys {missing} in {result}"
