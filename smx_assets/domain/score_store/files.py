@@ -60,8 +60,9 @@ COLUMNS = ["lineage_id", "animal_id", "bucket_start", "score", "shard"]
 
 # Compacted day files: settings measured in bench/bench_score_store.py (infra/README.md).
 DAY_ROW_GROUP = 262_144
-# pyarrow takes a column's encoding from one place: BYTE_STREAM_SPLIT sits in column_encoding
-# beside the delta encodings (``use_byte_stream_split`` together with it is refused).
+# BYTE_STREAM_SPLIT of the score sits in column_encoding beside the delta encodings: pyarrow
+# adds use_byte_stream_split's columns into the (module-level) column_encoding dict and then
+# refuses the pair, so a second compaction in one process failed.
 _DAY_WRITE = dict(compression="zstd", compression_level=6, use_dictionary=["shard"],
                   column_encoding={"animal_id": "DELTA_BINARY_PACKED", "lineage_id": "DELTA_BINARY_PACKED",
                                    "bucket_start": "DELTA_BINARY_PACKED", "score": "BYTE_STREAM_SPLIT"},
