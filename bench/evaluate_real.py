@@ -48,7 +48,7 @@ def default_data() -> Path:
     env = os.environ.get("SMX_BOVHEAT_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bovheat"
+    return Path(__file__).resolve().parents[1] / "smx_assets_tests" / "data" / "bovheat"
 
 
 def run(data: Path, work: Path, say=print) -> dict[str, object]:  # type: ignore[no-untyped-def]

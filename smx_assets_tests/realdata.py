@@ -1,32 +1,25 @@
-"""Where the real BovHEAT exports are: ``../shared/data/bovheat`` beside the repository.
+"""Where the real BovHEAT exports are: ``smx_assets_tests/data/bovheat`` in the repository.
 
-``SMX_BOVHEAT_DIR`` overrides it. A git worktree's ``..`` is not the main checkout's, so the
-repository's common git folder is tried too. Tests that need the data fail (not skip) when it
-is missing: the data ships with the project's shared folder.
+They ship with the repository (MIT, see the folder's ``README.md`` and ``LICENSE.txt``) so that a
+bare clone passes ``make test``. ``SMX_BOVHEAT_DIR`` points at another copy; there is no silent
+fallback to a folder outside the repository, so a test reads exactly the files the clone holds.
+Tests that need the data fail (not skip) when it is missing.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+IN_REPO = ROOT / "smx_assets_tests" / "data" / "bovheat"
 
 
 def bovheat_dir() -> Path:
-    candidates = []
-    if os.environ.get("SMX_BOVHEAT_DIR"):
-        candidates.append(Path(os.environ["SMX_BOVHEAT_DIR"]))
-    candidates.append(ROOT.parent / "shared" / "data" / "bovheat")
-    try:
-        common = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        candidates.append(Path(common).parent.parent / "shared" / "data" / "bovheat")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    for c in candidates:
-        if (c / "weekly").is_dir():
-            return c
-    raise FileNotFoundError(f"real BovHEAT data not found (tried {', '.join(map(str, candidates))}); "
-                            "set SMX_BOVHEAT_DIR")
+    """The folder holding ``weekly/``, ``fifty_days/`` and ``bad_input/``."""
+    env = os.environ.get("SMX_BOVHEAT_DIR")
+    where = Path(env) if env else IN_REPO
+    if not (where / "weekly").is_dir():
+        source = "SMX_BOVHEAT_DIR" if env else "the repository"
+        raise FileNotFoundError(f"real BovHEAT data not found: no weekly/ in {where} (from {source})")
+    return where
