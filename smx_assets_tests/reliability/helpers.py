@@ -19,7 +19,7 @@ from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain.features.pipeline import LOOKBACK
 from smx_assets.domain.features.profile import active_animals, load_herd_records
-from smx_assets.domain.herd_db import Prediction, to_db_ts
+from smx_assets.domain.score_store import FULL_LINEAGE, ScoreFiles, ScoreStore
 from smx_assets.domain.sensor_store.base import SensorStore
 from smx_assets.domain.time_grid import BUCKET
 from smx_assets_tests.scenario import Scenario
@@ -74,6 +74,11 @@ class World:
     def resources(self) -> dict[str, Any]:
         return dict(self.sc.resources)
 
+    @property
+    def features(self) -> str:
+        """The feature store's base path (the score store lives under it)."""
+        return self.sc.resources["feature_store"].base_path
+
     def bucket(self, k: int) -> pd.Timestamp:
         """The k-th bucket after noon of the last featured day (tests use distinct k)."""
         return self.sc.day(3) + pd.Timedelta(hours=12) + k * BUCKET
@@ -104,10 +109,11 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(texts)
 
 
-def predictions_of(engine: Engine, bucket: pd.Timestamp) -> pd.DataFrame:
-    table = Prediction.__table__
-    with engine.connect() as conn:
-        return pd.read_sql_query(sa.select(table).where(table.c.bucket_start == to_db_ts(bucket)), conn)
+def predictions_of(engine: Engine, features_base: str, bucket: pd.Timestamp) -> pd.DataFrame:
+    """The scores stored for ``bucket`` with their full lineage (one row per use case, role, animal),
+    the lineage from the herd DB ``engine``."""
+    store = ScoreStore(engine, ScoreFiles(features_base))
+    return store.read(bucket, bucket + BUCKET, lineage=FULL_LINEAGE)
 
 
 def alerts_of(engine: Engine) -> pd.DataFrame:

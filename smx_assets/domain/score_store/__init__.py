@@ -7,6 +7,6 @@ table in.
 """
 
 from smx_assets.domain.score_store.files import ScoreFiles
-from smx_assets.domain.score_store.store import ScoreStore
+from smx_assets.domain.score_store.store import DEFAULT_LINEAGE, FULL_LINEAGE, ScoreStore
 
-__all__ = ["ScoreFiles", "ScoreStore"]
+__all__ = ["DEFAULT_LINEAGE", "FULL_LINEAGE", "ScoreFiles", "ScoreStore"]
