@@ -29,6 +29,11 @@ COMMAND_MODULES = [
     "train",
 ]
 
+# Commands that start work a killed earlier command may have left half-done: before they start,
+# runs left STARTED by a process that no longer exists (``kill -9``, a lost container) are
+# marked FAILED, whichever of them comes next (no daemon runs on a laptop).
+CLEANS_STALE_RUNS = frozenset({"score", "train", "import", "demo"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     from smx_assets.commands._args import OneLineParser
@@ -56,16 +61,56 @@ def _message(exc: BaseException) -> str:
     return str(exc)
 
 
+def clean_stale_runs() -> list[str]:
+    """Mark the Dagster runs whose worker process is gone as FAILED (their ids).
+
+    The instance is the one in ``DAGSTER_HOME`` (as the command will use); a home with no run
+    storage yet (no ``dagster.yaml``, no ``history/``) holds no run at all and is left
+    uncreated, so ``smx import`` into a fresh home still makes no Dagster files.
+    """
+    from smx_assets.commands.demo import _dagster_home, dagster_instance
+
+    home = _dagster_home()
+    if not (home / "dagster.yaml").exists() and not (home / "history").exists():
+        return []
+    from smx_assets.run_health import fail_dead_runs
+
+    return fail_dead_runs(dagster_instance())
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """One line for a full disk (``OSError`` ENOSPC, SQLite's ``database or disk is full``,
+    also when wrapped by SQLAlchemy or Dagster), else None."""
+    from smx_assets.commands.console import disk_full_line
+
+    found, seen = None, set()
+    while exc is not None and id(exc) not in seen:  # the innermost error says it plainest
+        seen.add(id(exc))
+        line = disk_full_line(type(exc).__name__, str(exc), getattr(exc, "errno", None), getattr(exc, "filename", None))
+        found = line or found
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command. Bad arguments: one line, exit 2 (argparse). A failure while the
-    command runs: one line naming the error, exit 1; ``--verbose`` adds the traceback. Both
-    with credentials masked, as are all log records of the process."""
-    from smx_assets.commands._args import UserError
+    """Run one command. Bad arguments: one line, exit 2 (argparse, or the command's ``check``
+    of what argparse cannot see alone). A failure while the command runs: one line naming the
+    error, exit 1; ``--verbose`` adds the traceback; a full disk says so. All with credentials
+    masked, as are all log records of the process.
+
+    Order, so that nothing is done for a command that cannot run: arguments, settings, the
+    command's own argument check, then the stale-run cleanup (:data:`CLEANS_STALE_RUNS`), then
+    the command."""
+    from smx_assets.commands._args import BadArgument, UserError
     from smx_assets.domain.redaction import install_log_redaction, redact, redact_exception
 
     install_log_redaction()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad argument (2, its line printed) or --help (0): a status, as for every outcome
+        return exc.code if isinstance(exc.code, int) else 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for "the full log: smx -v ..."
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -77,7 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smx: {redact(str(exc))}", file=sys.stderr)
         return 2
     try:
+        check = getattr(args, "check", None)
+        if check is not None:
+            check(args)
+        if args.command in CLEANS_STALE_RUNS:
+            clean_stale_runs()
         return int(args.func(args) or 0)
+    except BadArgument as exc:
+        print(f"smx {args.command}: {' '.join(redact(str(exc)).split())}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"smx {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -87,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             print(redact("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
-        what = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {_message(exc)}"
+        full = None if isinstance(exc, UserError) else disk_full(exc)
+        what = full or (str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {_message(exc)}")
         line = " ".join(redact(what).split())  # one line, whatever the library put in
         if len(line) > MAX_LINE:
             line = line[:MAX_LINE] + " ..."
-        hint = "" if args.verbose or isinstance(exc, UserError) else " (--verbose shows the traceback)"
+        hint = "" if args.verbose or full or isinstance(exc, UserError) else " (--verbose shows the traceback)"
         print(f"smx {args.command}: {line}{hint}", file=sys.stderr)
         return 1
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -151,9 +152,94 @@ def _uri_or_path(text: str) -> str:
     return _url(text) if "://" in text or text.startswith("sqlite:") else _path_or_url(text)
 
 
+@lru_cache(maxsize=64)
+def _store_form(kind: str, text: str) -> None:
+    """The form check of one store URL (cached: settings are read on every sensor tick, and a
+    driver's import or MLflow's store registry is looked up once per process and value)."""
+    if kind == "herd":
+        from smx_assets.domain.sql_engine import check_sql_url
+
+        check_sql_url(text)
+    elif kind == "sensors":
+        from smx_assets.domain.sensor_store.factory import check_sensor_store_url
+
+        check_sensor_store_url(text)
+    elif kind in ("tracking", "registry"):
+        from smx_assets.domain.mlflow_uri import check_mlflow_uri
+
+        check_mlflow_uri(text, registry=kind == "registry")
+    elif kind == "fsspec":
+        _fsspec_protocols(text)
+
+
+def _herd_db_url(text: str) -> str:
+    """A SQLAlchemy URL of a supported database whose driver is installed (nothing is opened)."""
+    _url(text)
+    _store_form("herd", text)
+    return text
+
+
+def _sensor_store_url(text: str) -> str:
+    """A URL :func:`~smx_assets.domain.sensor_store.factory.open_sensor_store` can open."""
+    _url(text)
+    _store_form("sensors", text)
+    return text
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\\ is a Windows drive
+
+
+def _mlflow_uri(kind: str) -> Callable[[str], str]:
+    """A tracking/registry URI MLflow has a store for (asked of MLflow itself); a plain folder
+    path needs no MLflow import, so the check costs nothing when the default is kept."""
+    def parse(text: str) -> str:
+        _uri_or_path(text)
+        if _SCHEME.match(text) or text in ("databricks", "databricks-uc", "uc"):
+            _store_form(kind, text)
+        return text
+
+    return parse
+
+
+def _fsspec_protocols(text: str) -> None:
+    """Every protocol of an fsspec URL (``s3://``, chained ``simplecache::s3://``) known to fsspec
+    and its package installed (``s3fs`` for ``s3``); a plain path has none."""
+    import fsspec
+    from fsspec.core import split_protocol
+
+    parts = text.split("::")
+    for i, part in enumerate(parts):
+        protocol = part if i < len(parts) - 1 and "://" not in part else split_protocol(part)[0]
+        if protocol is None:
+            continue
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ValueError:
+            raise ValueError(f"fsspec knows no protocol {protocol!r}") from None
+        except ImportError as exc:
+            raise ValueError(f"the protocol {protocol!r} needs a package that is not installed ({exc})") from None
+
+
+def _features_path(text: str) -> str:
+    _path_or_url(text)
+    _store_form("fsspec", text.strip())
+    return text
+
+
 def _mask_url(text: str) -> str:
-    """The URL with any password replaced by ``***`` (a refused value is echoed in the error)."""
-    return mask_url(text)
+    """The URL with any password replaced by ``***`` (a refused value is echoed in the error).
+
+    A URL too broken for the masking's parser (``user:pw@host:abc``: no valid ``host:port``
+    after the ``@``) still has everything between ``user:`` and the last ``@`` masked: a
+    refused URL is the likeliest to be pasted into a ticket."""
+    masked = mask_url(text)
+    scheme, sep, rest = masked.partition("://")
+    if sep and "@" in rest:
+        userinfo, _, tail = rest.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        if colon and password != "***":
+            return f"{scheme}://{user}:***@{tail}"
+    return masked
 
 
 def _path_or_url(text: str) -> str:
@@ -168,22 +254,25 @@ TABLE: tuple[Setting, ...] = (
     Setting("SMX_HOME", ".smx", "data folder of the embedded default", "a folder path",
             _path_or_url, default_doc="./.smx"),
     Setting("SMX_HERD_DB_URL", None, "the herd database (farm records, alerts, scoring lineage)",
-            "a SQLAlchemy URL: sqlite:///... or postgresql+psycopg2://user:pw@host/db", _url,
+            "a SQLAlchemy URL: sqlite:///... or postgresql+psycopg2://user:pw@host:port/db (driver installed)",
+            _herd_db_url,
             default_doc="sqlite:///$SMX_HOME/herd.db"),
     Setting("SMX_SENSOR_STORE_URL", None, "the bolus/climate time-series store",
             "sqlite:///..., postgresql+psycopg2://..., influxdb://[user:pw@]host:port/db "
-            "(influxdbs:// for TLS, ?token=, ?timeout=, ?read_cache=/local/dir)", _url,
+            "(influxdbs:// for TLS, ?token=, ?timeout=, ?read_cache=/local/dir)", _sensor_store_url,
             default_doc="sqlite:///$SMX_HOME/sensors.db"),
     Setting("MLFLOW_TRACKING_URI", None, "MLflow tracking store (and registry unless MLFLOW_REGISTRY_URI)",
-            "sqlite:///..., http(s)://mlflow-server or a folder", _uri_or_path, default_doc="sqlite:///$SMX_HOME/mlflow.db"),
-    Setting("MLFLOW_REGISTRY_URI", "", "a separate MLflow model registry", "an MLflow URI",
-            lambda t: _uri_or_path(t) if t else t, default_doc="the tracking URI"),
+            "a URI MLflow has a tracking store for: sqlite:///..., postgresql+psycopg2://..., http(s)://mlflow-server, "
+            "file:///... or a folder", _mlflow_uri("tracking"), default_doc="sqlite:///$SMX_HOME/mlflow.db"),
+    Setting("MLFLOW_REGISTRY_URI", "", "a separate MLflow model registry",
+            "a URI MLflow has a model registry for (as MLFLOW_TRACKING_URI)",
+            lambda t: _mlflow_uri("registry")(t) if t else t, default_doc="the tracking URI"),
     Setting("SMX_MLFLOW_UI_URL", "http://127.0.0.1:5000",
             "the MLflow UI that asset metadata links to (runs, model versions, drift reports); `make ui` starts it",
             "an http(s) URL", _http_url),
     Setting("SMX_FEATURES_PATH", None, "where feature Parquet files and the score store (scores/) live",
-            "a folder or any fsspec URL (s3://...)",
-            _path_or_url, default_doc="$SMX_HOME/features"),
+            "a folder or an fsspec URL whose protocol is installed (s3://... needs s3fs)",
+            _features_path, default_doc="$SMX_HOME/features"),
     Setting("SMX_SCORES_WINDOW_DAYS", "90",
             "days the ten-minute `scores` partitions reach back (a rolling window: 90 days = 12,960 keys, "
             "bounded forever; older history: `smx score --from --to`)",
@@ -432,7 +521,7 @@ class Settings:
             try:
                 values[row.name] = row.parse(text)
             except ValueError as exc:
-                shown = _mask_url(text) if row.parse in (_url, _uri_or_path) else text
+                shown = _mask_url(text)  # a URL's password is never echoed; other values are unchanged
                 errors.append(f"{row.name}={shown!r} is not allowed ({exc}): expected {row.allowed}")
         if not errors and values["SMX_DRIFT_WARN_SHARE"] > values["SMX_DRIFT_FAIL_SHARE"]:
             errors.append(f"SMX_DRIFT_WARN_SHARE={values['SMX_DRIFT_WARN_SHARE']} is above "

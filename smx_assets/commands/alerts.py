@@ -16,6 +16,7 @@ import sys
 import pandas as pd
 import sqlalchemy as sa
 
+from smx_assets.commands._args import ordered_times, use_case_name, utc_time
 from smx_assets.settings import Settings
 
 COLUMNS = ["farm", "cow_number", "alert_time", "use_case", "model", "version", "score"]
@@ -23,21 +24,16 @@ COLUMNS = ["farm", "cow_number", "alert_time", "use_case", "model", "version", "
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("alerts", help="list alerts (farm, cow number, time, use case, model, version, score)")
-    p.add_argument("--from", dest="start", help="first UTC date/time (inclusive)")
-    p.add_argument("--to", dest="end", help="last UTC date/time (exclusive)")
-    p.add_argument("--use-case", dest="use_case", help="only this use case (heat, calving, fever, ...)")
+    p.add_argument("--from", dest="start", type=utc_time, help="first UTC date/time (inclusive)")
+    p.add_argument("--to", dest="end", type=utc_time, help="last UTC date/time (exclusive)")
+    p.add_argument("--use-case", dest="use_case", type=use_case_name, help="only this use case (heat, calving, fever)")
     p.add_argument("--csv", action="store_true", help="CSV on standard output, nothing else")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check=check)
 
 
-def _when(text: str | None, flag: str) -> pd.Timestamp | None:
-    if not text:
-        return None
-    try:
-        ts = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        raise ValueError(f"{flag} {text!r} is not a date or time (use e.g. 2019-02-04 or 2019-02-04T06:00)") from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+def check(args: argparse.Namespace) -> None:
+    """``--to`` after ``--from`` (one line, exit 2): a reversed range listed nothing, silently."""
+    ordered_times(args.start, args.end)
 
 
 def list_alerts(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
@@ -69,15 +65,11 @@ def list_alerts(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Ti
 
 
 def run(args: argparse.Namespace) -> int:
+    from smx_assets.commands._args import require_data
     from smx_assets.domain.herd_db_migrate import upgrade_herd_db
     from smx_assets.domain.sql_engine import make_engine
 
-    try:
-        start, end = _when(args.start, "--from"), _when(args.end, "--to")
-    except ValueError as exc:
-        print(f"smx alerts: {exc}", file=sys.stderr)
-        return 2
-    from smx_assets.commands._args import require_data
+    start, end = args.start, args.end
 
     settings = Settings.from_env(create_home=False)
     require_data(settings.herd_db_url)  # an empty home: one line, nothing created
@@ -92,6 +84,12 @@ def run(args: argparse.Namespace) -> int:
     elif len(frame):
         print(frame.to_string(index=False))
     per = ", ".join(f"{k} {v}" for k, v in frame["use_case"].value_counts().sort_index().items()) or "none"
-    span = f" from {args.start or 'the start'} to {args.end or 'now'}"
+    span = f" from {_shown(args.start, 'the start')} to {_shown(args.end, 'now')}"
     print(f"smx alerts: {len(frame)} alerts{span} ({per})", file=sys.stderr)
     return 0
+
+
+def _shown(ts: pd.Timestamp | None, default: str) -> str:
+    if ts is None:
+        return default
+    return ts.strftime("%Y-%m-%d") if ts == ts.floor("D") else ts.strftime("%Y-%m-%dT%H:%MZ")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from smx_assets.commands import console
-from smx_assets.commands._args import UserError, int_in
+from smx_assets.commands._args import BadArgument, int_in
 from smx_assets.domain.time_grid import BUCKET_FREQ, PARTITION_KEY_FORMAT
 
 log = logging.getLogger("smx.demo")
@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="delete SMX_HOME's stores first")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="also print Dagster's event stream and our INFO logs (same as smx -v demo)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check=check)
 
 
 def _dagster_home() -> Path:
@@ -73,14 +73,17 @@ def dagster_instance():  # type: ignore[no-untyped-def]
 
 
 def _execute(defs, job_name: str, instance, tags: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
-             partition_key: str | None = None, run_config: dict | None = None):
+             partition_key: str | None = None, run_config: dict | None = None, *, verbose: bool = False,
+             argv: list[str] | None = None):
+    """Run ``job_name`` in process; a failure raises :class:`console.RunFailed`, one line naming
+    the step, the error and how to see the full log (Dagster's own stack trace only with -v)."""
     from smx_assets.run_health import worker_tag
 
-    job = defs.resolve_job_def(job_name)
+    job, run_config = console.for_terminal(defs.resolve_job_def(job_name), verbose, run_config)
     result = job.execute_in_process(instance=instance, tags={**(tags or {}), **worker_tag()}, partition_key=partition_key,
-                                    run_config=run_config, raise_on_error=True)
+                                    run_config=run_config, raise_on_error=False)
     if not result.success:
-        raise RuntimeError(f"{job_name} failed: see run {result.run_id} in the Dagster UI")
+        raise console.RunFailed(f"{job_name}: {console.run_failure_line(result, argv)}")
     return result
 
 
@@ -113,10 +116,15 @@ def _promotion_lines(result) -> str:  # type: ignore[no-untyped-def]
     return "\n" + "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
+def check(args: argparse.Namespace) -> None:
+    """What argparse cannot see in one argument, before any work (one line, exit 2)."""
     if args.score_days > args.days:
-        raise UserError(f"--score-days {args.score_days} is more than --days {args.days}: "
-                        "only simulated days can be scored (use at most --days)")
+        raise BadArgument(f"--score-days {args.score_days} is more than --days {args.days}: "
+                          "only simulated days can be scored (use at most --days)")
+
+
+def run(args: argparse.Namespace) -> int:
+    check(args)
     dagster_home = _dagster_home()
     # One OpenMP thread per process: on a small shared machine scikit-learn's default (a thread
     # per core, spinning while it waits) made each fit 20x slower under load (27 s vs 1.2 s for
@@ -168,27 +176,25 @@ def run(args: argparse.Namespace) -> int:
         return out.getvalue().strip().split(" into ")[0]
 
     steps.run("simulate herd", simulate, figures=str)
-    instance = dagster_instance()
-    from smx_assets.run_health import fail_dead_runs
-
-    fail_dead_runs(instance)  # runs of an earlier demo that was killed: FAILED, not STARTED forever
+    instance = dagster_instance()  # runs of a killed earlier command were failed at start (smx_assets.cli)
+    how = {"verbose": verbose, "argv": getattr(args, "argv", None)}
     day_range = {RANGE_START: features_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
     steps.run("daily features (one single-run backfill)", _execute, defs, "daily_features_job", instance,
-              day_range, run_config=quiet,
+              day_range, run_config=quiet, **how,
               figures=lambda r: f"{_meta(r, 'training_features').get('run_row_count', 0):,} feature rows "
                                 f"over {(today - features_from).days} days, run {r.run_id[:8]}")
     steps.run("train, cross-validate and promote (heat, calving, fever)", _execute, defs, "training_job", instance,
-              run_config=quiet, figures=lambda r: f"run {r.run_id[:8]}" + _promotion_lines(r))
+              run_config=quiet, **how, figures=lambda r: f"run {r.run_id[:8]}" + _promotion_lines(r))
     buckets = pd.date_range(pd.Timestamp(score_from), pd.Timestamp(today), freq=BUCKET_FREQ, inclusive="left")
     fmt = PARTITION_KEY_FORMAT
     steps.run(f"retro-score {len(buckets)} buckets (one run)", _execute, defs, "scoring_job", instance,
-              {RANGE_START: buckets[0].strftime(fmt), RANGE_END: buckets[-1].strftime(fmt)}, run_config=quiet,
+              {RANGE_START: buckets[0].strftime(fmt), RANGE_END: buckets[-1].strftime(fmt)}, run_config=quiet, **how,
               figures=lambda r: (lambda m: f"{m.get('run_predictions_written', 0):,} predictions, "
                                            f"{m.get('run_alerts_new_total', 0)} new alerts, run {r.run_id[:8]}")(
                   _meta(r, "scores")))
     monitor_range = {RANGE_START: score_from.isoformat(), RANGE_END: (today - dt.timedelta(days=1)).isoformat()}
     steps.run("monitoring (drift, alert volume, performance)", _execute, defs, "monitoring_job", instance,
-              monitor_range, run_config=quiet, figures=lambda r: f"run {r.run_id[:8]}")
+              monitor_range, run_config=quiet, **how, figures=lambda r: f"run {r.run_id[:8]}")
     steps.run("bring the simulated farm up to the clock", _catch_up, settings,
               figures=lambda out: f"{out['bolus']:,} readings delivered, farm at {out['until']:%Y-%m-%d %H:%M} UTC")
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from smx_assets.commands._args import setting_value
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("migrate", help="create or upgrade the herd DB schema (Alembic)")
-    p.add_argument("--url", help="SQLAlchemy URL (default: SMX_HERD_DB_URL or the embedded SQLite)")
+    p.add_argument("--url", type=setting_value("SMX_HERD_DB_URL"),
+                   help="SQLAlchemy URL (default: SMX_HERD_DB_URL or the embedded SQLite)")
     p.add_argument("--revision", default="head")
     p.set_defaults(func=run)
 

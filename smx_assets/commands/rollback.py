@@ -9,17 +9,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from smx_assets.commands._args import UserError, int_in
+from smx_assets.commands._args import UserError, int_in, setting_value, use_case_or_model
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rollback", help="point a use case's champion alias back to an earlier version")
-    p.add_argument("use_case", help="use case name (heat, calving, fever) or a registered model name smx-...")
+    p.add_argument("use_case", type=use_case_or_model,
+                   help="use case name (heat, calving, fever) or a registered model name smx-...")
     p.add_argument("--to-version", type=int_in(1), default=None,
                    help="version to restore (default: the previous champion)")
     p.add_argument("--force", action="store_true",
                    help="restore a version that never completed registration and evaluation")
-    p.add_argument("--tracking-uri", default=None,
+    p.add_argument("--tracking-uri", default=None, type=setting_value("MLFLOW_TRACKING_URI"),
                    help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the embedded SQLite)")
     p.set_defaults(func=run)
 
@@ -31,12 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.domain.model_registry import NoModelError, configure, rollback
     from smx_assets.domain.run_hygiene import UnreadyVersionError
     from smx_assets.domain.use_cases.base import model_name_for
-    from smx_assets.domain.use_cases.catalog import all_use_cases
 
-    known = {uc.name: uc.model_name for uc in all_use_cases()}
-    if args.use_case not in known and not args.use_case.startswith("smx-"):
-        raise UserError(f"unknown use case {args.use_case!r}: use one of {', '.join(sorted(known))} "
-                        "or a registered model name smx-...")
     name = args.use_case if args.use_case.startswith("smx-") else model_name_for(args.use_case)
     t0 = time.perf_counter()
     client = configure(args.tracking_uri)

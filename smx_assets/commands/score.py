@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from smx_assets.commands._args import BadArgument, iso_day, ordered_days, use_case_name
+
 log = logging.getLogger("smx.score")
 JOB = "retro_scoring_job"
 
@@ -47,28 +49,47 @@ class ScoreSummary:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="retro-score a day range of any date (one run, baselines first)")
-    p.add_argument("--from", dest="first_day", required=True, help="first UTC day, YYYY-MM-DD")
-    p.add_argument("--to", dest="last_day", required=True, help="last UTC day, YYYY-MM-DD (inclusive)")
-    p.add_argument("--use-case", action="append", default=[], dest="use_cases",
+    p.add_argument("--from", dest="first_day", required=True, type=iso_day, help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--to", dest="last_day", required=True, type=iso_day, help="last UTC day, YYYY-MM-DD (inclusive)")
+    p.add_argument("--use-case", action="append", default=[], dest="use_cases", type=use_case_name,
                    help="only this use case (repeatable; default: all)")
     p.add_argument("--dry-run", action="store_true", help="write predictions but no alerts (counts candidates)")
     p.add_argument("--recompute-baselines", action="store_true",
                    help="recompute stored baselines of the range (after re-imported readings)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """The range's order and reach, before any work (one line, exit 2): what argparse cannot
+    see in one argument. Days before 2000 and malformed ones were refused by :func:`iso_day`."""
+    import pandas as pd
+
+    from smx_assets.domain.scoring.retro import RetroRangeError, plan_range
+
+    ordered_days(args.first_day, args.last_day)
+    try:
+        plan_range(args.first_day, args.last_day, pd.Timestamp.now(tz="UTC"))
+    except RetroRangeError as exc:
+        raise BadArgument(str(exc)) from None
 
 
 def score_range(first_day: str | dt.date, last_day: str | dt.date, *, use_cases: list[str] | None = None,
                 write_alerts: bool = True, recompute_baselines: bool = False, instance: Any = None,
-                resources: dict[str, Any] | None = None) -> ScoreSummary:
+                resources: dict[str, Any] | None = None, verbose: bool = False,
+                argv: list[str] | None = None) -> ScoreSummary:
     """Run ``retro_scoring_job`` over ``first_day..last_day`` (UTC, inclusive) in this process.
 
     ``instance``: a ``DagsterInstance`` (default: the one in ``DAGSTER_HOME``); ``resources``:
     replacements for the code location's resources (tests). Raises :class:`ScoreError` with a
-    one-line message when the range cannot be scored or the run fails.
+    one-line message when the range cannot be scored, a use case is not in the catalog, or the
+    run fails (:func:`~smx_assets.commands.console.run_failure_line`; ``argv`` is the command
+    line it names for the full log). Dagster's event stream reaches the terminal only with
+    ``verbose``.
     """
-
+    from smx_assets.commands import console
     from smx_assets.commands.demo import _dagster_home, dagster_instance
     from smx_assets.domain.scoring.retro import RetroRangeError, plan_range
+    from smx_assets.domain.use_cases.catalog import all_use_cases
 
     try:
         import pandas as pd
@@ -76,22 +97,29 @@ def score_range(first_day: str | dt.date, last_day: str | dt.date, *, use_cases:
         plan_range(first_day, last_day, pd.Timestamp.now(tz="UTC"))
     except RetroRangeError as exc:
         raise ScoreError(str(exc)) from None
+    known = sorted(uc.name for uc in all_use_cases())
+    unknown = [u for u in (use_cases or []) if u not in known]
+    if unknown:  # before a run is started (it failed with a stack trace)
+        raise ScoreError(f"unknown use case {unknown[0]!r}: use one of {', '.join(known)}")
     _dagster_home()
     from smx_assets.defs.scoring.jobs import retro_scoring_job
     from smx_assets.resources import default_resources
+    from smx_assets.run_health import worker_tag
 
-    job = retro_scoring_job  # unbound: the resources below are the ones it runs with
     config = {"first_day": str(first_day), "last_day": str(last_day), "write_alerts": write_alerts,
               "use_cases": list(use_cases or []), "recompute_baselines": recompute_baselines}
+    # unbound: the job runs with the resources below
+    job, run_config = console.for_terminal(retro_scoring_job, verbose, {"ops": {"retro_score_range": {"config": config}}})
     t0 = time.perf_counter()
     result = job.execute_in_process(
         instance=instance or dagster_instance(),
-        run_config={"ops": {"retro_score_range": {"config": config}}},
+        run_config=run_config,
         raise_on_error=False,
         resources={**default_resources(), **(resources or {})},
+        tags=worker_tag(),  # a killed `smx score` is then recognised and failed by the next command
     )
     if not result.success:
-        raise ScoreError(f"{JOB} failed: {_failure(result)} (run {result.run_id} in the Dagster UI)")
+        raise ScoreError(console.run_failure_line(result, argv))
     out = result.output_for_node("retro_score_range")
     return ScoreSummary(
         run_id=result.run_id, first_day=out["first_day"], last_day=out["last_day"],
@@ -103,33 +131,15 @@ def score_range(first_day: str | dt.date, last_day: str | dt.date, *, use_cases:
     )
 
 
-def _failure(result: Any) -> str:
-    """The first failure's message, one line: a ``dg.Failure``'s description, else the root error's."""
-    for event in result.all_events:
-        data = event.step_failure_data if event.is_step_failure else None
-        if data is None:
-            continue
-        if data.user_failure_data and data.user_failure_data.description:
-            text = data.user_failure_data.description
-        else:
-            err = data.error
-            while err is not None and err.cause is not None:
-                err = err.cause
-            text = err.message if err is not None else "unknown error"
-            if err is not None and err.cls_name and err.cls_name == "Failure":
-                text = text.removeprefix("dagster._core.definitions.events.Failure: ")
-        return " ".join(str(text).split())[:400]
-    return "see the run's logs"
-
-
 def run(args: argparse.Namespace) -> int:
     print(f"smx score: retro-scoring {args.first_day} .. {args.last_day} (one run) ...", file=sys.stderr, flush=True)
     try:
         s = score_range(args.first_day, args.last_day, use_cases=args.use_cases, write_alerts=not args.dry_run,
-                        recompute_baselines=args.recompute_baselines)
+                        recompute_baselines=args.recompute_baselines, verbose=bool(getattr(args, "verbose", False)),
+                        argv=getattr(args, "argv", None))
     except ScoreError as exc:
         print(f"smx score: {exc}", file=sys.stderr)
-        return 2
+        return 1
     alerts = s.alerts_candidates if args.dry_run else s.alerts_new
     what = "alert candidates (dry run, none written)" if args.dry_run else "new alerts"
     per_uc = ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())) or "none"

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import time
 
-from smx_assets.commands._args import UserError, int_in, iso_day
+from smx_assets.commands._args import BadArgument, int_in, iso_day, setting_value
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.sensor_store.factory import mask_url, open_sensor_store
 from smx_assets.domain.simulator import SimConfig, simulate
@@ -42,18 +42,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--live", action="store_true", help="append the next 10 minutes of the loaded herd")
     p.add_argument("--steps", type=int_in(1, MAX_STEPS), default=1,
                    help=f"with --live: how many 10-minute steps (1 to {MAX_STEPS})")
-    p.add_argument("--herd-db-url", help="default: SMX_HERD_DB_URL or the embedded SQLite")
-    p.add_argument("--sensor-store-url", help="default: SMX_SENSOR_STORE_URL or the embedded SQLite")
+    p.add_argument("--herd-db-url", type=setting_value("SMX_HERD_DB_URL"), help="default: SMX_HERD_DB_URL or the embedded SQLite")
+    p.add_argument("--sensor-store-url", type=setting_value("SMX_SENSOR_STORE_URL"),
+                   help="default: SMX_SENSOR_STORE_URL or the embedded SQLite")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.farms > args.animals:
-        raise UserError(f"--farms {args.farms} is more than --animals {args.animals}: every farm needs a cow")
+        raise BadArgument(f"--farms {args.farms} is more than --animals {args.animals}: every farm needs a cow")
     today = dt.datetime.now(dt.timezone.utc).date()
     if args.start and args.start > today and not args.live:
         # Every reading would be rejected as 'future' (judged by the wall clock): refuse before the work.
-        raise UserError(f"--start {args.start} is after today ({today} UTC): readings from the future are rejected; "
+        raise BadArgument(f"--start {args.start} is after today ({today} UTC): readings from the future are rejected; "
                         "use today or an earlier day")
     settings = Settings.from_env()
     herd_url = args.herd_db_url or settings.herd_db_url

@@ -45,9 +45,12 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from smx_assets.commands import console
     from smx_assets.commands.demo import _dagster_home, dagster_instance
+    from smx_assets.run_health import worker_tag
 
     _dagster_home()
+    verbose, argv = bool(getattr(args, "verbose", False)), getattr(args, "argv", None)
 
     from smx_assets.definitions import defs
     from smx_assets.defs.partitions import daily_partitions
@@ -86,11 +89,12 @@ def run(args: argparse.Namespace) -> int:
              f"{len(todo)} need daily features ({len(in_window)} in the daily partitions, {len(history)} older)")
         instance = dagster_instance()
         if in_window:
-            result = defs.resolve_job_def("daily_features_job").execute_in_process(
-                instance=instance, tags={RANGE_START: day_key(in_window[0]), RANGE_END: day_key(in_window[-1])},
-                raise_on_error=False)
+            job, quiet = console.for_terminal(defs.resolve_job_def("daily_features_job"), verbose)
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=quiet,
+                tags={RANGE_START: day_key(in_window[0]), RANGE_END: day_key(in_window[-1]), **worker_tag()})
             if not result.success:
-                _say(f"smx train: daily_features_job failed: see run {result.run_id} in the Dagster UI")
+                _say(f"smx train: daily_features_job: {console.run_failure_line(result, argv)}")
                 return 1
             _say(f"  daily_features_job run {result.run_id}: {len(in_window)} days")
         if history:
@@ -105,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     run_config = {"ops": {f"{uc.name}_model": {"config": window} for uc in use_cases}}
     _say(f"smx train: training on {window['train_days']} days, gap {window['gap_days']}, "
          f"evaluating on {window['eval_days']} (ending {window['end_day']})")
-    result = defs.resolve_job_def("training_job").execute_in_process(
-        instance=instance, run_config=run_config, raise_on_error=False)
+    job, run_config = console.for_terminal(defs.resolve_job_def("training_job"), verbose, run_config)
+    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False, tags=worker_tag())
     outcome: dict[str, dict[str, str]] = {}
     for uc in use_cases:
         model_meta = _metadata(result, f"{uc.name}_model")
@@ -120,8 +124,10 @@ def run(args: argparse.Namespace) -> int:
             outcome[uc.name] = {"trained": "failed", "champion": "", "reason": f"see run {result.run_id}"}
         o = outcome[uc.name]
         _say(f"  {uc.name}: trained {o['trained']}; champion {o['champion']}; {o['reason']}")
-    _say(f"smx train: {'done' if result.success else 'FAILED'} in {time.perf_counter() - t0:.0f} s "
-         f"(Dagster run {result.run_id})")
+    if result.success:
+        _say(f"smx train: done in {time.perf_counter() - t0:.0f} s (Dagster run {result.run_id})")
+    else:
+        _say(f"smx train: training_job: {console.run_failure_line(result, argv)}")
     if args.json:
         print(json.dumps({"run_id": result.run_id, "success": result.success, "window": window,
                           "use_cases": outcome}, indent=2))

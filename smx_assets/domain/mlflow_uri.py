@@ -61,3 +61,46 @@ def ensure_store(uri: str) -> None:
             client.search_experiments(max_results=1)  # runs the tracking store's migrations
             client.search_registered_models(max_results=1)  # and the registry's
         _ready.add(uri)
+
+
+def check_mlflow_uri(uri: str, *, registry: bool = False) -> None:
+    """Raise ``ValueError`` (a short reason, no URI in it) unless MLflow has a tracking (or,
+    with ``registry``, a model-registry) store for ``uri``'s scheme, asked of MLflow's own store
+    registries (plugins included), and the URI's form fits the store: a server's host, a
+    database URI's form, port and installed driver. Nothing is connected or created.
+
+    Why: ``MLFLOW_TRACKING_URI=ftp://x`` was accepted and failed at the first training,
+    minutes into a demo.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.db.db_types import DATABASE_ENGINES
+    from mlflow.tracking._model_registry.utils import _get_store_registry
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+    from mlflow.utils.uri import get_uri_scheme
+
+    from smx_assets.domain.sql_engine import check_sql_url
+
+    norm = normalise_url(uri)
+    stores = _get_store_registry() if registry else _tracking_store_registry
+    try:
+        stores.get_store_builder(norm)
+    except MlflowException:
+        schemes = ", ".join(sorted(s for s in stores._registry if s))
+        kind = "model registry" if registry else "tracking"
+        raise ValueError(f"MLflow has no {kind} store for the scheme {get_uri_scheme(norm)!r} "
+                         f"(it takes {schemes} or a folder)") from None
+    scheme = get_uri_scheme(norm)
+    if scheme in DATABASE_ENGINES:
+        check_sql_url(norm, backends=None)
+    elif scheme in ("http", "https"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(norm)
+        if not parts.hostname:
+            raise ValueError("an MLflow server URL needs a host (http://host:port)")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError("the port is not a number from 1 to 65535")

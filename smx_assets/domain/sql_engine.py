@@ -47,3 +47,42 @@ def make_engine(url: str, *, connect_timeout_s: int = 10, **kwargs: Any) -> Engi
             cur.close()
 
     return engine
+
+
+SQL_BACKENDS = ("sqlite", "postgresql")  # what the herd DB's migrations and the SQL sensor store are written for
+
+
+def check_sql_url(url: str, backends: tuple[str, ...] | None = SQL_BACKENDS) -> None:
+    """Raise ``ValueError`` (one short reason, no URL in it) unless ``url`` is a SQLAlchemy URL an
+    engine can be made of: its form and numeric port, a backend in ``backends`` (``None``: any
+    SQLAlchemy knows), the dialect loadable and its DBAPI driver importable.
+
+    Nothing is connected or created. Why here and at start: an uninstalled driver
+    (``postgresql://`` means psycopg 3 in SQLAlchemy 2.1, which is not installed) or a port
+    ``:abc`` otherwise failed minutes into a demo, after the home, the simulation and the first
+    Dagster runs were made.
+    """
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy import make_url
+
+    try:
+        parsed = make_url(normalise_url(url))
+    except sa_exc.ArgumentError:
+        raise ValueError("not a SQLAlchemy URL (dialect+driver://user:password@host:port/database)") from None
+    except ValueError:  # make_url casts the port: ``host:abc``
+        raise ValueError("the port is not a number from 1 to 65535") from None
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ValueError(f"port {parsed.port} is not a number from 1 to 65535")
+    backend = parsed.get_backend_name()
+    if backends is not None and backend not in backends:
+        raise ValueError(f"the database {backend!r} is not supported (use {' or '.join(backends)})")
+    try:
+        dialect = parsed.get_dialect()
+    except sa_exc.NoSuchModuleError:
+        raise ValueError(f"SQLAlchemy has no dialect {parsed.drivername!r}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        hint = ", e.g. postgresql+psycopg2://" if backend == "postgresql" else ""
+        raise ValueError(f"the driver {dialect.driver!r} of {parsed.drivername} is not installed "
+                         f"(No module named {exc.name!r}): name an installed driver{hint}") from None

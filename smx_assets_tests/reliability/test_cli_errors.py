@@ -44,15 +44,38 @@ BAD_ARGUMENTS = [
     (["explain", "0"], ["alert_id", "0 is not allowed"]),
     (["rollback", "heat", "--to-version", "0"], ["--to-version", "0 is not allowed"]),
     (["rollback", "nosuch"], ["unknown use case 'nosuch'", "calving, fever, heat"]),
+    # issue 28: use cases against the catalog, ranges ordered and within reach, ids within range
+    (["score", "--from", "2026-11-01", "--to", "2026-11-01", "--use-case", "nosuch"],
+     ["--use-case", "unknown use case 'nosuch'", "calving, fever, heat"]),
+    (["score", "--from", "1900-01-01", "--to", "1900-01-02"], ["--from", "1900-01-01 is before 2000-01-01"]),
+    (["score", "--from", "2026-11-05", "--to", "2026-11-01"], ["--to 2026-11-01 is before --from 2026-11-05"]),
+    (["score", "--from", "2099-01-01", "--to", "2099-01-02"], ["--from 2099-01-01 is after today"]),
+    (["alerts", "--from", "2026-11-05", "--to", "2026-11-01"], ["--to 2026-11-01 00:00 is not after --from 2026-11-05"]),
+    (["alerts", "--from", "2026-11-05T06:00", "--to", "2026-11-05T06:00"], ["is not after --from"]),
+    (["alerts", "--use-case", "nosuch"], ["--use-case", "unknown use case 'nosuch'"]),
+    (["alerts", "--from", "1900-01-01"], ["--from", "before 2000-01-01"]),
+    (["alerts", "--to", "yesterday"], ["--to", "'yesterday' is not a time"]),
+    (["rollback", "nosuchcase"], ["use_case", "unknown use case 'nosuchcase'", "or a registered model name smx-"]),
+    (["rollback", "heat", "--to-version", "99999999999999999999"], ["--to-version", "is not allowed"]),
+    (["rollback", "heat", "--tracking-uri", "ftp://x"], ["--tracking-uri", "MLflow has no tracking store for the scheme 'ftp'"]),
+    (["explain", "99999999999999999999"], ["alert_id", "99999999999999999999 is not allowed", str(2**63 - 1)]),
+    (["explain", "9" * 400], ["alert_id", "is not allowed", "(400 digits)"]),
+    (["simulate", "--seed", "99999999999999999999"], ["--seed", "is not allowed"]),
+    (["simulate", "--herd-db-url", "postgresql+psycopg2://u@127.0.0.1:abc/herd"], ["--herd-db-url", "the port is not"]),
+    (["simulate", "--sensor-store-url", "redis://127.0.0.1/0"], ["--sensor-store-url", "unsupported scheme 'redis'"]),
+    (["migrate", "--url", "postgresql+pg8000://u@127.0.0.1/herd"], ["--url", "the driver 'pg8000'"]),
 ]
 
 
-@pytest.mark.parametrize(("args", "needles"), BAD_ARGUMENTS, ids=[" ".join(a) for a, _ in BAD_ARGUMENTS])
-def test_bad_arguments_get_one_line_and_no_work(tmp_path: Path, args: list[str], needles: list[str]) -> None:
+@pytest.mark.parametrize(("args", "needles"), BAD_ARGUMENTS, ids=[" ".join(a)[:60] for a, _ in BAD_ARGUMENTS])
+def test_bad_arguments_get_one_line_exit_2_and_no_work(tmp_path: Path, args: list[str], needles: list[str]) -> None:
     p = smx(tmp_path, *args)
-    _one_line_error(p, *needles)
-    # Checked before any work: no store was created.
-    assert not [f for f in (tmp_path / "smx").rglob("*") if f.is_file()] if (tmp_path / "smx").exists() else True
+    assert p.returncode == 2, p.stderr
+    line = _one_line_error(p, *needles)
+    assert line.startswith(f"smx {args[0]}: ") and "OverflowError" not in line
+    assert p.stdout == ""
+    # Checked before any work: no SMX_HOME, no store, no Dagster instance, no run.
+    assert list(tmp_path.iterdir()) == [], sorted(str(f) for f in tmp_path.rglob("*"))
 
 
 @pytest.mark.parametrize("args", [["summary"], ["explain", "1"], ["summary", "--since", "2026-11-01"], ["alerts"],

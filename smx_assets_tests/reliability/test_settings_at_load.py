@@ -114,3 +114,83 @@ def test_every_nested_default_is_the_table_default(smx_home) -> None:
     for name in ("scoring", "retraining", "drift", "partitions", "database", "workers", "operations"):
         policy = getattr(s, name)
         assert policy == type(policy)(), name
+
+
+# URLs checked by scheme and form at load (nothing connected): issue 28's cases and their kin.
+BAD_URLS = [
+    ("MLFLOW_TRACKING_URI", "ftp://x", "MLflow has no tracking store for the scheme 'ftp'"),
+    ("MLFLOW_TRACKING_URI", "http://:5000", "needs a host"),
+    ("MLFLOW_TRACKING_URI", "http://mlflow:abc", "the port is not a number from 1 to 65535"),
+    ("MLFLOW_TRACKING_URI", "postgresql://u@127.0.0.1/mlflow", "the driver 'psycopg' of postgresql is not installed"),
+    ("MLFLOW_REGISTRY_URI", "bogus://y", "MLflow has no model registry store for the scheme 'bogus'"),
+    ("SMX_FEATURES_PATH", "nosuchproto://bucket/features", "fsspec knows no protocol 'nosuchproto'"),
+    ("SMX_FEATURES_PATH", "s3://bucket/features", "the protocol 's3' needs a package that is not installed"),
+    ("SMX_FEATURES_PATH", "nosuchcache::memory://features", "fsspec knows no protocol 'nosuchcache'"),
+    ("SMX_SENSOR_STORE_URL", "redis://127.0.0.1:6379/0", "unsupported scheme 'redis'"),
+    ("SMX_SENSOR_STORE_URL", "influxdb://127.0.0.1:abc/smx", "port is not a number from 1 to 65535"),
+    ("SMX_SENSOR_STORE_URL", "influxdb://127.0.0.1:8086/", "must name exactly one database"),
+    ("SMX_SENSOR_STORE_URL", "influxdb://127.0.0.1:8086/smx?tokn=x", "unknown InfluxDB URL parameters ['tokn']"),
+    ("SMX_SENSOR_STORE_URL", "postgresql+pg8000://u@127.0.0.1/sensors", "the driver 'pg8000'"),
+    ("SMX_HERD_DB_URL", "postgresql+psycopg2://smx@127.0.0.1:abc/herd", "the port is not a number from 1 to 65535"),
+    ("SMX_HERD_DB_URL", "postgresql+psycopg2://smx@127.0.0.1:70000/herd", "port 70000 is not a number from 1 to 65535"),
+    ("SMX_HERD_DB_URL", "postgresql+pg8000://smx@127.0.0.1/herd", "the driver 'pg8000' of postgresql+pg8000 is not installed"),
+    ("SMX_HERD_DB_URL", "mysql+pymysql://smx@127.0.0.1/herd", "the database 'mysql' is not supported"),
+    ("SMX_HERD_DB_URL", "nosuchdb://smx@127.0.0.1/herd", "the database 'nosuchdb' is not supported"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), BAD_URLS, ids=[f"{n}={v}" for n, v, _ in BAD_URLS])
+def test_a_url_is_checked_by_scheme_and_form_at_load(smx_home, monkeypatch: pytest.MonkeyPatch, name: str,
+                                                     value: str, reason: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(settings.SettingsError) as err:
+        settings.current()
+    message = str(err.value)
+    assert "\n" not in message and f"{name}={value!r}" in message and reason in message, message
+
+
+GOOD_URLS = [
+    ("MLFLOW_TRACKING_URI", "http://mlflow.invalid:5000"),
+    ("MLFLOW_TRACKING_URI", "postgresql+psycopg2://u:pw@db.invalid:5432/mlflow"),
+    ("MLFLOW_TRACKING_URI", "databricks"),
+    ("MLFLOW_REGISTRY_URI", "sqlite:///registry.db"),
+    ("SMX_FEATURES_PATH", "memory://features"),
+    ("SMX_FEATURES_PATH", "simplecache::file:///tmp/features"),
+    ("SMX_SENSOR_STORE_URL", "influxdbs://u:pw@influx.invalid:8086/smx?token=t&timeout=5"),
+    ("SMX_HERD_DB_URL", "postgresql+psycopg2://u:p#w@db.invalid/herd?connect_timeout=3"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), GOOD_URLS, ids=[f"{n}={v}" for n, v in GOOD_URLS])
+def test_a_good_url_is_accepted_without_connecting(smx_home, monkeypatch: pytest.MonkeyPatch, name: str,
+                                                   value: str) -> None:
+    """Checked by form only: hosts under ``.invalid`` never resolve, and the check still passes."""
+    monkeypatch.setenv(name, value)
+    s = settings.current()
+    assert value in (s.mlflow_tracking_uri, s.mlflow_registry_uri, s.features_path, s.sensor_store_url, s.herd_db_url)
+
+
+# The issue's cases as a user meets them: `smx demo` in a fresh home, refused before it creates anything.
+CLI_URL_CASES = [
+    ("MLFLOW_TRACKING_URI", "ftp://x"),
+    ("MLFLOW_REGISTRY_URI", "bogus://y"),
+    ("SMX_FEATURES_PATH", "nosuchproto://bucket/features"),
+    ("SMX_SENSOR_STORE_URL", "redis://127.0.0.1:6379/0"),
+    ("SMX_HERD_DB_URL", "postgresql+psycopg2://smx:Hunter2Zq@127.0.0.1:abc/herd"),  # a non-numeric port
+    ("SMX_HERD_DB_URL", "postgresql+pg8000://smx@127.0.0.1:5432/herd"),  # a driver that is not installed
+    ("SMX_HERD_DB_URL", "postgresql://smx@127.0.0.1:5432/herd"),  # SQLAlchemy 2.1: psycopg 3, not installed
+]
+
+
+@pytest.mark.parametrize(("name", "value"), CLI_URL_CASES, ids=[f"{n}={v}" for n, v in CLI_URL_CASES])
+def test_smx_demo_refuses_a_bad_url_before_any_work(tmp_path: Path, name: str, value: str) -> None:
+    from smx_assets_tests.reliability.helpers import smx
+
+    p = smx(tmp_path, "demo", "--animals", "3", "--days", "2", env={name: value}, timeout=120)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"smx: bad configuration: {name}="), p.stderr
+    assert p.stdout == "" and "Traceback" not in p.stderr
+    assert "Hunter2Zq" not in p.stderr  # a refused URL is echoed with its password masked
+    assert not (tmp_path / "smx").exists()  # no SMX_HOME: no herd.db, no sensors.db, no simulation
+    assert list(tmp_path.iterdir()) == []  # nor anything in DAGSTER_HOME (no run storage, no runs)

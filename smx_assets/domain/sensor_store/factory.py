@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from smx_assets.domain.redaction import mask_url, normalise_url, register_url
 from smx_assets.domain.sensor_store.base import SensorStore
 
-__all__ = ["mask_url", "open_sensor_store", "parse_influx_url", "influx_url"]
+__all__ = ["check_sensor_store_url", "mask_url", "open_sensor_store", "parse_influx_url", "influx_url"]
 
 INFLUX_SCHEMES = ("influxdb", "influxdbs")
 
@@ -48,7 +48,7 @@ def parse_influx_url(url: str) -> dict[str, object]:
     try:
         port = parts.port or 8086
     except ValueError as exc:
-        raise ValueError(f"bad port in InfluxDB URL: {mask_url(url)}") from exc
+        raise ValueError(f"the InfluxDB URL's port is not a number from 1 to 65535: {mask_url(url)}") from exc
     host = parts.hostname
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
@@ -93,6 +93,33 @@ def influx_url(host: str, port: int, database: str, *, user: str | None = None,
     return f"{'influxdbs' if ssl else 'influxdb'}://{cred}{host}:{port}/{quote(database, safe='')}"
 
 
+SUPPORTED = "sqlite:///..., postgresql+psycopg2://..., influxdb://[user:password@]host:port/database or influxdbs://..."
+
+
+def check_sensor_store_url(url: str) -> None:
+    """Raise ``ValueError`` (a short reason, no URL in it) unless :func:`open_sensor_store` can
+    open ``url``: a supported scheme, an InfluxDB URL's host, port, one database and known
+    parameters, a SQL URL's form, port and installed driver. Nothing is connected or created
+    (the settings call it at start, so ``redis://...`` fails before any work)."""
+    from smx_assets.domain.sql_engine import check_sql_url
+
+    norm = normalise_url(url)
+    scheme = urlsplit(norm).scheme.lower()
+    if scheme in INFLUX_SCHEMES:
+        try:
+            parse_influx_url(norm)
+        except ValueError as exc:
+            raise ValueError(str(exc).removesuffix(f": {mask_url(norm)}")) from None
+        port = urlsplit(norm).port
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is not a number from 1 to 65535")
+        return
+    if scheme.split("+", 1)[0] in ("sqlite", "postgresql"):
+        check_sql_url(norm, ("sqlite", "postgresql"))
+        return
+    raise ValueError(f"unsupported scheme {scheme!r}")
+
+
 def open_sensor_store(url: str, *, connect_timeout_s: int = 10, serialize_workers: int = 2) -> SensorStore:
     """The backend for ``url``; raises ``ValueError`` naming the supported schemes otherwise.
 
@@ -114,7 +141,4 @@ def open_sensor_store(url: str, *, connect_timeout_s: int = 10, serialize_worker
         except sa.exc.ArgumentError as exc:
             raise ValueError(f"bad SQLAlchemy URL for the sensor store: {mask_url(url)}") from exc
         return SqlSensorStore(url, connect_timeout_s=connect_timeout_s)
-    raise ValueError(
-        f"unsupported sensor store URL {mask_url(url)!r}: expected sqlite:///..., "
-        "postgresql+psycopg2://..., influxdb://[user:password@]host:port/database or influxdbs://..."
-    )
+    raise ValueError(f"unsupported sensor store URL {mask_url(url)!r}: expected {SUPPORTED}")
