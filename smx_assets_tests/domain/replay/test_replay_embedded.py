@@ -5,14 +5,17 @@ changes a replay must notice (a reading edited in place) or must not (a reading 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
+import pandas as pd
 import pytest
 
+from smx_assets.domain import model_registry
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS
-from smx_assets.domain.replay import alert_target
+from smx_assets.domain.replay import alert_target, replay_all, sample_scores
 from smx_assets.domain.time_grid import BUCKET
-from smx_assets_tests.domain.replay.helpers import alerts, replayer, score_range, smx_replay
+from smx_assets_tests.domain.replay.helpers import alerts, replayer, score_range, smx_env, smx_replay
 from smx_assets_tests.scenario import Scenario, rule_baseline_scenario
 
 
@@ -46,3 +49,123 @@ def test_alerts_replay_identically(scenario: Scenario, capsys: pytest.CaptureFix
     assert doc["identical"] is True and doc["alert_id"] == int(frame["id"].iloc[0])
     rc, text, _err = smx_replay(scenario, capsys, str(int(frame["id"].iloc[0])))
     assert rc == 0 and text.splitlines()[0].endswith(": identical")
+
+
+def _first_alert(sc: Scenario) -> pd.Series:
+    return alerts(sc).iloc[0]
+
+
+def test_a_reading_raised_in_place_is_found_and_named(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's check by hand, as a test: raise temperature and activity of the first alert's
+    cow in the 12 h before it directly in sensors.db (sqlite3, received_at untouched)."""
+    alert = _first_alert(scenario)
+    bucket = pd.Timestamp(alert["bucket_start"], tz="UTC")
+    lo, hi = int((bucket - pd.Timedelta(hours=12)).timestamp()), int(bucket.timestamp()) + 600
+    db = sqlite3.connect(scenario.root / "sensors.db")
+    try:
+        where = "WHERE animal_id = ? AND ts >= ? AND ts < ?"
+        saved = db.execute(f"SELECT animal_id, ts, temp_c, activity FROM bolus_readings {where}",
+                           (int(alert["animal_id"]), lo, hi)).fetchall()
+        assert len(saved) > 50
+        with db:
+            db.execute(f"UPDATE bolus_readings SET temp_c = temp_c + 0.7, activity = activity * 1.5 {where}",
+                       (int(alert["animal_id"]), lo, hi))
+        rc, doc, err = smx_replay(scenario, capsys, str(int(alert["id"])), "--json")
+        assert rc == 1, err
+        assert doc["identical"] is False and doc["features"]["identical"] is False
+        differing = {d["column"]: d for d in doc["features"]["differing"]}
+        assert {"temp_raw", "temp_clean_mean_2h", "activity", "activity_mean_2h"} <= set(differing)
+        assert differing["temp_raw"]["delta"] == pytest.approx(0.7, abs=1e-9)
+        assert doc["first_difference"].startswith("features differ in")
+        assert doc["inputs"]["window_readings_received_later"] == 0  # edited, not late: still read
+        rc, text, _err = smx_replay(scenario, capsys, str(int(alert["id"])))
+        assert rc == 1 and "DIFFERENT" in text.splitlines()[0] and "temp_raw" in text
+    finally:
+        with db:
+            db.executemany("UPDATE bolus_readings SET temp_c = ?, activity = ? WHERE animal_id = ? AND ts = ?",
+                           [(t, a, i, ts) for i, ts, t, a in saved])
+        db.close()
+    rc, doc, _err = smx_replay(scenario, capsys, str(int(alert["id"])), "--json")
+    assert rc == 0 and doc["identical"] is True  # the stored values back: identical again
+
+
+def test_a_reading_delivered_after_the_scoring_is_left_out_and_counted(scenario: Scenario) -> None:
+    alert = _first_alert(scenario)
+    bucket = pd.Timestamp(alert["bucket_start"], tz="UTC")
+    store = scenario.sensor_store.open()
+    late = pd.DataFrame({"animal_id": [int(alert["animal_id"])], "ts": [bucket - pd.Timedelta(hours=1, minutes=55)],
+                         "temp_c": [41.5], "activity": [90.0], "ph": [float("nan")],
+                         "received_at": [pd.Timestamp.now(tz="UTC")]})
+    assert store.write_bolus(late) == 1  # a new (animal, ts): it did not exist when the bucket was scored
+    try:
+        rp = replayer(scenario)
+        doc = rp.replay(alert_target(rp.engine, rp.scores, int(alert["id"]))).as_dict()
+        assert doc["identical"] is True, doc["first_difference"]
+        assert doc["inputs"]["window_readings_received_later"] == 1
+        # read as if it had been there (no cut): the features would differ, so the cut is what keeps it identical
+        assert store.read_bolus(late["ts"][0], late["ts"][0] + BUCKET, [int(alert["animal_id"])])["temp_c"].max() == 41.5
+    finally:
+        with sqlite3.connect(scenario.root / "sensors.db") as db:
+            db.execute("DELETE FROM bolus_readings WHERE animal_id = ? AND ts = ?",
+                       (int(alert["animal_id"]), int(late["ts"][0].timestamp())))
+
+
+def test_sampled_scores_replay_identically_and_the_code_version_is_compared(
+        scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    from smx_assets import settings
+
+    day = scenario.day(13)
+    settings.code_version.cache_clear()
+    try:
+        with smx_env(scenario, SMX_CODE_VERSION="replay-test-recorded"):
+            settings.code_version.cache_clear()
+            score_range(scenario, day, day + pd.Timedelta(hours=1) - BUCKET)  # a second run, other code version
+    finally:
+        settings.code_version.cache_clear()
+    rp = replayer(scenario, code_version="replay-test-running")
+    targets = sample_scores(rp.scores, day, day + pd.Timedelta(hours=1), 8, seed=3)
+    assert len(targets) == 8 and {t.code_version for t in targets} == {"replay-test-recorded"}
+    summary = replay_all(rp, targets)
+    assert summary.identical == 8 and not summary.skipped, summary.first_difference()
+    doc = summary.reports[0].as_dict()
+    assert doc["code_version"] == {"recorded": "replay-test-recorded", "running": "replay-test-running", "same": False}
+    assert any("code version differs" in n for n in doc["notes"])
+    rc, text, err = smx_replay(scenario, capsys, "--from", str(scenario.day(12).date()), "--to", str(day.date()),
+                               "--sample", "6", "--seed", "1")
+    assert rc == 0, err
+    assert text.strip().splitlines()[-1] == "smx replay: replayed 6, identical 6, different 0, skipped 0"
+
+
+def test_bad_input_is_one_line_and_exit_2(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _doc, err = smx_replay(scenario, capsys, "987654", "--json")
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("smx replay: no alert with id 987654")
+    rc, _doc, err = smx_replay(scenario, capsys, "--from", "2020-01-01", "--to", "2020-01-02")
+    assert rc == 2 and err.count("\n") == 1 and "nothing to replay" in err
+    rc, _doc, err = smx_replay(scenario, capsys)
+    assert rc == 2 and err.count("\n") == 1
+
+
+def test_a_deleted_model_version_gives_exit_2_in_one_line(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new rule version (the fallback takes the newest) scores day 11; deleting it
+    from the registry leaves its alerts unreplayable: one line, exit 2."""
+    from smx_assets.domain.features.storage import FeatureFiles
+    from smx_assets.domain.use_cases.catalog import all_use_cases
+
+    client = model_registry.configure(scenario.resources["mlflow"].tracking_uri)
+    frame = FeatureFiles(scenario.resources["feature_store"].base_path).read("training_features", scenario.day(11))
+    versions = {}
+    for uc in all_use_cases():
+        with model_registry.training_run(uc.experiment_name, run_name=f"{uc.name}-rule-v2") as run:
+            model_registry.log_rule_model(uc.rule_baseline, frame)
+        versions[uc.rule_model_name] = model_registry.register(run.info.run_id, uc.rule_model_name)
+    score_range(scenario, scenario.day(11), scenario.day(12) - BUCKET)
+    new = alerts(scenario)
+    new = new[[versions.get(m) == str(v) for m, v in zip(new["model_name"], new["model_version"])]]
+    assert len(new) > 0
+    alert = new.iloc[0]
+    client.delete_model_version(alert["model_name"], str(alert["model_version"]))
+    rc, doc, err = smx_replay(scenario, capsys, str(int(alert["id"])), "--json")
+    assert rc == 2 and doc == "" and err.count("\n") == 1
+    assert err.startswith(f"smx replay: model {alert['model_name']} version {alert['model_version']} is no longer "
+                          "in the registry")
+    assert "Traceback" not in err
