@@ -169,3 +169,24 @@ def test_a_deleted_model_version_gives_exit_2_in_one_line(scenario: Scenario, ca
     assert err.startswith(f"smx replay: model {alert['model_name']} version {alert['model_version']} is no longer "
                           "in the registry")
     assert "Traceback" not in err
+
+
+def test_alerts_list_their_ids_and_explain_names_the_replay(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from smx_assets.cli import main
+
+    frame = alerts(scenario)
+    capsys.readouterr()
+    with smx_env(scenario):
+        assert main(["alerts", "--csv"]) == 0
+        csv = capsys.readouterr().out
+        assert main(["alerts"]) == 0
+        table = capsys.readouterr().out
+        assert main(["explain", str(int(frame["id"].iloc[0]))]) == 0
+        explained = capsys.readouterr().out
+    listed = pd.read_csv(io.StringIO(csv))
+    assert list(listed.columns)[-1] == "alert_id"
+    assert sorted(listed["alert_id"]) == sorted(frame["id"].astype(int))
+    assert table.splitlines()[0].split()[-1] == "alert_id"
+    assert f"smx replay {int(frame['id'].iloc[0])}" in explained
