@@ -169,7 +169,7 @@ class Replayer:
             replayed_score = float("nan")
         score_same = same_value(target.stored_score, replayed_score)
         score = {"model": f"{model.name} v{model.version}", "model_uri": f"models:/{model.name}/{model.version}",
-                 "stored": target.stored_score, "replayed": replayed_score, "identical": score_same,
+                 "stored": target.stored_score, "replayed": replayed_score if row else None, "identical": score_same,
                  "delta": None if score_same or replayed_score != replayed_score else replayed_score - target.stored_score}
         alert = self._alert_again(target, uc, replayed_score) if target.kind == "alert" else None
         code = {"recorded": target.code_version, "running": self.running_code_version,

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import time
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -190,3 +191,48 @@ def test_alerts_list_their_ids_and_explain_names_the_replay(scenario: Scenario, 
     assert sorted(listed["alert_id"]) == sorted(frame["id"].astype(int))
     assert table.splitlines()[0].split()[-1] == "alert_id"
     assert f"smx replay {int(frame['id'].iloc[0])}" in explained
+
+
+def _audit(sc: Scenario, day: pd.Timestamp) -> tuple[dg.AssetCheckEvaluation, dict]:
+    from smx_assets.defs.monitoring.replay_audit import replay_audit
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([replay_audit], resources=sc.resources, partition_key=day.strftime("%Y-%m-%d"),
+                            instance=instance, run_config={"ops": {"replay_audit": {"config": {"sample_scores": 4}}}})
+    assert result.success
+    check = result.get_asset_check_evaluations()[0]
+    md = instance.fetch_materializations(dg.AssetKey("replay_audit"), limit=1).records[0].asset_materialization.metadata
+    return check, {k: getattr(v, "value", v) for k, v in md.items()}
+
+
+def test_the_daily_audit_passes_fails_on_an_edit_and_warns_on_nothing(scenario: Scenario) -> None:
+    frame = alerts(scenario)
+    day = scenario.day(12)
+    n_day = int((pd.to_datetime(frame["bucket_start"]).dt.floor("D") == day.tz_localize(None)).sum())
+    check, md = _audit(scenario, day)
+    assert check.passed, check.description
+    assert md["alerts_replayed"] == n_day > 0 and md["scores_replayed"] == 4 and md["different"] == 0
+    assert md["first_difference"] == "none"
+
+    alert = frame.iloc[0]
+    bucket = pd.Timestamp(alert["bucket_start"], tz="UTC")
+    with sqlite3.connect(scenario.root / "sensors.db") as db:
+        ts, before = db.execute("SELECT ts, activity FROM bolus_readings WHERE animal_id = ? AND ts >= ? AND ts < ? "
+                                "AND activity IS NOT NULL ORDER BY ts LIMIT 1",
+                                (int(alert["animal_id"]), int(bucket.timestamp()) - 3600, int(bucket.timestamp()))
+                                ).fetchone()
+        db.execute("UPDATE bolus_readings SET activity = ? WHERE animal_id = ? AND ts = ?",
+                   (before + 5.0, int(alert["animal_id"]), ts))
+    try:
+        check, md = _audit(scenario, day)
+    finally:
+        with sqlite3.connect(scenario.root / "sensors.db") as db:
+            db.execute("UPDATE bolus_readings SET activity = ? WHERE animal_id = ? AND ts = ?",
+                       (before, int(alert["animal_id"]), ts))
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["first_difference"].value.startswith(f"{day:%Y-%m-%d}: alert {int(alert['id'])}: features differ")
+    assert md["different"] >= 1
+
+    check, md = _audit(scenario, scenario.day(5))  # nothing scored that day
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert md["replayed"] == 0 and "nothing replayed" in check.description
