@@ -2,9 +2,9 @@
 
 An alert row copies its model, version, code version, partition and Dagster run from the run's
 scoring lineage but not the lineage's id, so the run is found again by those (and by its window
-holding the bucket). The run's ``scored_at`` is the known-at time of the replay. When retention
-removed the lineage row, the alert's ``created_at`` (written at the end of the same run) stands
-in, and the replay says so.
+holding the bucket). The run's ``scored_at`` is the known-at time of the replay and its window
+the block the vectors are recomputed over. When retention removed the lineage row (with the
+day's scores, the alert policy's history) the alert cannot be replayed, and the replay says so.
 """
 
 from __future__ import annotations
@@ -100,11 +100,9 @@ def alert_target(engine: Engine, scores: ScoreStore, alert_id: int) -> Target:
             t.notes.append("the bucket was scored again after the alert (or its scores are no longer kept): "
                            "features compared with the alert's own copy of the model's columns only")
     else:
-        t.known_at_source = "alert created_at (its scoring_lineage row is no longer kept)"
-        t.window_start, t.window_end = bucket, bucket + BUCKET
-        t.vector_is_the_runs = "/alert_features/" in (t.feature_ref or "")
-        t.notes.append("scoring lineage not found: readings cut at the alert's created_at (the end of its run), "
-                       "features computed over the alert's bucket alone (the run's window is unknown)")
+        raise ReplayError(
+            f"alert {t.alert_id}'s scoring run is no longer kept (scoring_lineage and scores are kept "
+            f"SMX_RETENTION_PREDICTIONS_DAYS days): when it read its readings and over which window is unknown")
     return t
 
 
