@@ -236,3 +236,16 @@ def test_the_daily_audit_passes_fails_on_an_edit_and_warns_on_nothing(scenario: 
     check, md = _audit(scenario, scenario.day(5))  # nothing scored that day
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert md["replayed"] == 0 and "nothing replayed" in check.description
+
+
+def test_an_alert_older_than_the_readings_retention_says_readings_no_longer_kept(scenario: Scenario) -> None:
+    from smx_assets.domain.replay import ReplayError, readings_kept_from
+
+    alert = alerts(scenario).iloc[0]
+    rp = replayer(scenario)
+    bucket = pd.Timestamp(alert["bucket_start"], tz="UTC")
+    rp.readings_kept_from = readings_kept_from(bucket + pd.Timedelta(days=48), 60)  # day 49 of 60 - 11: still kept
+    assert rp.replay(alert_target(rp.engine, rp.scores, int(alert["id"]))).identical
+    rp.readings_kept_from = readings_kept_from(bucket + pd.Timedelta(days=49), 60)  # its baselines. first day went
+    with pytest.raises(ReplayError, match=r"^readings no longer kept: alert .* \(SMX_RETENTION_READINGS_DAYS\)$"):
+        rp.replay(alert_target(rp.engine, rp.scores, int(alert["id"])))
