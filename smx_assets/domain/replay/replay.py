@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import Engine
@@ -148,10 +149,10 @@ class Replayer:
                               {d: at for d, (at, _why) in cuts.items()})
         records = self.records().known_by(target.known_at)
         readings, ids = self._with_companion(inputs.window, records, target.animal_id, (ws, we))
-        computed = compute_features(readings, inputs.climate, records, inputs.baselines, (ws, we), animal_ids=ids)
-        computed = computed.loc[(computed["animal_id"] == target.animal_id).to_numpy()]
-        replayed = computed.loc[(computed["bucket_start"] == bucket).to_numpy()].reset_index(drop=True) \
-            if len(computed) else computed
+        block = compute_features(readings, inputs.climate, records, inputs.baselines, (ws, we), animal_ids=ids)
+        at_bucket = ((block["animal_id"] == target.animal_id) & (block["bucket_start"] == bucket)).to_numpy() \
+            if len(block) else np.zeros(0, dtype=bool)
+        replayed = block.loc[at_bucket].reset_index(drop=True)
         at, why = cuts[day_start(bucket)]
         inputs_doc: dict[str, Any] = {**inputs.counts(), "run_window": f"{ws.isoformat()}..{we.isoformat()}",
                                       "baselines_known_at": at.isoformat(), "baselines_known_at_source": why}
@@ -164,7 +165,8 @@ class Replayer:
 
         features = self._compare_features(target, row)
         if row:
-            replayed_score = float(model.predict_scores(replayed.iloc[[0]])[0])
+            # the whole block, as the run scored its chunk: a model's batch path gives the run's numbers
+            replayed_score = float(model.predict_scores(block)[np.flatnonzero(at_bucket)[0]])
         else:
             replayed_score = float("nan")
         score_same = same_value(target.stored_score, replayed_score)
