@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if ranged and (args.start is None or args.end is None or args.end <= args.start):
         return _fail("--from and --to are both needed, --to after --from")
     settings = Settings.from_env(create_home=False)
-    require_data(settings.herd_db_url)
     try:
+        require_data(settings.herd_db_url)
         with open_replayer(settings) as replayer:
             if args.alert_id is not None:
                 return _one(replayer, args)
@@ -110,9 +110,12 @@ def _one(replayer: Any, args: argparse.Namespace) -> int:
 
 
 def _many(replayer: Any, args: argparse.Namespace) -> int:
+    from smx_assets.domain.features.profile import active_animals
     from smx_assets.domain.replay import replay_all, sample_scores
 
-    targets = sample_scores(replayer.scores, args.start, args.end, args.sample, use_case=args.use_case, seed=args.seed)
+    herd = active_animals(replayer.records(), args.start, args.end)
+    targets = sample_scores(replayer.scores, args.start, args.end, args.sample, use_case=args.use_case, seed=args.seed,
+                            animal_pool=herd)
     if not targets:
         return _fail(f"no stored score from {args.start:%Y-%m-%d %H:%M} to {args.end:%Y-%m-%d %H:%M} UTC"
                      f"{f' of {args.use_case}' if args.use_case else ''}: nothing to replay")

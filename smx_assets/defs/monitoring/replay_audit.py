@@ -18,6 +18,7 @@ import pandas as pd
 
 from smx_assets import settings
 from smx_assets.defs.partitions import daily_partitions, partition_days, partitioned_asset, per_partition_metadata
+from smx_assets.domain.features.profile import active_animals
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.replay import Replayer, ReplaySummary, alert_ids_between, readings_kept_from, replay_all, sample_scores
 from smx_assets.domain.score_store import ScoreFiles, ScoreStore
@@ -41,7 +42,8 @@ def _day_targets(replayer: Replayer, day: pd.Timestamp, config: ReplayAuditConfi
         rng = pd.Series(ids).sample(n=config.max_alerts, random_state=int(day.timestamp()) % 2**31)
         ids = sorted(int(i) for i in rng)
     seed = int(day.timestamp()) % 2**31  # the same day replays the same sample
-    return [*ids, *sample_scores(replayer.scores, day, day + DAY, config.sample_scores, seed=seed)]
+    herd = active_animals(replayer.records(), day, day + DAY)
+    return [*ids, *sample_scores(replayer.scores, day, day + DAY, config.sample_scores, seed=seed, animal_pool=herd)]
 
 
 def _day_metadata(summary: ReplaySummary, n_alerts: int, seconds: float) -> dict[str, Any]:

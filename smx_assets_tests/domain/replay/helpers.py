@@ -46,18 +46,19 @@ def replayer(sc: Scenario, code_version: str = "test-code") -> Replayer:
 
 @contextmanager
 def smx_env(sc: Scenario, **extra: str) -> Any:
-    with env(SMX_HOME=str(sc.root), MLFLOW_TRACKING_URI=sc.resources["mlflow"].tracking_uri,  # type: ignore[attr-defined]
-             SMX_HERD_DB_URL=sc.herd_db.url, SMX_SENSOR_STORE_URL=sc.sensor_store.url,
-             SMX_FEATURES_PATH=sc.resources["feature_store"].base_path, **extra):  # type: ignore[attr-defined]
+    values = {"SMX_HOME": str(sc.root), "MLFLOW_TRACKING_URI": sc.resources["mlflow"].tracking_uri,  # type: ignore[attr-defined]
+              "SMX_HERD_DB_URL": sc.herd_db.url, "SMX_SENSOR_STORE_URL": sc.sensor_store.url,
+              "SMX_FEATURES_PATH": sc.resources["feature_store"].base_path, **extra}  # type: ignore[attr-defined]
+    with env(**values):
         yield
 
 
-def smx_replay(sc: Scenario, capsys: Any, *args: str) -> tuple[int, Any, str]:
+def smx_replay(sc: Scenario, capsys: Any, *args: str, **env_vars: str) -> tuple[int, Any, str]:
     """``smx replay ARGS`` through the real entry point: (exit status, parsed JSON or stdout, stderr)."""
     from smx_assets.cli import main
 
     capsys.readouterr()
-    with smx_env(sc):
+    with smx_env(sc, **env_vars):
         rc = main(["replay", *args])
     out = capsys.readouterr()
     doc = json.loads(out.out) if "--json" in args and out.out.strip() else out.out

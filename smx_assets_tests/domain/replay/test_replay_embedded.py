@@ -12,6 +12,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from smx_assets.defs.ingest.assets import SOURCE_SPECS
+from smx_assets.defs.scoring.assets import scores
 from smx_assets.domain import model_registry
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS
 from smx_assets.domain.replay import alert_target, replay_all, sample_scores
@@ -252,3 +254,26 @@ def test_an_alert_older_than_the_readings_retention_says_readings_no_longer_kept
     rp.readings_kept_from = readings_kept_from(bucket + pd.Timedelta(days=49), 60)  # its baselines. first day went
     with pytest.raises(ReplayError, match=r"^readings no longer kept: alert .* \(SMX_RETENTION_READINGS_DAYS\)$"):
         rp.replay(alert_target(rp.engine, rp.scores, int(alert["id"])))
+
+
+def test_a_ten_minute_run_replays_identically(scenario: Scenario) -> None:
+    """A one-bucket run (the scoring sensor's) computes one bucket for the whole herd: its scores
+    replay bit for bit too."""
+    bucket = scenario.day(13) + pd.Timedelta(hours=6)
+    result = dg.materialize([scores, *SOURCE_SPECS], selection=[scores], resources=scenario.resources,
+                            partition_key=bucket.strftime("%Y-%m-%d-%H:%M"))
+    assert result.success
+    rp = replayer(scenario)
+    targets = sample_scores(rp.scores, bucket, bucket + BUCKET, 6, seed=4, animal_pool=list(range(1, 40)))
+    assert len(targets) == 6 and all(t.window_end - t.window_start == BUCKET for t in targets)
+    summary = replay_all(rp, targets)
+    assert summary.identical == 6, summary.first_difference()
+
+
+def test_an_unreachable_sensor_store_is_one_line_and_exit_2(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    alert = _first_alert(scenario)
+    rc, _doc, err = smx_replay(scenario, capsys, str(int(alert["id"])), "--json",
+                               SMX_SENSOR_STORE_URL="postgresql+psycopg2://postgres@127.0.0.1:9/nowhere",
+                               SMX_DB_CONNECT_TIMEOUT_S="2")
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err.startswith("smx replay: sensor store unreachable:") and "Traceback" not in err
