@@ -23,7 +23,7 @@ COLUMNS = ["farm", "cow_number", "alert_time", "use_case", "model", "version", "
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("alerts", help="list alerts (farm, cow number, time, use case, model, version, score, alert id)")
+    p = sub.add_parser("alerts", help="list alerts (farm, cow number, time, use case, model, version, score)")
     p.add_argument("--from", dest="start", help="first UTC date/time (inclusive)")
     p.add_argument("--to", dest="end", help="last UTC date/time (exclusive)")
     p.add_argument("--use-case", dest="use_case", help="only this use case (heat, calving, fever, ...)")
