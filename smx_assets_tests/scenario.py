@@ -64,14 +64,18 @@ def env(**values: str) -> Iterator[None]:
 
 
 def build_scenario(root: Path, *, n_animals: int = 25, days: int = 14, seed: int = 11,
-                   feature_days: tuple[int, int] | None = None, n_farms: int = 2) -> Scenario:
-    """Simulate, load, and materialise the daily feature assets over ``feature_days`` (first, last)."""
+                   feature_days: tuple[int, int] | None = None, n_farms: int = 2,
+                   herd_db_url: str | None = None, sensor_store_url: str | None = None) -> Scenario:
+    """Simulate, load, and materialise the daily feature assets over ``feature_days`` (first, last).
+
+    ``herd_db_url`` / ``sensor_store_url``: PostgreSQL / InfluxDB instead of the SQLite files."""
     config = SimConfig(n_animals=n_animals, days=days, seed=seed, start=START.date(), n_farms=n_farms)
     herd = simulate(config)
-    upgrade_herd_db(f"sqlite:///{root / 'herd.db'}")  # start-up step: resources only check the schema
+    herd_db_url = herd_db_url or f"sqlite:///{root / 'herd.db'}"
+    upgrade_herd_db(herd_db_url)  # start-up step: resources only check the schema
     resources: dict[str, object] = {
-        "herd_db": HerdDbResource(url=f"sqlite:///{root / 'herd.db'}"),
-        "sensor_store": SensorStoreResource(url=f"sqlite:///{root / 'sensors.db'}"),
+        "herd_db": HerdDbResource(url=herd_db_url),
+        "sensor_store": SensorStoreResource(url=sensor_store_url or f"sqlite:///{root / 'sensors.db'}"),
         "feature_store": FeatureStoreResource(base_path=str(root / "features")),
         "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}"),
     }
@@ -99,7 +103,9 @@ def rule_baseline_scenario(root: Path, **build: Any) -> Iterator[Scenario]:
     from smx_assets.domain.use_cases.catalog import all_use_cases
 
     with env(SMX_HOME=str(root), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-             SMX_HERD_DB_URL=f"sqlite:///{root / 'herd.db'}", SMX_FEATURES_PATH=str(root / "features")):
+             SMX_HERD_DB_URL=build.get("herd_db_url") or f"sqlite:///{root / 'herd.db'}",
+             SMX_SENSOR_STORE_URL=build.get("sensor_store_url") or f"sqlite:///{root / 'sensors.db'}",
+             SMX_FEATURES_PATH=str(root / "features")):
         sc = build_scenario(root, **build)
         model_registry.configure(f"sqlite:///{root / 'mlflow.db'}")
         frame = FeatureFiles(str(root / "features")).read("training_features", sc.day(11))

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, int]] = [
     ("smx_assets.defs", 5), ("smx_assets.resources", 5),
     ("smx_assets.domain.scoring", 4), ("smx_assets.domain.monitoring", 4),
     ("smx_assets.domain.model_registry", 4), ("smx_assets.domain.simulator", 4),
-    ("smx_assets.domain.importers", 4), ("smx_assets.domain.retention", 4),
+    ("smx_assets.domain.importers", 4), ("smx_assets.domain.retention", 4), ("smx_assets.domain.replay", 4),
     ("smx_assets.domain.use_cases", 3), ("smx_assets.domain.features", 3), ("smx_assets.domain.herd_db", 3),
     ("smx_assets.domain.herd_db_migrate", 3), ("smx_assets.domain.score_store", 3),
     ("smx_assets.migrations", 3), ("smx_assets.domain.ingest_validation", 3),

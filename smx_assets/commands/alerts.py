@@ -2,7 +2,8 @@
 
 Columns ``farm``, ``cow_number`` (the farm's own number; the ear tag for animals that have
 none, such as simulated ones), ``alert_time`` (the alert's bucket start, UTC, ISO 8601),
-``use_case``, ``model``, ``version``, ``score``; oldest first. With ``--csv`` standard output
+``use_case``, ``model``, ``version``, ``score`` and, last, ``alert_id`` (what ``smx explain`` and
+``smx replay`` take); oldest first. With ``--csv`` standard output
 carries the CSV alone (header included) and the summary goes to standard error, so
 ``smx alerts --csv > alerts.csv`` is a clean file. ``--from``/``--to`` are UTC dates or times,
 ``--to`` exclusive (``--to 2019-02-18`` ends at the 17th's last bucket).
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from smx_assets.commands._args import ordered_times, use_case_name, utc_time
 from smx_assets.settings import Settings
 
-COLUMNS = ["farm", "cow_number", "alert_time", "use_case", "model", "version", "score"]
+COLUMNS = ["farm", "cow_number", "alert_time", "use_case", "model", "version", "score", "alert_id"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,15 +53,17 @@ def list_alerts(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Ti
         where.append("al.use_case = :use_case")
         params["use_case"] = use_case
     sql = ("SELECT f.name AS farm, COALESCE(an.cow_number, an.ear_tag) AS cow_number, al.bucket_start, "
-           "al.use_case, al.model_name AS model, al.model_version AS version, al.score "
+           "al.use_case, al.model_name AS model, al.model_version AS version, al.score, al.id AS alert_id "
            "FROM alerts al JOIN animals an ON an.id = al.animal_id JOIN farms f ON f.id = an.farm_id"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY al.bucket_start, f.name, an.id")
     with engine.connect() as conn:
         rows = conn.execute(sa.text(sql), params).all()
-    frame = pd.DataFrame(rows, columns=["farm", "cow_number", "bucket_start", "use_case", "model", "version", "score"])
+    frame = pd.DataFrame(rows, columns=["farm", "cow_number", "bucket_start", "use_case", "model", "version", "score",
+                                        "alert_id"])
     times = pd.to_datetime(frame["bucket_start"], utc=True)
     frame["alert_time"] = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ") if len(frame) else pd.Series(dtype=str)
     frame["score"] = frame["score"].astype(float).round(4)
+    frame["alert_id"] = frame["alert_id"].astype("int64")
     return frame[COLUMNS]
 
 

@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
           f"(score {a['score']:.3f} >= threshold {a['threshold']:.3f}), raised {a['created_at']}")
     print(f"  model: {a['model_name']} v{a['model_version']}  MLflow run {a['mlflow_run_id']}")
     print(f"  code version: {doc['code_version']}   Dagster run: {doc['dagster_run_id']}   partition: {a['partition_key']}")
+    print(f"  replay it from the raw readings and this model version: smx replay {a['id']}")
     mlrun = doc.get("mlflow_run") or {}
     if "params" in mlrun:
         data = {k: v for k, v in mlrun["params"].items() if any(s in k for s in ("partition", "day", "rows", "range", "feature"))}

@@ -21,6 +21,8 @@ from smx_assets.domain.sensor_store.base import (
     CLIMATE_COLUMNS,
     DEFAULT_INTERVAL_S,
     SensorStoreError,
+    empty_bolus_frame,
+    empty_climate_frame,
 )
 from smx_assets.domain.time_grid import utc
 
@@ -238,3 +240,22 @@ def changed_buckets_frame(bucket_s: np.ndarray, n: np.ndarray, last_s: np.ndarra
         }
     )
     return frame.sort_values("bucket_start", ignore_index=True)[CHANGED_BUCKET_COLUMNS]
+
+
+def with_received_at(rows: Sequence[Sequence[object]], *, bolus: bool) -> pd.DataFrame:
+    """Rows ``(id, ts_s, *values, received_at_s)`` as the interface's bolus or climate frame plus
+    a ``received_at`` column (aware UTC): what a replay needs to leave out later arrivals."""
+    if not len(rows):
+        frame = empty_bolus_frame() if bolus else empty_climate_frame()
+        frame["received_at"] = pd.Series(dtype="datetime64[ns, UTC]")
+        return frame
+    arr = np.array(rows, dtype="float64")  # None (NULL pH) -> NaN
+    if bolus:
+        frame = bolus_frame_from_arrays(arr[:, 0].astype("int64"), arr[:, 1].astype("int64"), arr[:, 2], arr[:, 3],
+                                        arr[:, 4], arr[:, 5])
+    else:
+        frame = climate_frame_from_arrays(arr[:, 0].astype("int64"), arr[:, 1].astype("int64"), arr[:, 2], arr[:, 3])
+    order = _sort_order(arr[:, 0].astype("int64"), arr[:, 1].astype("int64"))
+    received = arr[:, -1].astype("int64")
+    frame["received_at"] = epoch_s_to_ts(received if order is None else received[order]).array
+    return frame

@@ -494,6 +494,28 @@ class InfluxSensorStore:
             return empty_climate_frame()
         return F.climate_frame_from_arrays(ids, vals[:, 0].astype("int64"), vals[:, 1], vals[:, 2])
 
+    def read_bolus_received(
+        self,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        animal_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`read_bolus` plus ``received_at`` (aware UTC), straight from the server (never the
+        read cache): ``smx replay`` keeps only what a scoring run could have read."""
+        ids, vals = self._read_series(BOLUS, "animal_id", (*BOLUS_FIELDS, "received_at"), start, end, animal_ids)
+        return F.with_received_at([(i, *v) for i, v in zip(ids.tolist(), vals.tolist())], bolus=True)
+
+    def read_climate_received(
+        self,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        sensor_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`read_climate` plus ``received_at`` (see :meth:`read_bolus_received`)."""
+        ids, vals = self._read_series(CLIMATE, "sensor_id", ("air_temp_c", "rh_pct", "received_at"), start, end,
+                                      sensor_ids)
+        return F.with_received_at([(i, *v) for i, v in zip(ids.tolist(), vals.tolist())], bolus=False)
+
     def buckets_received_since(
         self,
         since: dt.datetime | pd.Timestamp,

@@ -287,6 +287,29 @@ class SqlSensorStore:
         return F.climate_frame_from_arrays(arr[:, 0].astype("int64"), arr[:, 1].astype("int64"),
                                            arr[:, 2], arr[:, 3])
 
+    def read_bolus_received(
+        self,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        animal_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`read_bolus` plus ``received_at`` (aware UTC): when each reading reached the
+        store. ``smx replay`` keeps only what a scoring run could have read."""
+        rows = self._read("bolus_readings", "animal_id", ("temp_c", "activity", "ph", "interval_s", "received_at"),
+                          start, end, animal_ids)
+        return F.with_received_at(rows, bolus=True)
+
+    def read_climate_received(
+        self,
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        sensor_ids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`read_climate` plus ``received_at`` (see :meth:`read_bolus_received`)."""
+        rows = self._read("climate_readings", "sensor_id", ("air_temp_c", "rh_pct", "received_at"), start, end,
+                          sensor_ids)
+        return F.with_received_at(rows, bolus=False)
+
     def buckets_received_since(
         self,
         since: dt.datetime | pd.Timestamp,

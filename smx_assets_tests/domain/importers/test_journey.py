@@ -89,7 +89,8 @@ def test_scoring_2019_and_smx_alerts_by_cow_number(journey) -> None:  # type: ig
     listed = smx("alerts", "--from", "2019-02-05", "--to", "2019-02-12", "--use-case", "heat", "--csv", env=env)
     assert listed.returncode == 0, listed.stderr
     frame = pd.read_csv(io.StringIO(listed.stdout), dtype={"cow_number": str})  # stdout is the CSV alone
-    assert list(frame.columns) == ["farm", "cow_number", "alert_time", "use_case", "model", "version", "score"]
+    assert list(frame.columns) == ["farm", "cow_number", "alert_time", "use_case", "model", "version", "score",
+                                   "alert_id"]
     assert len(frame) == heat_alerts and set(frame["farm"]) == {"dairy-a"}
     weekly_cows = set(pd.read_excel(bovheat_dir() / "weekly" / "February 11 2019.xlsx",
                                     engine="calamine")["Cow Number"].astype(str))
