@@ -66,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction()
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Libraries' INFO lines (alembic's "Context impl SQLiteImpl.", "Will assume transactional
+    # DDL.", MLflow's) are not the command's output: they reach standard error only with -v.
+    # The commands print what they have to say; warnings always show.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

@@ -432,14 +432,14 @@ MAX_REPORT_ROWS = 200  # a Markdown table beyond this is no longer read; the cou
 
 
 def _alerts_markdown(frame: pd.DataFrame, ui: str) -> str:
-    rows = ["| alert | cow | time (UTC) | use case | score | threshold | model version | look at it |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| alert | farm | cow | time (UTC) | use case | score | threshold | model version | look at it |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in frame.head(MAX_REPORT_ROWS).itertuples(index=False):
         version = markdown_link(f"{r.model_name} v{r.model_version}", model_version_url(ui, r.model_name, r.model_version))
-        rows.append(f"| {r.id} | {r.cow} | {r.bucket_start:%Y-%m-%d %H:%M} | {r.use_case} | {r.score:.3f} | "
+        rows.append(f"| {r.id} | {r.farm} | {r.cow} | {r.bucket_start:%Y-%m-%d %H:%M} | {r.use_case} | {r.score:.3f} | "
                     f"{r.threshold:.3f} | {version} | `smx explain {r.id} --plot alert-{r.id}.png` |")
     if len(frame) > MAX_REPORT_ROWS:
-        rows.append(f"| ... | {len(frame) - MAX_REPORT_ROWS} more | | | | | | `smx alerts` lists them all |")
+        rows.append(f"| ... | {len(frame) - MAX_REPORT_ROWS} more | | | | | | | `smx alerts` lists them all |")
     return "\n".join(rows)
 
 
@@ -447,7 +447,7 @@ def _alerts_markdown(frame: pd.DataFrame, ui: str) -> str:
     daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["scores"],
     kinds={"sqlalchemy"},
-    description="The day's alerts as a table a farm advisor can read: cow, time, use case, score and threshold, "
+    description="The day's alerts as a table a farm advisor can read: farm and cow, time, use case, score and threshold, "
                 "the model version (linked to the MLflow UI) and the `smx explain ID --plot FILE.png` command "
                 "that draws the cow's temperature, activity, score and farm records around each alert.",
 )
