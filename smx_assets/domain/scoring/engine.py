@@ -107,7 +107,7 @@ class ScoringResult:
     n_readings: int = 0  # bolus readings inside the window's buckets
     buckets_without_readings: list[pd.Timestamp] = field(default_factory=list)
     lineage_ids: dict[str, int] = field(default_factory=dict)  # "heat" / "heat (shadow)" -> scoring_lineage.id
-    # per bucket: scores written and champion-scored animals
+    # per bucket: scores written, champion-scored animals and readings read
     per_bucket: dict[pd.Timestamp, dict[str, int]] = field(default_factory=dict)
     score_bytes_written: int = 0
 
@@ -541,6 +541,8 @@ def score_window(
         for b, n in o.champion_animals.items():
             per_bucket_out.setdefault(b, {"scores": 0, "animals": 0})
             per_bucket_out[b]["animals"] += n
+    for b, n in totals.items():  # what the run read of each bucket (0: no readings, not scored)
+        per_bucket_out.setdefault(pd.Timestamp(b), {"scores": 0, "animals": 0})["readings"] = int(n)
     return ScoringResult(
         window_start=start, window_end=end,
         n_buckets=len(scored),
