@@ -181,6 +181,10 @@ TABLE: tuple[Setting, ...] = (
     Setting("SMX_MLFLOW_UI_URL", "http://127.0.0.1:5000",
             "the MLflow UI that asset metadata links to (runs, model versions, drift reports); `make ui` starts it",
             "an http(s) URL", _http_url),
+    Setting("SMX_MODEL_CACHE_DIR", None,
+            "where scoring keeps each model version it loaded from MLflow (artefacts and the loaded model), "
+            "so the next run loads it in milliseconds instead of from MLflow; `off`: load from MLflow every run",
+            "a local folder path, or off", _path_or_url, default_doc="$SMX_HOME/model_cache"),
     Setting("SMX_FEATURES_PATH", None, "where feature Parquet files and the score store (scores/) live",
             "a folder or any fsspec URL (s3://...)",
             _path_or_url, default_doc="$SMX_HOME/features"),
@@ -404,6 +408,7 @@ class Settings:
     features_path: str
     mlflow_registry_uri: str | None = None
     mlflow_ui_url: str = "http://127.0.0.1:5000"
+    model_cache_dir: Path | None = None  # None: no local model cache (SMX_MODEL_CACHE_DIR=off)
     scoring: ScoringSettings = ScoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     drift: DriftSettings = DriftSettings()
@@ -452,6 +457,8 @@ class Settings:
             features_path=v["SMX_FEATURES_PATH"] or default_features_path(home),
             mlflow_registry_uri=v["MLFLOW_REGISTRY_URI"] or None,
             mlflow_ui_url=v["SMX_MLFLOW_UI_URL"],
+            model_cache_dir=(None if (v["SMX_MODEL_CACHE_DIR"] or "").strip().lower() == "off"
+                             else Path(v["SMX_MODEL_CACHE_DIR"] or home / "model_cache").expanduser().resolve()),
             scoring=ScoringSettings(
                 grace_minutes=v["SMX_SCORING_GRACE_MINUTES"],
                 max_new_per_tick=v["SMX_SCORING_MAX_NEW_PER_TICK"],
