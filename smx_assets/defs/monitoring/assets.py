@@ -109,7 +109,8 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
     scorers, lineage, training_days = {}, {}, []
     for uc in all_use_cases():
         try:
-            model = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client)
+            model = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client,
+                                  cache_dir=settings.current().model_cache_dir)  # as scoring loads it
         except NoModelError:
             continue
         scorers[uc.name] = model.predict_scores
