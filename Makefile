@@ -36,14 +36,15 @@ test: install influxdb
 # The MLflow UI runs beside Dagster on SMX_MLFLOW_UI_URL (default http://127.0.0.1:5000) against
 # the configured tracking store: the runs, model versions and drift reports the asset metadata
 # links to. It is stopped (its whole process group) when `dagster dev` exits.
+# Hosts and ports come from the settings (SMX_MLFLOW_UI_URL, SMX_DAGSTER_UI_URL): see
+# smx_assets/devtools/ui_addresses.py.
 ui: install
 	$(BIN)/smx migrate
-	@set -- $$($(BIN)/python -c "from urllib.parse import urlsplit; from smx_assets.settings import Settings; \
-	  s = Settings.from_env(); u = urlsplit(s.mlflow_ui_url); print(s.mlflow_tracking_uri, u.hostname, u.port or 80, s.home)"); \
-	  echo "MLflow UI on http://$$2:$$3 (store $$1), log $$4/mlflow-ui.log"; \
+	@words=$$($(BIN)/python -m smx_assets.devtools.ui_addresses) || exit 2; eval set -- $$words; \
+	  echo "MLflow UI on http://$$2:$$3 (store $$1), log $$4/mlflow-ui.log; Dagster UI on http://$$5:$$6"; \
 	  setsid $(BIN)/mlflow ui --backend-store-uri "$$1" --host "$$2" --port "$$3" --workers 1 > "$$4/mlflow-ui.log" 2>&1 & \
 	  mlflow_pid=$$!; trap 'kill -- -$$mlflow_pid 2>/dev/null' EXIT INT TERM; \
-	  SMX_LIVE_SIMULATION=1 $(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	  SMX_LIVE_SIMULATION=1 $(BIN)/dagster dev -h "$$5" -p "$$6"
 
 clean:
 	rm -rf .smx history storage schedules logs .logs_queue

@@ -1,6 +1,6 @@
 """Screenshots of the Dagster and MLflow UIs as a person sees them (headless Chromium).
 
-Run after ``make demo`` with ``make ui`` serving (Dagster on :3000, MLflow UI on
+Run after ``make demo`` with ``make ui`` serving (Dagster on SMX_DAGSTER_UI_URL, MLflow UI on
 SMX_MLFLOW_UI_URL)::
 
     .venv/bin/python docs/screenshots.py
@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "img"
-DAGSTER = "http://127.0.0.1:3000"
 
 
 def _latest(instance, asset: str):  # type: ignore[no-untyped-def]
@@ -43,15 +42,18 @@ def main() -> int:
         return 2
     import dagster as dg
 
+    from smx_assets.settings import Settings
+
+    dagster = Settings.from_env(create_home=False).dagster_ui_url  # where `make ui` serves it
     OUT.mkdir(exist_ok=True)
     instance = dg.DagsterInstance.get()
     bucket = _latest(instance, "scores").partition
     drift = _latest(instance, "drift_report")
     report_url = drift.metadata["report_url"].value
-    _shot("lineage", f"{DAGSTER}/assets/scores?view=lineage&lineageScope=neighbors&lineageDepth=4", "1800,1000")
-    _shot("scores_partition", f"{DAGSTER}/assets/scores?view=partitions&partition={bucket}", "1600,1500")
-    _shot("heat_model", f"{DAGSTER}/assets/heat_model", "1600,1300")
-    _shot("drift_report_asset", f"{DAGSTER}/assets/drift_report?view=partitions&partition={drift.partition}", "1600,1300")
+    _shot("lineage", f"{dagster}/assets/scores?view=lineage&lineageScope=neighbors&lineageDepth=4", "1800,1000")
+    _shot("scores_partition", f"{dagster}/assets/scores?view=partitions&partition={bucket}", "1600,1500")
+    _shot("heat_model", f"{dagster}/assets/heat_model", "1600,1300")
+    _shot("drift_report_asset", f"{dagster}/assets/drift_report?view=partitions&partition={drift.partition}", "1600,1300")
     _shot("drift_report_in_mlflow", report_url)
     return 0
 

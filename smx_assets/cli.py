@@ -112,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # a bad argument (2, its line printed) or --help (0): a status, as for every outcome
         return exc.code if isinstance(exc.code, int) else 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for "the full log: smx -v ..."
+    # Libraries' INFO lines (alembic's "Context impl SQLiteImpl.", "Will assume transactional
+    # DDL.", MLflow's) are not the command's output: they reach standard error only with -v.
+    # The commands print what they have to say; warnings always show.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

@@ -147,6 +147,18 @@ def _http_url(text: str) -> str:
     return text.strip().rstrip("/")
 
 
+def _ui_url(text: str) -> str:
+    """The MLflow UI's address in links: an http(s) URL, or a path (``/mlflow``) on the host the
+    Dagster UI is opened on (both behind one reverse proxy: the links then follow the host)."""
+    t = text.strip()
+    if t.startswith("/") and not t.startswith("//"):
+        return t.rstrip("/") or "/"
+    try:
+        return _http_url(t)
+    except ValueError:
+        raise ValueError("not an http(s) URL or a path starting with /") from None
+
+
 def _uri_or_path(text: str) -> str:
     """MLflow also takes a plain folder path; a URI's numeric parameters are still checked."""
     return _url(text) if "://" in text or text.startswith("sqlite:") else _path_or_url(text)
@@ -268,8 +280,18 @@ TABLE: tuple[Setting, ...] = (
             "a URI MLflow has a model registry for (as MLFLOW_TRACKING_URI)",
             lambda t: _mlflow_uri("registry")(t) if t else t, default_doc="the tracking URI"),
     Setting("SMX_MLFLOW_UI_URL", "http://127.0.0.1:5000",
-            "the MLflow UI that asset metadata links to (runs, model versions, drift reports); `make ui` starts it",
-            "an http(s) URL", _http_url),
+            "the MLflow UI that asset metadata links to (runs, model versions, drift reports), fixed in each "
+            "materialisation when it is built; `make ui` starts it. A path (`/mlflow`) makes relative links, "
+            "opened on whatever host serves the Dagster UI (one reverse proxy for both; see Links)",
+            "an http(s) URL, or a path starting with / (not with `make ui`)", _ui_url),
+    Setting("SMX_DAGSTER_UI_URL", "http://127.0.0.1:3000",
+            "where `make ui` serves the Dagster UI (its host and port) and where `smx demo` and "
+            "`docs/screenshots.py` point to it", "an http(s) URL with a host and a port or the scheme's default",
+            _http_url),
+    Setting("SMX_MODEL_CACHE_DIR", None,
+            "where scoring keeps each model version it loaded from MLflow (artefacts and the loaded model), "
+            "so the next run loads it in milliseconds instead of from MLflow; `off`: load from MLflow every run",
+            "a local folder path, or off", _path_or_url, default_doc="$SMX_HOME/model_cache"),
     Setting("SMX_FEATURES_PATH", None, "where feature Parquet files and the score store (scores/) live",
             "a folder or an fsspec URL whose protocol is installed (s3://... needs s3fs)",
             _features_path, default_doc="$SMX_HOME/features"),
@@ -493,6 +515,8 @@ class Settings:
     features_path: str
     mlflow_registry_uri: str | None = None
     mlflow_ui_url: str = "http://127.0.0.1:5000"
+    dagster_ui_url: str = "http://127.0.0.1:3000"
+    model_cache_dir: Path | None = None  # None: no local model cache (SMX_MODEL_CACHE_DIR=off)
     scoring: ScoringSettings = ScoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     drift: DriftSettings = DriftSettings()
@@ -541,6 +565,9 @@ class Settings:
             features_path=v["SMX_FEATURES_PATH"] or default_features_path(home),
             mlflow_registry_uri=v["MLFLOW_REGISTRY_URI"] or None,
             mlflow_ui_url=v["SMX_MLFLOW_UI_URL"],
+            dagster_ui_url=v["SMX_DAGSTER_UI_URL"],
+            model_cache_dir=(None if (v["SMX_MODEL_CACHE_DIR"] or "").strip().lower() == "off"
+                             else Path(v["SMX_MODEL_CACHE_DIR"] or home / "model_cache").expanduser().resolve()),
             scoring=ScoringSettings(
                 grace_minutes=v["SMX_SCORING_GRACE_MINUTES"],
                 max_new_per_tick=v["SMX_SCORING_MAX_NEW_PER_TICK"],

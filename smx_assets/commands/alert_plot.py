@@ -35,6 +35,7 @@ class PlotSummary:
     records: int
     width_px: int
     height_px: int
+    title: str = ""  # the figure's title, as drawn (names the farm and the cow)
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -60,9 +61,18 @@ def _records(engine: sa.Engine, animal_id: int, lo: pd.Timestamp, hi: pd.Timesta
     return sorted(out)
 
 
+def _cow_of_farm(engine: sa.Engine, animal_id: int) -> str | None:
+    """``cow <farm's number or ear tag> of farm <name>``, or None for an animal not on record."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT COALESCE(a.cow_number, a.ear_tag) AS cow, f.name AS farm FROM animals a "
+            "JOIN farms f ON f.id = a.farm_id WHERE a.id = :id"), {"id": animal_id}).first()
+    return f"cow {row.cow} of farm {row.farm}" if row is not None else None
+
+
 def plot_alert(alert: dict, settings: Settings, path: str | Path, cow: str | None = None) -> PlotSummary:
     """Draw the alert (a row of ``alerts`` as :func:`explain` returns it) to ``path`` (PNG);
-    ``cow`` is the farm's own name for the animal when known ("cow 112 of farm A")."""
+    ``cow`` is the farm's own name for the animal ("cow 112 of farm A"); looked up when not given."""
     from matplotlib.figure import Figure
 
     from smx_assets.domain.score_store import ScoreFiles, ScoreStore
@@ -87,6 +97,8 @@ def plot_alert(alert: dict, settings: Settings, path: str | Path, cow: str | Non
                 {"a": animal_id, "id": int(alert["id"]), "lo": lo.tz_localize(None).to_pydatetime(),
                  "hi": hi.tz_localize(None).to_pydatetime()}).all(), columns=["bucket_start", "use_case"])
         records = _records(engine, animal_id, lo, hi)
+        if cow is None:  # a cow number is unique per farm only: the title names both
+            cow = _cow_of_farm(engine, animal_id)
         scores = ScoreStore(engine, ScoreFiles(settings.features_path)).read(
             lo, hi, use_case=use_case, shadow=False, animal_ids=[animal_id], lineage=())[["bucket_start", "score"]]
     finally:
@@ -129,13 +141,14 @@ def plot_alert(alert: dict, settings: Settings, path: str | Path, cow: str | Non
     note = "records: " + (", ".join(f"{label} {t:%m-%d %H:%M}" for t, label in records) if records else
                           "no calving, insemination or treatment recorded in this window")
     who = cow or f"animal {animal_id}"
-    fig.suptitle(f"alert {alert['id']}: {use_case}, {who}, bucket {bucket:%Y-%m-%d %H:%M} UTC, "
-                 f"score {float(alert['score']):.3f}\n{note}", fontsize=10)
+    title = (f"alert {alert['id']}: {use_case}, {who}, bucket {bucket:%Y-%m-%d %H:%M} UTC, "
+             f"score {float(alert['score']):.3f}\n{note}")
+    fig.suptitle(title, fontsize=10)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png")
     width, height = (int(round(v * DPI)) for v in SIZE_INCHES)
-    return PlotSummary(out, len(readings), len(scores), len(records), width, height)
+    return PlotSummary(out, len(readings), len(scores), len(records), width, height, title)
 
 
 __all__ = ["PlotSummary", "plot_alert"]

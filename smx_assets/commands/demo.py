@@ -201,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
     from smx_assets.commands.summary import print_summary
 
     print_summary(settings.Settings.from_env(), since=pd.Timestamp(score_from, tz="UTC"))
-    print(f"\nsmx demo finished in {steps.elapsed():.0f} s. Open the UI with `make ui` (http://127.0.0.1:3000) "
+    print(f"\nsmx demo finished in {steps.elapsed():.0f} s. Open the UI with `make ui` "
+          f"({settings.Settings.from_env().dagster_ui_url}) "
           f"and the MLflow UI it links to on {settings.Settings.from_env().mlflow_ui_url}.")
     return 0
 

@@ -1,11 +1,13 @@
 """``smx explain ALERT_ID``: an alert traced back to its data, model and code.
 
-Prints the alert, the feature vector it was raised on (from the alert row and the stored
-Parquet it references), the model version and its MLflow run (training data range, metrics),
-the promotion decision that made it champion, the Dagster run and the code version.
-``--json`` gives the same as one JSON document for tooling; ``--plot FILE.png`` draws the cow's
-signals, the score against the threshold and the farm records around the alert
-(``commands/alert_plot.py``).
+Prints a story first (``commands/explain_story.py``): what the cow did (temperature and
+activity against her own usual, the farm's records), what the model saw (its inputs furthest
+from the herd's in the same bucket), why it alerted (the score's run above the threshold and
+the alert policy) and the lineage (model version, MLflow run, promotion decision, code version,
+Dagster run); then the same and more as one JSON document (the feature vector from the alert
+row and the stored Parquet it references). ``--json`` prints the JSON alone, for tooling;
+``--plot FILE.png`` draws the cow's signals, the score against the threshold and the farm
+records around the alert (``commands/alert_plot.py``).
 """
 
 from __future__ import annotations
@@ -132,32 +134,23 @@ def run(args: argparse.Namespace) -> int:
         drawn = plot_alert(doc["alert"], settings, plot,
                            cow=f"cow {cow['cow_number']} of farm {cow['farm']}" if cow else None)
         doc["plot"] = {"path": str(drawn.path), "readings": drawn.readings, "scores": drawn.scores,
-                       "records": drawn.records}
-    if args.json:
-        print(json.dumps(doc, indent=2, default=str))
-        return 0
-    a = doc["alert"]
-    cow = doc.get("animal") or {}
-    who = f"cow {cow['cow_number']} of farm {cow['farm']} (animal {a['animal_id']})" if cow else f"animal {a['animal_id']}"
-    print(f"alert {a['id']}: {a['use_case']} for {who} at bucket {a['bucket_start']} "
-          f"(score {a['score']:.3f} >= threshold {a['threshold']:.3f}), raised {a['created_at']}")
-    print(f"  model: {a['model_name']} v{a['model_version']}  MLflow run {a['mlflow_run_id']}")
-    print(f"  code version: {doc['code_version']}   Dagster run: {doc['dagster_run_id']}   partition: {a['partition_key']}")
-    print(f"  replay it from the raw readings and this model version: smx replay {a['id']}")
-    mlrun = doc.get("mlflow_run") or {}
-    if "params" in mlrun:
-        data = {k: v for k, v in mlrun["params"].items() if any(s in k for s in ("partition", "day", "rows", "range", "feature"))}
-        print(f"  training data: {json.dumps(data, default=str)}")
-        print(f"  training metrics: {json.dumps({k: round(v, 4) for k, v in mlrun['metrics'].items()})}")
-    if doc.get("promotion_decision"):
-        print(f"  promotion decision: {json.dumps(doc['promotion_decision'])}")
-    feats = doc.get("features_on_alert") or {}
-    print(f"  features ({len(feats)} used by the model; full vector at {a['feature_ref']}):")
-    for k, v in feats.items():
-        print(f"    {k:32s} {v}")
-    if doc["feedback"]:
-        print(f"  farmer feedback: {doc['feedback']}")
-    if "plot" in doc:
-        p = doc["plot"]
-        print(f"  plot: {p['path']} ({p['readings']} readings, {p['scores']} scores, {p['records']} farm records)")
+                       "records": drawn.records, "title": drawn.title}
+    from smx_assets.commands import explain_story
+
+    try:
+        doc["story"] = explain_story.gather(doc, settings)
+    except Exception as exc:  # noqa: BLE001 - the lineage stays printable when a store is unreachable
+        doc["story"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if not args.json:  # the story first, for a person; the JSON after it, for tooling
+        for line in explain_story.lines(doc):
+            print(line)
+        print(f"  replay it from the raw readings and this model version: smx replay {doc['alert']['id']}")
+        if "error" in doc["story"]:
+            print(f"  (story incomplete: {doc['story']['error']})")
+        if "plot" in doc:
+            p = doc["plot"]
+            print(f"  plot: {p['path']} ({p['readings']} readings, {p['scores']} scores, {p['records']} farm records)")
+        print()
+        print("JSON (smx explain --json prints it alone):")
+    print(json.dumps(doc, indent=2, default=str))
     return 0

@@ -28,7 +28,7 @@ from smx_assets.domain.monitoring.drift import DriftThresholds, attach_scores, r
 from smx_assets.domain.monitoring.drift import drift_report as run_drift
 from smx_assets.domain.monitoring.lineage import RunInfo, champion_run_info, metric, run_info
 from smx_assets.domain.monitoring.operations import RunRow, flatten_numbers, lag_minutes, readable, run_figures
-from smx_assets.domain.monitoring.performance import PerformancePolicy, judged_metrics, live_performance
+from smx_assets.domain.monitoring.performance import PerformancePolicy, judged_metrics, live_performance, not_judged_reasons
 from smx_assets.domain.monitoring.reports import log_drift_report
 from smx_assets.domain.score_store import ScoreFiles, ScoreStore
 from smx_assets.domain.time_grid import day_key
@@ -40,6 +40,9 @@ GROUP = "monitoring"
 OWNERS = ["team:ml-platform"]
 DAY = pd.Timedelta(days=1)
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+# A check that could not decide is a WARN whose first metadata entry and description say so
+# (Dagster draws every result that did not pass as "Failed"; the words carry the difference).
+NOT_JUDGED = "not judged"
 
 
 # ---------------------------------------------------------------------------- drift_report
@@ -106,7 +109,8 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
     scorers, lineage, training_days = {}, {}, []
     for uc in all_use_cases():
         try:
-            model = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client)
+            model = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client,
+                                  cache_dir=settings.current().model_cache_dir)  # as scoring loads it
         except NoModelError:
             continue
         scorers[uc.name] = model.predict_scores
@@ -191,7 +195,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, herd_db
     if not judged:
         reason = "not judged: " + "; ".join(f"{d}: {v['status']}" for d, v in per_day.items())
         yield dg.AssetCheckResult(check_name="drift_share", passed=False, severity=WARN, description=reason,
-                                  metadata={"reason": reason, "per_day": per_day})
+                                  metadata={"judgement": NOT_JUDGED, "reason": reason, "per_day": per_day})
         return
     order = {"ok": 0, "warn": 1, "fail": 2}
     worst_day, worst = max(judged.items(), key=lambda kv: (order[kv[1]["level"]], kv[1]["share"]))
@@ -290,7 +294,8 @@ def alert_volume(context: dg.AssetExecutionContext, config: VolumeConfig, herd_d
             f"; not judged (nothing scored or no expected rate yet): {', '.join(sorted(unjudged))}" if unjudged else "")
     yield dg.AssetCheckResult(check_name="alert_volume_normal", passed=not flagged and judged > 0,
                               severity=ERROR if flagged else WARN,
-                              metadata={"flagged": flagged or ["none"], "judged_use_case_days": judged,
+                              metadata={"judgement": "flagged" if flagged else ("judged" if judged else NOT_JUDGED),
+                                        "flagged": flagged or ["none"], "judged_use_case_days": judged,
                                         "reason": description},
                               description=description)
 
@@ -334,9 +339,12 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
     judged: list[str] = []
     support: list[str] = []
     per_key: dict[str, dict[str, Any]] = {}
-    for day in partition_days(context):
+    scored_days = ScoreFiles(feature_store.base_path).days()  # to say where the scores are when none is in the window
+    days = partition_days(context)
+    for day in days:
         cutoff = day + DAY
         lo, hi = policy.window(cutoff)
+        day_reasons: list[str] = []
         alerts = queries.alerts_between(engine, lo, hi)
         feedback = queries.feedback_for(engine, [int(i) for i in alerts["id"]])
         results[day_key(day)] = {}
@@ -356,12 +364,10 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
                                     coverage=cov, cutoff=cutoff, policy=policy, training_metrics=training,
                                     scored_animals=animals)
             results[day_key(day)][uc.name] = {p.model_version: p.as_metadata() for p in perf}
-            if not perf:
-                support.append(f"{uc.name}: nothing scored")
+            day_reasons += not_judged_reasons(uc.name, perf, policy, (lo, hi), scored_days)
             for p in perf:
                 degraded += [f"{day_key(day)} {uc.name} v{p.model_version}: {d}" for d in p.degraded]
                 judged += [f"{day_key(day)} {uc.name} v{p.model_version} {m}" for m in judged_metrics(p, policy)]
-                support.append(f"{uc.name} v{p.model_version}: {p.n_events} labelled events, {p.n_alerts} alerts")
                 for name in ("precision", "sensitivity", "lead_time_median_h", "precision_feedback"):
                     v = getattr(p, name)
                     if v == v:  # not NaN
@@ -371,9 +377,9 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
                 metadata[f"{uc.name}_version"] = p.model_version
         metadata["per_use_case"] = dg.MetadataValue.json(results[day_key(day)])
         day_judged = [j for j in judged if j.startswith(day_key(day))]
+        support += [f"{day_key(day)} {r}" if len(days) > 1 else r for r in day_reasons]
         metadata["status"] = (f"judged: {', '.join(j.split(' ', 1)[1] for j in day_judged)}" if day_judged else
-                              f"not judged: no version with {policy.min_events} labelled events or "
-                              f"{policy.min_alerts} alerts in the window")
+                              "not judged: " + "; ".join(day_reasons))
         per_key[day_key(day)] = metadata
     per_partition_metadata(context, per_key)
     yield dg.MaterializeResult(metadata={
@@ -382,14 +388,15 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
     if degraded:
         description = "; ".join(degraded)
     elif not judged:
-        # Nothing had enough labels to compare: say so (WARN), never "passed".
-        description = (f"not judged: no version had {policy.min_events} labelled events or {policy.min_alerts} "
-                       f"alerts and training metrics to compare ({'; '.join(dict.fromkeys(support))})")
+        # Nothing had enough labels to compare: say so (WARN), never "passed", with the reason
+        # of each use case (no scores in the window, too few labelled events or alerts).
+        description = "not judged: " + "; ".join(dict.fromkeys(support))
     else:
         description = f"no version clearly below its training metrics ({len(judged)} comparisons)"
     yield dg.AssetCheckResult(check_name="performance_vs_training", passed=not degraded and bool(judged),
                               severity=ERROR if degraded else WARN,
-                              metadata={"degraded": degraded or ["none"], "judged": judged or ["none"],
+                              metadata={"judgement": "degraded" if degraded else ("judged" if judged else NOT_JUDGED),
+                                        "degraded": degraded or ["none"], "judged": judged or ["none"],
                                         "reason": description},
                               description=description)
 
@@ -432,14 +439,14 @@ MAX_REPORT_ROWS = 200  # a Markdown table beyond this is no longer read; the cou
 
 
 def _alerts_markdown(frame: pd.DataFrame, ui: str) -> str:
-    rows = ["| alert | cow | time (UTC) | use case | score | threshold | model version | look at it |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| alert | farm | cow | time (UTC) | use case | score | threshold | model version | look at it |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in frame.head(MAX_REPORT_ROWS).itertuples(index=False):
         version = markdown_link(f"{r.model_name} v{r.model_version}", model_version_url(ui, r.model_name, r.model_version))
-        rows.append(f"| {r.id} | {r.cow} | {r.bucket_start:%Y-%m-%d %H:%M} | {r.use_case} | {r.score:.3f} | "
+        rows.append(f"| {r.id} | {r.farm} | {r.cow} | {r.bucket_start:%Y-%m-%d %H:%M} | {r.use_case} | {r.score:.3f} | "
                     f"{r.threshold:.3f} | {version} | `smx explain {r.id} --plot alert-{r.id}.png` |")
     if len(frame) > MAX_REPORT_ROWS:
-        rows.append(f"| ... | {len(frame) - MAX_REPORT_ROWS} more | | | | | | `smx alerts` lists them all |")
+        rows.append(f"| ... | {len(frame) - MAX_REPORT_ROWS} more | | | | | | | `smx alerts` lists them all |")
     return "\n".join(rows)
 
 
@@ -447,7 +454,7 @@ def _alerts_markdown(frame: pd.DataFrame, ui: str) -> str:
     daily_partitions, group_name=GROUP, owners=OWNERS,
     deps=["scores"],
     kinds={"sqlalchemy"},
-    description="The day's alerts as a table a farm advisor can read: cow, time, use case, score and threshold, "
+    description="The day's alerts as a table a farm advisor can read: farm and cow, time, use case, score and threshold, "
                 "the model version (linked to the MLflow UI) and the `smx explain ID --plot FILE.png` command "
                 "that draws the cow's temperature, activity, score and farm records around each alert.",
 )

@@ -23,6 +23,7 @@ from smx_assets.defs.partitions import partitioned_asset, per_partition_metadata
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.heap import frozen_heap, peak_rss_mb
+from smx_assets.domain.model_registry import model_cache
 from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
 from smx_assets.domain.monitoring.queries import alerts_per_bucket
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, prefetch_bucket_window, score_window
@@ -87,12 +88,12 @@ def scores(
     store = sensor_store.open()
     # the read cache fetches the new bucket while the models and herd records load
     with prefetch_bucket_window(store, start, end):
-        t0 = time.perf_counter()
+        t0, import_before = time.perf_counter(), model_cache.IMPORT_SECONDS
         client = mlflow.client()  # the resource's store, not whatever the environment names
         use_cases = all_use_cases()
         if config.use_cases:
             use_cases = [uc for uc in use_cases if uc.name in set(config.use_cases)]
-        model_sets = load_model_sets(use_cases, client=client)
+        model_sets = load_model_sets(use_cases, client=client, cache_dir=settings.current().model_cache_dir)
         load_seconds = time.perf_counter() - t0
         # One log line for all models (each log line is a stored event: ~10 ms apiece on SQLite).
         lines = []
@@ -101,7 +102,10 @@ def scores(
             role = "NO champion registered, rule baseline" if ms.fallback else "champion"
             lines.append(f"{name}: {role} {ms.champion.name} v{ms.champion.version}{shadow}")
         log = context.log.warning if any(ms.fallback for ms in model_sets.values()) else context.log.info
-        log("models loaded in %.2f s: %s", load_seconds, "; ".join(lines))
+        loaded = [m for ms in model_sets.values() for m in (ms.champion, ms.challenger) if m is not None]
+        origins = {o: sum(m.origin == o for m in loaded) for o in ("mlflow", "disk", "memory")}
+        log("models loaded in %.2f s (%d downloaded from MLflow, %d from the local cache, %d already in memory): %s",
+            load_seconds, origins["mlflow"], origins["disk"], origins["memory"], "; ".join(lines))
 
         engine = herd_db.engine()
         t0 = time.perf_counter()
@@ -120,7 +124,10 @@ def scores(
             chunk_cells=settings.current().scoring.chunk_cells,
             shard=shard,
         )
-    stages = {"load_models": round(load_seconds, 3), "load_records": round(records_seconds, 3),
+    stages = {"load_models": round(load_seconds, 3),
+              # of it, importing scikit-learn for the cached ML models (a fresh process's floor)
+              "load_models_import_sklearn": round(model_cache.IMPORT_SECONDS - import_before, 3),
+              "load_records": round(records_seconds, 3),
               **result.stage_seconds}
     total_alerts = sum(result.alerts_new.values())
     context.log.info(
@@ -140,6 +147,7 @@ def scores(
         "run_seconds": round(time.perf_counter() - t_run, 3),
         "stage_seconds": stages,
         "models": result.models,
+        "models_loaded_from": origins,  # mlflow: downloaded this run; disk: the local model cache
         "model_links": dg.MetadataValue.md(_models_markdown(model_sets)),
         "code_version": settings.code_version(),
         "rule_fallback_use_cases": ", ".join(result.fallback_use_cases) or "none",
@@ -161,13 +169,19 @@ def scores(
         metadata["max_alert_lag_minutes"] = round(result.max_alert_lag_minutes, 2)
     if not config.write_alerts:
         metadata["alerts_dry_run_candidates"] = result.alerts_candidates
-    if len(keys) > 1:
-        # A range run: each bucket's page shows its own figures; the run's totals are run_*.
-        metadata = {("run_" + k if k in _PER_BUCKET or k.startswith("alerts_new_") else k): v
-                    for k, v in metadata.items()}
-        metadata["run_partition_range"] = f"{keys[0]}..{keys[-1]}"
-        per_partition_metadata(context, _bucket_metadata(engine, result, context.run_id))
-    return dg.MaterializeResult(metadata=metadata)
+    # A partition's page lists its own bucket's figures first (status, readings, scores, the
+    # bucket's alerts), then the run's. Dagster puts a result's metadata before a partition's,
+    # so a range run gives every partition the whole list itself and the result none.
+    per_key = _bucket_metadata(engine, result, context.run_id)
+    if len(keys) == 1:
+        own = per_key.get(keys[0], {})
+        return dg.MaterializeResult(metadata={**own, **{k: v for k, v in metadata.items() if k not in own}})
+    # A range run: each bucket's page shows its own figures; the run's totals are run_*.
+    metadata = {("run_" + k if k in _PER_BUCKET or k.startswith("alerts_new_") else k): v
+                for k, v in metadata.items()}
+    metadata["run_partition_range"] = f"{keys[0]}..{keys[-1]}"
+    per_partition_metadata(context, {key: {**own, **metadata} for key, own in per_key.items()})
+    return dg.MaterializeResult()
 
 
 def _models_markdown(model_sets) -> str:  # type: ignore[no-untyped-def]
@@ -191,22 +205,40 @@ _PER_BUCKET = {"buckets_scored", "predictions_written", "alerts_new_total", "ani
                "max_alert_lag_minutes", "stage_seconds", "alerts_dry_run_candidates"}
 
 
-def _bucket_metadata(engine, result, run_id: str) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
-    """Each bucket's own figures of a range run: its scores and animals from the run's writer,
-    its alerts (raised by this run) from one GROUP BY."""
-    alerts_by_bucket = alerts_per_bucket(engine, result.window_start, result.window_end, run_id)
+NO_READINGS = "no readings: not scored"
+
+
+def _bucket_metadata(engine, result, run_id: str | None) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Each bucket's own figures, first on its partition page: whether it was scored (a bucket
+    without readings says so first, not as a run with 0 predictions), what the run read and
+    wrote for it, and the bucket's alerts whichever run raised them (a re-score raises none
+    anew: ``alerts`` still counts the one an earlier run raised; ``alerts_new_*`` are this
+    run's). The alerts come from two GROUP BYs over the window (all runs, this run)."""
+    in_bucket = alerts_per_bucket(engine, result.window_start, result.window_end)
+    by_run = alerts_per_bucket(engine, result.window_start, result.window_end, run_id) if run_id else {}
     empty = set(result.buckets_without_readings)
+    use_cases = list(result.alerts_new) or [uc.name for uc in all_use_cases()]
     per_key: dict[str, dict[str, object]] = {}
     for bucket in pd.date_range(result.window_start, result.window_end, freq=BUCKET, inclusive="left"):
         row = result.per_bucket.get(bucket, {"scores": 0, "animals": 0})
-        alerts = alerts_by_bucket.get(bucket, {})
-        per_key[partition_key(bucket)] = {
-            "buckets_scored": 0 if bucket in empty else 1,
-            "bucket": f"{bucket:%Y-%m-%d %H:%M}..{bucket + BUCKET:%H:%M} UTC",
-            "readings": "none: not scored" if bucket in empty else "yes",
-            "predictions_written": int(row["scores"]),
+        span = f"{bucket:%Y-%m-%d %H:%M}..{bucket + BUCKET:%H:%M} UTC"
+        md: dict[str, object] = {"status": NO_READINGS if bucket in empty else "scored"}
+        if bucket in empty:
+            md["no_readings"] = (f"bucket {span} was without readings when this run read it: nothing was "
+                                 "scored and no alert can come from it; readings delivered later re-score it")
+        alerts = in_bucket.get(bucket, {})
+        new = by_run.get(bucket, {})
+        md.update({
+            "bucket": span,
+            "readings_in_window": int(row.get("readings", 0)),
             "animals_scored": int(row["animals"]),
-            "alerts_new_total": sum(alerts.values()),
-            **{f"alerts_new_{uc}": int(alerts.get(uc, 0)) for uc in result.alerts_new},
-        }
+            "predictions_written": int(row["scores"]),
+            "alerts": sum(alerts.values()),
+            **{f"alerts_{uc}": int(alerts.get(uc, 0)) for uc in use_cases},
+            "alerts_new_total": sum(new.values()),
+            **{f"alerts_new_{uc}": int(new.get(uc, 0)) for uc in use_cases},
+            "buckets_scored": 0 if bucket in empty else 1,
+            "buckets_without_readings": 1 if bucket in empty else 0,
+        })
+        per_key[partition_key(bucket)] = md
     return per_key

@@ -61,7 +61,7 @@ def retro_score_range(
     except RetroRangeError as exc:
         raise dg.Failure(str(exc)) from None
     try:
-        model_sets = load_model_sets(use_cases, client=mlflow.client())
+        model_sets = load_model_sets(use_cases, client=mlflow.client(), cache_dir=settings.current().model_cache_dir)
     except NoModelError as exc:
         raise dg.Failure(f"{exc}: train and register models first (training_job)") from None
     engine = herd_db.engine()

@@ -8,9 +8,9 @@ once and loads ``models:/NAME/VERSION`` (see the package docstring).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -137,6 +137,7 @@ class LoadedModel:
     fallback: bool = False  # True when no champion existed and the rule baseline stands in
     feature_columns: list[str] = field(default_factory=list)
     load_seconds: float = 0.0
+    origin: str = "mlflow"  # where this run got it: "mlflow" (downloaded), "disk" (model cache), "memory"
 
     def predict_scores(self, frame: pd.DataFrame) -> np.ndarray:
         """Scores in [0, 1]: P(positive) for classifiers (``predict_proba`` column 1), the rule
@@ -152,43 +153,57 @@ class LoadedModel:
 
 
 def load_version(mv: ModelVersion, *, alias: str | None, fallback: bool = False,
-                 client: MlflowClient | None = None) -> LoadedModel:
+                 client: MlflowClient | None = None, cache_dir: Path | None = None) -> LoadedModel:
+    """``mv`` loaded for scoring: from this process's memory or the local model cache when an
+    earlier run loaded it (``cache_dir``, see :mod:`model_cache`), else from MLflow (then kept)."""
+    from smx_assets.domain.model_registry import model_cache
+
     client = _client(client)
-    t0 = time.perf_counter()
     uri = f"models:/{mv.name}/{mv.version}"
+
+    def from_mlflow(where: str) -> Any:
+        try:
+            # suppress_warnings skips MLflow's dependency-mismatch scan, which maps every installed
+            # distribution to its modules (1.8 s per process, measured) on each scoring run; the
+            # environment is one pinned set (constraints.txt) and each version records its code
+            # version, so the scan can only repeat what the pins already guarantee.
+            return mlflow.pyfunc.load_model(where, suppress_warnings=True)
+        except Exception as exc:  # a missing or corrupted artifact: say which version, never fall back
+            raise ModelLoadError(
+                f"cannot load {mv.name} version {mv.version}"
+                f"{f' (alias {alias})' if alias else ''} from {uri} (source {mv.source}): "
+                f"{type(exc).__name__}: {str(exc)[:500]}"
+            ) from exc
+
+    def kind() -> str | None:
+        found = (mv.tags or {}).get(TAG_KIND)
+        if found is None and mv.run_id:
+            found = client.get_run(mv.run_id).data.tags.get(TAG_KIND)
+        return found
+
     try:
-        # suppress_warnings skips MLflow's dependency-mismatch scan, which maps every installed
-        # distribution to its modules (1.8 s per process, measured) on each scoring run; the
-        # environment is one pinned set (constraints.txt) and each version records its code
-        # version, so the scan can only repeat what the pins already guarantee.
-        model = mlflow.pyfunc.load_model(uri, suppress_warnings=True)
-    except Exception as exc:  # a missing or corrupted artifact: say which version, never fall back
-        raise ModelLoadError(
-            f"cannot load {mv.name} version {mv.version}"
-            f"{f' (alias {alias})' if alias else ''} from {uri} (source {mv.source}): "
-            f"{type(exc).__name__}: {str(exc)[:500]}"
-        ) from exc
-    seconds = time.perf_counter() - t0
-    schema = model.metadata.get_input_schema()
-    kind = (mv.tags or {}).get(TAG_KIND)
-    if kind is None and mv.run_id:
-        kind = client.get_run(mv.run_id).data.tags.get(TAG_KIND)
-    return LoadedModel(model=model, name=mv.name, version=str(mv.version), run_id=mv.run_id, alias=alias,
-                       kind=kind or "ml", fallback=fallback,
-                       feature_columns=schema.input_names() if schema is not None else [],
-                       load_seconds=seconds)
+        entry = model_cache.load(mv.name, str(mv.version), mv.source, mv.run_id, cache_dir=cache_dir,
+                                 load_from=from_mlflow, kind=kind)
+    except MlflowException as exc:  # the download itself failed: the same wording as a failed load
+        raise ModelLoadError(f"cannot load {mv.name} version {mv.version}"
+                             f"{f' (alias {alias})' if alias else ''} from {uri} (source {mv.source}): "
+                             f"{type(exc).__name__}: {str(exc)[:500]}") from exc
+    return LoadedModel(model=entry.model, name=mv.name, version=str(mv.version), run_id=mv.run_id, alias=alias,
+                       kind=entry.kind or "ml", fallback=fallback, feature_columns=list(entry.feature_columns),
+                       load_seconds=entry.seconds, origin=entry.origin)
 
 
-def load_alias(name: str, alias: str, client: MlflowClient | None = None) -> LoadedModel | None:
+def load_alias(name: str, alias: str, client: MlflowClient | None = None,
+               cache_dir: Path | None = None) -> LoadedModel | None:
     """``name@alias`` loaded once, or None: for shadow (``challenger``) scoring, which must not
     fall back to anything — a missing challenger simply means no shadow scores."""
     client = _client(client)
     mv = get_alias_version(name, alias, client)
-    return None if mv is None else load_version(mv, alias=alias, client=client)
+    return None if mv is None else load_version(mv, alias=alias, client=client, cache_dir=cache_dir)
 
 
 def load_champion(name: str, *, fallback_name: str | None = None, alias: str = CHAMPION,
-                  client: MlflowClient | None = None) -> LoadedModel:
+                  client: MlflowClient | None = None, cache_dir: Path | None = None) -> LoadedModel:
     """Load ``name@alias`` once; without it, the rule baseline (``<name>-rule``) stands in.
 
     The fallback takes the rule model's ``champion`` alias if set, else its newest version.
@@ -198,7 +213,7 @@ def load_champion(name: str, *, fallback_name: str | None = None, alias: str = C
     client = _client(client)
     mv = get_alias_version(name, alias, client)
     if mv is not None:
-        return load_version(mv, alias=alias, client=client)
+        return load_version(mv, alias=alias, client=client, cache_dir=cache_dir)
     fb = fallback_name or f"{name}-rule"  # == rule_model_name_for(use case) for smx-<use case>
     fb_mv = get_alias_version(fb, CHAMPION, client)
     fb_alias: str | None = CHAMPION
@@ -207,4 +222,4 @@ def load_champion(name: str, *, fallback_name: str | None = None, alias: str = C
     if fb_mv is None:
         raise NoModelError(f"no {name}@{alias} and no rule baseline {fb} registered")
     log.warning("no %s@%s: falling back to rule baseline %s v%s", name, alias, fb, fb_mv.version)
-    return load_version(fb_mv, alias=fb_alias, fallback=True, client=client)
+    return load_version(fb_mv, alias=fb_alias, fallback=True, client=client, cache_dir=cache_dir)

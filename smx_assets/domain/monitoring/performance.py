@@ -193,3 +193,37 @@ def judged_metrics(vp: VersionPerformance, policy: PerformancePolicy) -> list[st
               ("precision", vp.precision, vp.n_alerts >= policy.min_alerts))
     return [name for name, live, supported in checks
             if supported and not math.isnan(live) and not math.isnan(vp.training.get(name, math.nan))]
+
+
+def not_judged_reasons(use_case: str, perf: list[VersionPerformance], policy: PerformancePolicy,
+                       window: tuple[pd.Timestamp, pd.Timestamp], scored_days: list[pd.Timestamp]) -> list[str]:
+    """Why nothing of ``use_case`` could be judged in ``window``, in the words a person can act on.
+
+    "Nothing scored" is only said when nothing was: the usual reason in a young deployment is
+    that every score lies after the window (which ends ``label_delay_days`` before the day so
+    that labels can arrive), and then the reason names the window and the scored days. A version
+    with scores is not judged for too few labelled events or alerts, said with the counts.
+    Versions that were judged give no reason.
+    """
+    lo, hi = window
+    span = f"{lo:%Y-%m-%d}..{hi:%Y-%m-%d %H:%M}"
+    if not perf:
+        if not scored_days:
+            return [f"{use_case}: nothing scored yet"]
+        first, last = min(scored_days), max(scored_days)
+        where = "after" if first >= hi else ("before" if last < lo else "around")
+        return [f"{use_case}: no champion scores in the window {span} (it ends {policy.label_delay_days} days "
+                f"before the day so labels can arrive); scores exist {where} it, {first:%Y-%m-%d}..{last:%Y-%m-%d}"]
+    out = []
+    for vp in perf:
+        if judged_metrics(vp, policy):
+            continue
+        short = []
+        if vp.n_events < policy.min_events:
+            short.append(f"{vp.n_events} labelled events (needs {policy.min_events})")
+        if vp.n_alerts < policy.min_alerts:
+            short.append(f"{vp.n_alerts} alerts (needs {policy.min_alerts})")
+        if not short:
+            short.append("no training metrics to compare with")
+        out.append(f"{use_case} v{vp.model_version}: {' and '.join(short)} in the window {span}")
+    return out

@@ -119,20 +119,23 @@ def alerts_per_bucket(engine: Engine, start: pd.Timestamp, end: pd.Timestamp, da
 
 
 def alerts_with_cows(engine: Engine, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """The alerts with ``start <= bucket_start < end``, with the farm's number for each cow.
+    """The alerts with ``start <= bucket_start < end``, with the farm and its number for each cow.
 
-    ``cow`` is the farm's own cow number (imported herds), else the ear tag, else the animal id.
+    ``cow`` is the farm's own cow number (imported herds), else the ear tag, else the animal id;
+    ``farm`` the farm's name: cow numbers are unique per farm only, so a cow is never named
+    without its farm.
     """
-    from smx_assets.domain.herd_db import Animal
+    from smx_assets.domain.herd_db import Animal, Farm
 
-    a, an = Alert.__table__, Animal.__table__
+    a, an, f = Alert.__table__, Animal.__table__, Farm.__table__
     cols = ["id", "use_case", "animal_id", "bucket_start", "score", "threshold", "model_name", "model_version",
             "mlflow_run_id", "created_at"]
-    q = (sa.select(*[a.c[c] for c in cols], an.c.cow_number, an.c.ear_tag)
-         .select_from(a.outerjoin(an, an.c.id == a.c.animal_id))
+    q = (sa.select(*[a.c[c] for c in cols], an.c.cow_number, an.c.ear_tag, f.c.name)
+         .select_from(a.outerjoin(an, an.c.id == a.c.animal_id).outerjoin(f, f.c.id == an.c.farm_id))
          .where(a.c.bucket_start >= to_db_ts(start), a.c.bucket_start < to_db_ts(end))
          .order_by(a.c.bucket_start, a.c.use_case, a.c.animal_id))
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).all(), columns=cols + ["cow_number", "ear_tag"])
+        frame = pd.DataFrame(conn.execute(q).all(), columns=cols + ["cow_number", "ear_tag", "farm"])
     frame["cow"] = [str(n or t or i) for n, t, i in zip(frame["cow_number"], frame["ear_tag"], frame["animal_id"])]
+    frame["farm"] = frame["farm"].fillna("unknown farm").astype(str)
     return _utc(frame.drop(columns=["cow_number", "ear_tag"]), "bucket_start", "created_at")

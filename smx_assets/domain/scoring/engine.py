@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,13 @@ from smx_assets.domain.features.baselines import baselines_from_store
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS, LOOKBACK, compute_features
 from smx_assets.domain.features.profile import FarmRecords, active_animals
 from smx_assets.domain.features.storage import BASELINES, SCORED, FeatureFiles
-from smx_assets.domain.model_registry.registry import CHALLENGER, LoadedModel, load_alias, load_champion
+from smx_assets.domain.model_registry.registry import (
+    CHALLENGER,
+    LoadedModel,
+    get_alias_version,
+    load_champion,
+    load_version,
+)
 from smx_assets.domain.score_store.files import WHOLE, ScoreFiles
 from smx_assets.domain.score_store.lineage import RunLineage, ScoredModel, finish_lineage, record_lineage
 from smx_assets.domain.score_store.store import ScoreStore
@@ -66,17 +73,25 @@ class ModelSet:
         return self.champion.fallback
 
 
-def load_model_sets(use_cases: Sequence[UseCase], client: Any = None) -> dict[str, ModelSet]:
+def load_model_sets(use_cases: Sequence[UseCase], client: Any = None,
+                    cache_dir: Path | None = None) -> dict[str, ModelSet]:
     """Each use case's champion (rule baseline when none) and challenger, loaded once.
 
     ``client``: an ``MlflowClient`` on the store to use (default: the environment's store).
+    ``cache_dir``: the local model cache (``Settings.model_cache_dir``): a version an earlier
+    run loaded comes from there, not from MLflow. Each alias is resolved to a version once, here
+    (a promotion between two runs is seen by the next run), and a challenger that is the
+    champion's version is neither loaded again nor scored twice.
     """
     sets: dict[str, ModelSet] = {}
     for uc in use_cases:
-        champion = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client)
-        challenger = load_alias(uc.model_name, CHALLENGER, client=client)
-        if challenger is not None and challenger.version == champion.version and not champion.fallback:
-            challenger = None  # the challenger was promoted: no separate shadow to score
+        champion = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client,
+                                 cache_dir=cache_dir)
+        mv = get_alias_version(uc.model_name, CHALLENGER, client)
+        promoted = mv is not None and str(mv.version) == champion.version and not champion.fallback
+        # the challenger was promoted: no separate shadow to score, nothing more to load
+        challenger = None if mv is None or promoted else load_version(mv, alias=CHALLENGER, client=client,
+                                                                      cache_dir=cache_dir)
         sets[uc.name] = ModelSet(uc, champion, challenger)
     return sets
 
@@ -107,7 +122,7 @@ class ScoringResult:
     n_readings: int = 0  # bolus readings inside the window's buckets
     buckets_without_readings: list[pd.Timestamp] = field(default_factory=list)
     lineage_ids: dict[str, int] = field(default_factory=dict)  # "heat" / "heat (shadow)" -> scoring_lineage.id
-    # per bucket: scores written and champion-scored animals
+    # per bucket: scores written, champion-scored animals and readings read
     per_bucket: dict[pd.Timestamp, dict[str, int]] = field(default_factory=dict)
     score_bytes_written: int = 0
 
@@ -541,6 +556,8 @@ def score_window(
         for b, n in o.champion_animals.items():
             per_bucket_out.setdefault(b, {"scores": 0, "animals": 0})
             per_bucket_out[b]["animals"] += n
+    for b, n in totals.items():  # what the run read of each bucket (0: no readings, not scored)
+        per_bucket_out.setdefault(pd.Timestamp(b), {"scores": 0, "animals": 0})["readings"] = int(n)
     return ScoringResult(
         window_start=start, window_end=end,
         n_buckets=len(scored),
