@@ -322,6 +322,10 @@ TABLE: tuple[Setting, ...] = (
             "animal x bucket cells a scoring run holds at once: the herd is scored in chunks of this "
             "many cells (10,000 animals of one bucket, ~1 GB), so its memory stays flat as the herd grows",
             "an integer from 100 to 100000000", _number(int, 100, 100_000_000), group=R),
+    Setting("SMX_SCORING_PROCESSES", "2",
+            "processes computing a scoring run's chunk features (the run's own and forked workers; 1: the "
+            "run's only); a run pod should have as many cores",
+            "an integer from 1 to 16", _number(int, 1, 16), group=R),
     Setting("SMX_SCORING_SHARDS", "1",
             "scoring runs per bucket: the fleet is split by farm (crc32 of the farm id modulo this), the "
             "scoring sensor requests one run per shard and bucket, each reading and writing only its farms' "
@@ -401,6 +405,7 @@ class ScoringSettings:
     max_rescores_per_tick: int = 12
     chunk_cells: int = 10_000
     shards: int = 1
+    processes: int = 2
 
 
 @dataclass(frozen=True)
@@ -576,6 +581,7 @@ class Settings:
                 max_rescores_per_tick=v["SMX_SCORING_MAX_RESCORES_PER_TICK"],
                 chunk_cells=v["SMX_SCORING_CHUNK_CELLS"],
                 shards=v["SMX_SCORING_SHARDS"],
+                processes=v["SMX_SCORING_PROCESSES"],
             ),
             retraining=RetrainingSettings(
                 min_interval_hours=v["SMX_RETRAIN_MIN_INTERVAL_HOURS"],

@@ -123,6 +123,7 @@ def scores(
             write_alerts=config.write_alerts,
             chunk_cells=settings.current().scoring.chunk_cells,
             shard=shard,
+            processes=settings.current().scoring.processes,
         )
     stages = {"load_models": round(load_seconds, 3),
               # of it, importing scikit-learn for the cached ML models (a fresh process's floor)
@@ -158,6 +159,9 @@ def scores(
     rss = peak_rss_mb()
     if rss is not None:
         metadata["peak_rss_mb"] = rss
+    if result.worker_peak_rss_mb:  # the forked feature worker's own peak (its pages shared with the run's at fork)
+        metadata["feature_worker_peak_rss_mb"] = result.worker_peak_rss_mb
+        metadata["feature_worker_chunks"] = result.feature_worker_chunks
     if result.buckets_without_readings:
         empty = result.buckets_without_readings
         metadata["no_readings"] = (f"{len(empty)} bucket(s) without readings, not scored: "

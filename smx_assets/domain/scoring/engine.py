@@ -45,6 +45,7 @@ from smx_assets.domain.score_store.files import WHOLE, ScoreFiles
 from smx_assets.domain.score_store.lineage import RunLineage, ScoredModel, finish_lineage, record_lineage
 from smx_assets.domain.score_store.store import ScoreStore
 from smx_assets.domain.score_store.writer import ScoreWriter
+from smx_assets.domain.scoring.feature_pool import in_chunk_order, worker_peak_rss_mb
 from smx_assets.domain.scoring.outputs import (
     ALL_ANIMALS,
     AnimalRange,
@@ -125,6 +126,8 @@ class ScoringResult:
     # per bucket: scores written, champion-scored animals and readings read
     per_bucket: dict[pd.Timestamp, dict[str, int]] = field(default_factory=dict)
     score_bytes_written: int = 0
+    worker_peak_rss_mb: float = 0.0  # the largest forked feature worker's peak (processes > 1)
+    feature_worker_chunks: int = 0  # chunks whose features a forked worker computed
 
 
 class _Timer:
@@ -420,8 +423,12 @@ def score_window(
     now: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
     chunk_cells: int = DEFAULT_CHUNK_CELLS,
     shard: Shard = WHOLE_FLEET,
+    processes: int = 1,
 ) -> ScoringResult:
     """Score every bucket in ``[start, end)`` and write scores and alerts.
+
+    ``processes`` > 1 computes chunk features on that many processes (the run's and forked
+    workers, ``feature_pool``), with the same results.
 
     The herd is scored in chunks of animals (``chunk_cells`` animal x bucket cells each, see
     :func:`animal_chunks`), so peak memory depends on the chunk, not on the herd: each chunk
@@ -506,9 +513,16 @@ def score_window(
     assumed: list[set[pd.Timestamp]] = []
     with files.scored_writer(suffix) as feature_writer:
         refs = {pd.Timestamp(b): feature_writer.url(b) for b in buckets}
-        for k, (ids, animals) in enumerate(chunks):
-            with timer.stage("features"):
-                features = _chunk_features(w, ids, whole_herd=whole_herd)
+        pool_stats = {"worker_chunks": 0}
+        ordered = in_chunk_order(lambda k: _chunk_features(w, chunks[k][0], whole_herd=whole_herd), len(chunks),
+                                 processes, after_fork=getattr(store, "after_fork", None), stats=pool_stats)
+        while True:
+            with timer.stage("features"):  # this process's chunks, and the wait for the worker's
+                item = next(ordered, None)
+            if item is None:
+                break
+            k, features = item
+            ids, animals = chunks[k]
             with timer.stage("write_features"):
                 feature_writer.add(features)
             per_bucket = _per_bucket(w, features)
@@ -573,6 +587,8 @@ def score_window(
         n_readings=int(totals.sum()), buckets_without_readings=sorted(empty),
         lineage_ids={f"{uc}{' (shadow)' if shadow else ''}": lid for (uc, shadow), lid in lineage_ids.items()},
         per_bucket=per_bucket_out, score_bytes_written=writer.bytes_written,
+        worker_peak_rss_mb=round(worker_peak_rss_mb(), 1) if pool_stats["worker_chunks"] else 0.0,
+        feature_worker_chunks=pool_stats["worker_chunks"],
     )
 
 

@@ -694,6 +694,11 @@ class InfluxSensorStore:
     def close(self) -> None:
         self.session.close()
 
+    def after_fork(self) -> None:
+        """In a forked worker: a session of its own (the parent's pooled connections stay the
+        parent's; they are dropped here, not closed)."""
+        self.session = requests.Session()
+
 
 def _runs(buckets: list[int], max_gap: int = 12) -> list[tuple[int, int]]:
     """Sorted bucket starts merged into half-open second ranges, bridging short gaps.

@@ -361,3 +361,8 @@ class SqlSensorStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def after_fork(self) -> None:
+        """In a forked worker: connections of its own (SQLAlchemy's advice for a pool across
+        fork: the inherited ones are left to the parent, not closed)."""
+        self.engine.dispose(close=False)

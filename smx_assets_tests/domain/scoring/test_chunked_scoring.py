@@ -87,13 +87,15 @@ def _herd_db(herd: dict[str, object], url: str) -> sa.Engine:
     return engine
 
 
-def _score(herd: dict[str, object], engine: sa.Engine, features: str, chunk_cells: int):  # type: ignore[no-untyped-def]
+def _score(herd: dict[str, object], engine: sa.Engine, features: str, chunk_cells: int,  # type: ignore[no-untyped-def]
+           processes: int = 1):
     store = open_sensor_store(str(herd["store_url"]))
     client = model_registry.configure(str(herd["mlflow"]))
     try:
         return score_window(engine=engine, store=store, files=FeatureFiles(features), records=load_herd_records(engine),
                             model_sets=load_model_sets(all_use_cases(), client=client), start=WINDOW_START,
-                            end=WINDOW_END, lineage=ScoringLineage("test", "chunked", None), chunk_cells=chunk_cells)
+                            end=WINDOW_END, lineage=ScoringLineage("test", "chunked", None), chunk_cells=chunk_cells,
+                            processes=processes)
     finally:
         store.close()
 
@@ -205,4 +207,36 @@ def test_postgresql_herd_db_matches_sqlite_and_reruns_idempotently(herd: dict[st
     pd.testing.assert_frame_equal(alerts_before, _table(pg, "alerts", KEY[:1] + KEY[3:]))
     assert sum(again.alerts_new.values()) == 0  # known alerts are not raised twice
     lite.dispose()
+    pg.dispose()
+
+
+def test_features_on_two_processes_equal_one(herd: dict[str, object], pg_url: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forked feature worker (SMX_SCORING_PROCESSES=2) computes the odd chunks: the stored
+    scores, alerts, feature files and figures are those of one process, bit for bit (InfluxDB
+    through the read cache, PostgreSQL herd DB: both keep working in the parent after the fork)."""
+    root = Path(str(herd["root"]))
+    pg = _herd_db(herd, pg_url)
+    monkeypatch.setattr(scoring_engine, "MIN_CHUNK_ANIMALS", 1)  # 9 animals a chunk
+    n_buckets = int((WINDOW_END - WINDOW_START) / pd.Timedelta(minutes=10))
+    one = _score(herd, pg, str(root / "f_one"), chunk_cells=9 * n_buckets, processes=1)
+    preds_one, alerts_one = _table(pg, "scores", KEY, root / "f_one"), _table(pg, "alerts", KEY[:1] + KEY[3:])
+    _clear(pg)
+    two = _score(herd, pg, str(root / "f_two"), chunk_cells=9 * n_buckets, processes=2)
+    preds_two, alerts_two = _table(pg, "scores", KEY, root / "f_two"), _table(pg, "alerts", KEY[:1] + KEY[3:])
+    n_chunks = len(scoring_engine.animal_chunks(active_animals(load_herd_records(pg), WINDOW_START, WINDOW_END),
+                                                n_buckets, 9 * n_buckets))
+    assert len(preds_one) > 0 and n_chunks >= 4
+    assert (one.feature_worker_chunks, two.feature_worker_chunks) == (0, n_chunks // 2)  # the odd ones
+    assert two.worker_peak_rss_mb > 0
+    pd.testing.assert_frame_equal(preds_one, preds_two)
+    pd.testing.assert_frame_equal(alerts_one, alerts_two)
+    files_one = _scored_files(root / "f_one")
+    assert files_one.keys() == _scored_files(root / "f_two").keys()
+    for name, frame in files_one.items():
+        pd.testing.assert_frame_equal(frame, pd.read_parquet(root / "f_two" / name.replace("f_one", "f_two")))
+    for field in ("n_predictions", "n_animals", "n_buckets", "n_readings", "buckets_without_readings", "alerts_new"):
+        assert getattr(one, field) == getattr(two, field), field
+    with pg.connect() as conn:  # the parent's pooled connections survived the worker
+        assert conn.execute(sa.text("SELECT count(*) FROM alerts")).scalar_one() == len(alerts_two)
     pg.dispose()
