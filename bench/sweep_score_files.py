@@ -4,7 +4,7 @@ One day of ``--animals`` x 144 buckets x 6 scores is written as the engine write
 per bucket, ``ScoreWriter``); then, for each variant of ``files.py``'s day-file options
 (``_DAY_WRITE``, ``DAY_ROW_GROUP``), a copy of those loose files is compacted with the real
 ``ScoreFiles.compact_day`` and read back through ``ScoreStore.read``: bytes per score, the
-compaction's time, one cow's day (median of 5 cows) and the day's champion scores of one use
+compaction's time, one cow's day (median of 15 cows; also pyarrow's filtered read alone) and the day's champion scores of one use
 case. The variant ``current`` is what files.py holds; bench/bench_score_store.py measures the
 chosen options against InfluxDB.
 
@@ -73,10 +73,11 @@ def main() -> None:
             b = day + k * pd.Timedelta(minutes=10)
             template.write(bucket_scores(animals, b, lineage.record(b), rng), [b])
         scores = args.animals * len(ROLES) * args.day_buckets
-        cows = [int(a) for a in rng.choice(animals, 5, replace=False)]
+        cows = [int(a) for a in rng.choice(animals, 15, replace=False)]
         print(f"{args.animals} animals x {args.day_buckets} buckets = {scores:,} scores; "
               f"loose files {template.bytes_at_rest() / scores:.2f} B/score", flush=True)
-        print(f"{'variant':<24} {'B/score':>8} {'compact s':>10} {'cow day ms':>11} {'champion day s':>15}")
+        print(f"{'variant':<24} {'B/score':>8} {'compact s':>10} {'cow day ms':>11} {'(pyarrow) ms':>13} "
+              f"{'champion day s':>15}")
         saved = (files_mod._DAY_WRITE, files_mod.DAY_ROW_GROUP)
         for name, (opts, rg) in variants(*saved).items():
             folder = root / "v"
@@ -96,6 +97,12 @@ def main() -> None:
                     n = len(store.cow(a, day, day + DAY))
                     cow.append(time.perf_counter() - t0)
                     assert n == len(ROLES) * args.day_buckets, n
+                arrow = []
+                for a in cows:
+                    t0 = time.perf_counter()
+                    n = store.cow_arrow(a, day, day + DAY)
+                    arrow.append(time.perf_counter() - t0)
+                    assert n == len(ROLES) * args.day_buckets, n
                 t0 = time.perf_counter()
                 n = len(store.champion_day("heat", day))
                 champion_s = time.perf_counter() - t0
@@ -103,6 +110,7 @@ def main() -> None:
             finally:
                 files_mod._DAY_WRITE, files_mod.DAY_ROW_GROUP = saved
             print(f"{name:<24} {size:>8.3f} {compact_s:>10.2f} {statistics.median(cow) * 1e3:>11.1f} "
+                  f"{statistics.median(arrow) * 1e3:>13.1f} "
                   f"{champion_s:>15.3f}", flush=True)
         print(f"load average at end: {os.getloadavg()}")
     finally:
