@@ -1,4 +1,4 @@
-"""The ``smx`` command line: simulate, import, demo, rollback, explain.
+"""The ``smx`` command line: simulate, import, demo, rollback, explain, serve.
 
 Each sub-command lives in its own module under ``smx_assets/commands/`` and registers itself
 through ``add_parser(subparsers)``; this file only assembles them, so adding a command never
@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "importing",
     "alerts",
     "train",
+    "serve",
 ]
 
 
