@@ -58,10 +58,11 @@ COLUMNS = ["lineage_id", "animal_id", "bucket_start", "score", "shard"]
 
 # Compacted day files: settings measured in bench/bench_score_store.py (infra/README.md).
 DAY_ROW_GROUP = 262_144
-_DAY_WRITE = dict(compression="zstd", compression_level=6, use_byte_stream_split=["score"],
-                  use_dictionary=["shard"],
+# pyarrow takes a column's encoding from one place: BYTE_STREAM_SPLIT sits in column_encoding
+# beside the delta encodings (``use_byte_stream_split`` together with it is refused).
+_DAY_WRITE = dict(compression="zstd", compression_level=6, use_dictionary=["shard"],
                   column_encoding={"animal_id": "DELTA_BINARY_PACKED", "lineage_id": "DELTA_BINARY_PACKED",
-                                   "bucket_start": "DELTA_BINARY_PACKED"},
+                                   "bucket_start": "DELTA_BINARY_PACKED", "score": "BYTE_STREAM_SPLIT"},
                   write_statistics=True)
 _BUCKET_WRITE = dict(compression="zstd", compression_level=3, use_byte_stream_split=["score"],
                      use_dictionary=False, write_statistics=True)
