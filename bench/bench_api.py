@@ -145,7 +145,8 @@ def requests_plan(env: dict[str, str], buckets: list[pd.Timestamp]) -> dict[str,
     by_animal = {a: k for k, a in cows.items()}
     stored = stored[stored["animal_id"].isin(list(by_animal))]
     check = stored.sample(20, random_state=25)
-    return {"cows": list(cows), "buckets": buckets,
+    scored = sorted({by_animal[int(a)] for a in stored["animal_id"]})  # cows the batch run scored (a bolus, not gone)
+    return {"cows": scored, "buckets": buckets,
             "checks": [(by_animal[int(r.animal_id)], r.bucket_start, float(r.score)) for r in check.itertuples()]}
 
 
