@@ -1,7 +1,8 @@
 # The smx_assets code location image. One image serves every Python process of the topology:
 # the gRPC code server (default CMD), run workers, and, with another command, the Dagster
-# webserver and daemon and the MLflow server (same pinned versions everywhere, see
-# infra/compose/compose.yaml and infra/helm/values.yaml).
+# webserver and daemon, the MLflow server and the HTTP API (`smx serve --host 0.0.0.0 --port
+# 8000`; same pinned versions everywhere, see infra/compose/compose.yaml, infra/helm/values.yaml
+# and infra/helm/smx-api/).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,8 +39,8 @@ RUN useradd --system --uid 10001 --home-dir /home/smx --create-home smx \
 
 USER smx
 
-# gRPC code server (workspace.yaml: DAGSTER_CODE_SERVER_PORT; Helm: port).
-EXPOSE 4000
+# gRPC code server (workspace.yaml: DAGSTER_CODE_SERVER_PORT; Helm: port); the HTTP API (smx serve).
+EXPOSE 4000 8000
 
 # 0.0.0.0 inside the container so the webserver/daemon containers can reach it; the port is
 # never published on the host (Compose: `expose`, Kubernetes: ClusterIP service).

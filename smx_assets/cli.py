@@ -1,4 +1,4 @@
-"""The ``smx`` command line: simulate, import, demo, rollback, explain, replay.
+"""The ``smx`` command line: simulate, import, demo, rollback, explain, replay, serve.
 
 Each sub-command lives in its own module under ``smx_assets/commands/`` and registers itself
 through ``add_parser(subparsers)``; this file only assembles them, so adding a command never
@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "importing",
     "alerts",
     "train",
+    "serve",
 ]
 
 # Commands that start work a killed earlier command may have left half-done: before they start,

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from smx_assets.domain.redaction import mask_url, normalise_url, split_url
+from smx_assets.domain.redaction import MASK, mask_url, normalise_url, register_secret, split_url
 
 
 class SettingsError(ValueError):
@@ -59,6 +59,7 @@ class Setting:
     parse: Callable[[str], Any] = field(repr=False, compare=False)
     default_doc: str | None = None  # how a derived default is shown in the README
     group: str = "stores"
+    secret: bool = False  # never echoed (errors show ***) and masked in every log record
 
     @property
     def shown_default(self) -> str:
@@ -260,7 +261,15 @@ def _path_or_url(text: str) -> str:
     return text
 
 
+def _token(text: str) -> str:
+    """A bearer token: printable ASCII without spaces (what an ``Authorization`` header carries)."""
+    if not all(33 <= ord(c) < 127 for c in text):
+        raise ValueError("only printable ASCII without spaces")
+    return text
+
+
 S, R, D, P, DB, W, OPS = "stores", "scoring", "drift", "partitions", "database", "workers", "operations"
+API = "api"
 
 TABLE: tuple[Setting, ...] = (
     Setting("SMX_HOME", ".smx", "data folder of the embedded default", "a folder path",
@@ -372,6 +381,14 @@ TABLE: tuple[Setting, ...] = (
             "unset, stopped or running", _choice("", "stopped", "running"), group=OPS),
     Setting("SMX_CODE_VERSION", "", "code version stamped on the scoring lineage and alerts",
             "any text", _text, default_doc="the git sha (+dirty), else the package version", group=OPS),
+    Setting("SMX_API_TOKEN", "",
+            "bearer token every `/v1` path of `smx serve` requires (`Authorization: Bearer ...`); a secret: "
+            "never logged or echoed. Unset: `/v1` is open, and `smx serve` refuses any host but loopback",
+            "unset, or printable ASCII without spaces (use 32+ random characters)", _token, group=API, secret=True),
+    Setting("SMX_API_MODEL_TTL_S", "30",
+            "seconds `smx serve` keeps the resolved champion/challenger versions (and herd records, baselines) "
+            "before asking again: a promotion or rollback is served within this time, without a restart",
+            "a number from 1 to 60", _number(float, 1, 60), group=API),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in TABLE}
@@ -446,6 +463,12 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class WorkerSettings:
     influx_serialize_workers: int = 2
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    token: str = field(default="", repr=False)  # a secret: kept out of repr and logs
+    model_ttl_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -530,6 +553,7 @@ class Settings:
     retention: RetentionSettings = RetentionSettings()
     workers: WorkerSettings = WorkerSettings()
     operations: OperationSettings = OperationSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, create_home: bool = True) -> Settings:
@@ -550,13 +574,14 @@ class Settings:
             try:
                 values[row.name] = row.parse(text)
             except ValueError as exc:
-                shown = _mask_url(text)  # a URL's password is never echoed; other values are unchanged
+                shown = MASK if row.secret else _mask_url(text)  # a URL's password is never echoed
                 errors.append(f"{row.name}={shown!r} is not allowed ({exc}): expected {row.allowed}")
         if not errors and values["SMX_DRIFT_WARN_SHARE"] > values["SMX_DRIFT_FAIL_SHARE"]:
             errors.append(f"SMX_DRIFT_WARN_SHARE={values['SMX_DRIFT_WARN_SHARE']} is above "
                           f"SMX_DRIFT_FAIL_SHARE={values['SMX_DRIFT_FAIL_SHARE']}: expected warn <= fail")
         if errors:
             raise SettingsError("bad configuration: " + "; ".join(errors))
+        register_secret(*(values[row.name] for row in TABLE if row.secret))
         home_text = values["SMX_HOME"]
         home = Path(home_text).expanduser().resolve()
         if create_home:
@@ -605,6 +630,7 @@ class Settings:
                 live_simulation=v["SMX_LIVE_SIMULATION"] == "1",
                 training_schedule_running=v["SMX_TRAINING_SCHEDULE"] == "running",
             ),
+            api=ApiSettings(token=v["SMX_API_TOKEN"], model_ttl_s=v["SMX_API_MODEL_TTL_S"]),
         )
 
 

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "smx_assets"
 
 # (module prefix, layer); the longest matching prefix decides. Higher imports lower only.
 LAYERS: list[tuple[str, int]] = [
-    ("smx_assets.cli", 7), ("smx_assets.commands", 7), ("smx_assets.devtools", 7),
+    ("smx_assets.cli", 7), ("smx_assets.commands", 7), ("smx_assets.api", 7), ("smx_assets.devtools", 7),
     ("smx_assets.definitions", 6),
     ("smx_assets.defs", 5), ("smx_assets.resources", 5),
     ("smx_assets.domain.scoring", 4), ("smx_assets.domain.monitoring", 4),

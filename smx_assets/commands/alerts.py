@@ -37,32 +37,63 @@ def check(args: argparse.Namespace) -> None:
     ordered_times(args.start, args.end)
 
 
+# An alert's place in the listing order (bucket, farm, animal, id): a page's cursor is its last row's.
+AlertKey = tuple[pd.Timestamp, str, int, int]
+
+
+def alert_rows(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
+               use_case: str | None = None, *, farm: str | None = None, after: AlertKey | None = None,
+               limit: int | None = None) -> pd.DataFrame:
+    """The alerts in ``[start, end)`` (of one use case / farm), oldest first, ordered by bucket,
+    farm, animal and id; ``after``: only those past that key, ``limit``: at most that many.
+
+    The one query behind ``smx alerts`` and the API's ``GET /v1/alerts`` (keyset pages): columns
+    ``alert_id``, ``farm``, ``cow_number`` (the farm's number, else the ear tag), ``animal_id``,
+    ``bucket_start`` (aware UTC), ``use_case``, ``model``, ``version``, ``score`` (full precision).
+    Bound, typed parameters only: the herd DB compares its own timestamp spelling.
+    """
+    from smx_assets.domain.herd_db import Alert, Animal, Farm, from_db_ts, to_db_ts
+
+    al, an, f = Alert.__table__, Animal.__table__, Farm.__table__
+    q = (sa.select(al.c.id, f.c.name, sa.func.coalesce(an.c.cow_number, an.c.ear_tag), an.c.id, al.c.bucket_start,
+                   al.c.use_case, al.c.model_name, al.c.model_version, al.c.score)
+         .select_from(al.join(an, an.c.id == al.c.animal_id).join(f, f.c.id == an.c.farm_id)))
+    if start is not None:
+        q = q.where(al.c.bucket_start >= to_db_ts(start))
+    if end is not None:
+        q = q.where(al.c.bucket_start < to_db_ts(end))
+    if use_case:
+        q = q.where(al.c.use_case == use_case)
+    if farm is not None:
+        q = q.where(f.c.name == farm)
+    if after is not None:
+        b, name, animal, alert_id = after
+        q = q.where(sa.tuple_(al.c.bucket_start, f.c.name, an.c.id, al.c.id)
+                    > sa.tuple_(sa.literal(to_db_ts(b), sa.DateTime()), sa.literal(name, sa.String()),
+                                sa.literal(int(animal), sa.Integer()), sa.literal(int(alert_id), sa.Integer())))
+    q = q.order_by(al.c.bucket_start, f.c.name, an.c.id, al.c.id)
+    if limit is not None:
+        q = q.limit(int(limit))
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    frame = pd.DataFrame(rows, columns=["alert_id", "farm", "cow_number", "animal_id", "bucket_start", "use_case",
+                                        "model", "version", "score"])
+    frame["bucket_start"] = [from_db_ts(b) for b in frame["bucket_start"]]
+    frame["score"] = frame["score"].astype(float)
+    return frame
+
+
+def alert_time(bucket_start: pd.Timestamp) -> str:
+    """How an alert's time is written (CSV, API): its bucket start, UTC, ISO 8601."""
+    return pd.Timestamp(bucket_start).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def list_alerts(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
                 use_case: str | None = None) -> pd.DataFrame:
     """The alerts in ``[start, end)`` as a frame with :data:`COLUMNS`, oldest first."""
-    from smx_assets.domain.herd_db import to_db_ts
-
-    where, params = [], {}
-    if start is not None:
-        where.append("al.bucket_start >= :start")
-        params["start"] = to_db_ts(start)
-    if end is not None:
-        where.append("al.bucket_start < :end")
-        params["end"] = to_db_ts(end)
-    if use_case:
-        where.append("al.use_case = :use_case")
-        params["use_case"] = use_case
-    sql = ("SELECT f.name AS farm, COALESCE(an.cow_number, an.ear_tag) AS cow_number, al.bucket_start, "
-           "al.use_case, al.model_name AS model, al.model_version AS version, al.score, al.id AS alert_id "
-           "FROM alerts al JOIN animals an ON an.id = al.animal_id JOIN farms f ON f.id = an.farm_id"
-           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY al.bucket_start, f.name, an.id")
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql), params).all()
-    frame = pd.DataFrame(rows, columns=["farm", "cow_number", "bucket_start", "use_case", "model", "version", "score",
-                                        "alert_id"])
-    times = pd.to_datetime(frame["bucket_start"], utc=True)
-    frame["alert_time"] = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ") if len(frame) else pd.Series(dtype=str)
-    frame["score"] = frame["score"].astype(float).round(4)
+    frame = alert_rows(engine, start, end, use_case)
+    frame["alert_time"] = [alert_time(b) for b in frame["bucket_start"]] if len(frame) else pd.Series(dtype=str)
+    frame["score"] = frame["score"].round(4)
     frame["alert_id"] = frame["alert_id"].astype("int64")
     return frame[COLUMNS]
 

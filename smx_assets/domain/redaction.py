@@ -177,8 +177,22 @@ _pattern: re.Pattern[str] | None = None
 
 def register_url(*urls: str | None) -> None:
     """Remember the secrets of ``urls`` so :func:`redact` replaces them in any text."""
+    _register(set().union(*(secrets_of(u) for u in urls if u)))
+
+
+def register_secret(*values: str | None) -> None:
+    """Remember secrets that are no URL (the API's bearer token) so :func:`redact` replaces them
+    in any text, as written and percent-encoded (a value shorter than ``MIN_SECRET_LEN`` is not
+    registered: it would mask ordinary words)."""
+    spelled: set[str] = set()
+    for v in values:
+        if v:
+            spelled |= {v, quote(v, safe=""), quote_plus(v, safe="")}
+    _register({s for s in spelled if len(s) >= MIN_SECRET_LEN})
+
+
+def _register(new: set[str]) -> None:
     global _pattern
-    new = set().union(*(secrets_of(u) for u in urls if u))
     with _lock:
         if new <= _registered:
             return

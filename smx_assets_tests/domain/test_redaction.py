@@ -92,3 +92,18 @@ def test_log_records_are_masked(caplog: pytest.LogCaptureFixture) -> None:
         except ValueError:
             logging.getLogger("smx.test").exception("failed")
     assert pw not in caplog.text and "a:***@h:1" in caplog.text
+
+
+def test_registered_token_is_masked_in_free_text_and_settings_keep_it_out_of_repr() -> None:
+    from smx_assets.domain.redaction import redact, register_secret
+    from smx_assets.settings import Settings
+
+    token = "api-token-a1b2c3/d4+e5"
+    register_secret(token, "abc")  # too short to register: "abc" stays in ordinary words
+    assert redact(f"header Bearer {token} and quoted api-token-a1b2c3%2Fd4%2Be5") == \
+        "header Bearer *** and quoted ***"
+    assert redact("abc") == "abc"
+    other = "second-token-" + "9" * 20
+    settings = Settings.from_env({"SMX_API_TOKEN": other}, create_home=False)
+    assert settings.api.token == other and other not in repr(settings)
+    assert redact(f"log line {other}") == "log line ***"  # from_env registered it

@@ -20,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 CODE_SERVER_PORT = 4000
+API_PORT = 8000
 DAGSTER_SERVICES = ("code-server", "webserver", "daemon")
 
 _ENV_READ = re.compile(
@@ -134,7 +135,7 @@ def test_dockerfile_builds_the_pinned_code_location_as_non_root() -> None:
     assert "pip install -c constraints.txt ." in runs
     user = [args for instr, args in steps if instr == "USER"]
     assert user and user[-1] not in ("root", "0")
-    assert [args for instr, args in steps if instr == "EXPOSE"] == [str(CODE_SERVER_PORT)]
+    assert [args.split() for instr, args in steps if instr == "EXPOSE"] == [[str(CODE_SERVER_PORT), str(API_PORT)]]
     for instr, args in steps:
         if instr == "COPY":
             *sources, _dest = shlex.split(args)
@@ -161,7 +162,7 @@ def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
 
 def test_compose_has_the_whole_topology_with_healthchecks(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "influxdb", "mlflow", *DAGSTER_SERVICES}
+    assert set(services) == {"postgres", "influxdb", "mlflow", "api", *DAGSTER_SERVICES}
     for name, svc in services.items():
         assert "healthcheck" in svc, name
         assert svc.get("image"), name
@@ -170,7 +171,7 @@ def test_compose_has_the_whole_topology_with_healthchecks(compose: dict[str, Any
     build = services["code-server"]["build"]
     assert (INFRA / "compose" / build["context"] / build["dockerfile"]).resolve() == ROOT / "Dockerfile"
     # One image for all Python services.
-    images = {services[n]["image"] for n in ("mlflow", *DAGSTER_SERVICES)}
+    images = {services[n]["image"] for n in ("mlflow", "api", *DAGSTER_SERVICES)}
     assert len(images) == 1
 
 
@@ -191,7 +192,7 @@ def test_compose_env_vars_are_ones_the_project_reads(
     compose: dict[str, Any], package_env_vars: set[str], instance_env_vars: set[str]
 ) -> None:
     allowed = package_env_vars | instance_env_vars | {"DAGSTER_HOME"}
-    for name in DAGSTER_SERVICES:
+    for name in (*DAGSTER_SERVICES, "api"):
         unknown = set(compose["services"][name]["environment"]) - allowed
         assert not unknown, f"{name} sets env vars nothing reads: {unknown}"
 
@@ -229,6 +230,31 @@ def test_compose_secrets_come_from_the_env_file(compose: dict[str, Any]) -> None
     example = (INFRA / "compose" / ".env.example").read_text()
     assert re.search(r"^SMX_PG_PASSWORD=$", example, re.M)
     assert ".env" in (INFRA / "compose" / ".gitignore").read_text().split()
+
+
+def _serve_args(argv: list[str]):  # type: ignore[no-untyped-def]
+    """``smx serve ...`` parsed by the CLI's own parser (a wrong flag fails here)."""
+    from smx_assets.cli import build_parser
+
+    assert argv[:2] == ["smx", "serve"], argv
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "serve"
+    return args
+
+
+def test_compose_api_serves_the_stores_of_the_runs_with_a_token(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    api = services["api"]
+    args = _serve_args(api["command"])
+    assert args.host == "0.0.0.0" and args.port == API_PORT and args.workers >= 1
+    assert api["ports"] == [f"127.0.0.1:{API_PORT}:{API_PORT}"]
+    assert f"http://127.0.0.1:{API_PORT}/ready" in api["healthcheck"]["test"][-1]
+    env, runs = api["environment"], services["code-server"]["environment"]
+    for name in ("SMX_HERD_DB_URL", "SMX_SENSOR_STORE_URL", "MLFLOW_TRACKING_URI", "SMX_FEATURES_PATH"):
+        assert env[name] == runs[name], name  # the stores the scoring runs write
+    assert any(v.startswith("smx-data:/data") for v in api["volumes"])
+    assert "${SMX_API_TOKEN:?" in (INFRA / "compose" / "compose.yaml").read_text()  # no token: no start
+    assert re.search(r"^SMX_API_TOKEN=$", (INFRA / "compose" / ".env.example").read_text(), re.M)
 
 
 # ------------------------------------------------------------------ Helm
@@ -305,3 +331,29 @@ def test_local_scripts_call_the_topology_module(script: str) -> None:
     assert path.stat().st_mode & 0o111
     assert f"-m smx_assets.devtools.topology {script}" in path.read_text()
     importlib.import_module("smx_assets.devtools.topology")
+
+
+def test_helm_api_chart_deployment_with_readiness_probe_service_and_replicas(package_env_vars: set[str]) -> None:
+    chart = INFRA / "helm" / "smx-api"
+    assert _yaml(chart / "Chart.yaml")["name"] == "smx-api"
+    values = _yaml(chart / "values.yaml")
+    assert values["replicaCount"] >= 2
+    assert values["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert values["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert values["service"]["type"] == "ClusterIP"
+    assert values["image"]["repository"] == _yaml(INFRA / "helm" / "values.yaml")[
+        "dagster-user-deployments"]["deployments"][0]["image"]["repository"]  # the one image
+    assert {"name": "smx-secrets"} in values["envSecrets"]
+    for item in values["env"]:
+        assert item["name"] in package_env_vars
+    deployment = (chart / "templates" / "deployment.yaml").read_text()
+    for ref in (".Values.replicaCount", ".Values.readinessProbe", ".Values.livenessProbe", "containerPort: {{ .Values.port }}",
+                "secretRef"):
+        assert ref in deployment, ref
+    (line,) = [ln for ln in deployment.splitlines() if "command:" in ln]
+    argv = [a.replace("{{ .Values.port }}", str(values["port"])).replace("{{ .Values.workers }}", str(values["workers"]))
+            for a in json.loads(line.split("command:", 1)[1])]
+    args = _serve_args(argv)
+    assert args.host == "0.0.0.0" and args.port == values["port"] == API_PORT and args.workers == values["workers"]
+    service = (chart / "templates" / "service.yaml").read_text()
+    assert "kind: Service" in service and "targetPort: http" in service and ".Values.service.port" in service

@@ -34,11 +34,15 @@ def bucket_features(
     baselines: pd.DataFrame | FeatureFiles | None,
     bucket: pd.Timestamp | str,
     animal_ids: Sequence[int] | None = None,
+    known_at: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Feature vectors of one bucket for all (or the given) animals, reading the trailing window only.
 
     ``baselines``: the stored baselines frame, or the ``FeatureFiles`` to read the bucket's day from.
     Missing baselines give NaN baseline features with their ``*_missing`` indicators set.
+    ``known_at``: only readings received by then (the readings a scoring run at that time saw).
+    For given animals only their farms' climate sensors are read: ``compute_features`` uses no
+    other (one cow's request reads one farm's climate, not the fleet's).
     """
     b = floor_bucket(bucket)
     if isinstance(baselines, FeatureFiles):
@@ -46,8 +50,16 @@ def bucket_features(
         if baselines is None:
             log.warning("no sensor_baselines for %s: baseline features are missing", day_start(b).date())
     start, end = b - LOOKBACK, b + BUCKET
-    readings = store.read_bolus(start, end, animal_ids)
-    climate = store.read_climate(start, end)
+    sensor_ids = None
+    if animal_ids is not None:
+        farms = records.animals.loc[records.animals["animal_id"].isin(list(animal_ids)), "farm_id"]
+        sensor_ids = records.sensors.loc[records.sensors["farm_id"].isin(farms), "sensor_id"].astype("int64").tolist()
+    if known_at is None:  # the stores' plain read (any SensorStore, known_at or not)
+        readings = store.read_bolus(start, end, animal_ids)
+        climate = store.read_climate(start, end, sensor_ids)
+    else:
+        readings = store.read_bolus(start, end, animal_ids, known_at=known_at)
+        climate = store.read_climate(start, end, sensor_ids, known_at=known_at)
     return compute_features(readings, climate, records, baselines, (b, end), animal_ids=animal_ids)
 
 

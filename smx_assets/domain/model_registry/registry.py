@@ -211,9 +211,38 @@ def load_champion(name: str, *, fallback_name: str | None = None, alias: str = C
     writing nothing.
     """
     client = _client(client)
+    resolved = resolve_champion(name, fallback_name=fallback_name, alias=alias, client=client)
+    if resolved.fallback:
+        log.warning("no %s@%s: falling back to rule baseline %s v%s", name, alias, resolved.version.name,
+                    resolved.version.version)
+    return load_version(resolved.version, alias=resolved.alias, fallback=resolved.fallback, client=client,
+                        cache_dir=cache_dir)
+
+
+@dataclass(frozen=True)
+class ResolvedChampion:
+    """The version ``name@alias`` stands for now, without loading it: the rule baseline's when no
+    champion is registered (``fallback``); ``alias`` is the alias it was found by (None: the rule's
+    newest version)."""
+
+    version: ModelVersion
+    alias: str | None
+    fallback: bool
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.version.name, str(self.version.version))
+
+
+def resolve_champion(name: str, *, fallback_name: str | None = None, alias: str = CHAMPION,
+                     client: MlflowClient | None = None) -> ResolvedChampion:
+    """Which version :func:`load_champion` would load (two or three registry look-ups, no
+    artifact): a long-running server re-resolves it every minute and reloads only on a change.
+    Raises :class:`NoModelError` when neither a champion nor a rule baseline exists."""
+    client = _client(client)
     mv = get_alias_version(name, alias, client)
     if mv is not None:
-        return load_version(mv, alias=alias, client=client, cache_dir=cache_dir)
+        return ResolvedChampion(mv, alias, False)
     fb = fallback_name or f"{name}-rule"  # == rule_model_name_for(use case) for smx-<use case>
     fb_mv = get_alias_version(fb, CHAMPION, client)
     fb_alias: str | None = CHAMPION
@@ -221,5 +250,4 @@ def load_champion(name: str, *, fallback_name: str | None = None, alias: str = C
         fb_mv, fb_alias = latest_version(fb, client), None
     if fb_mv is None:
         raise NoModelError(f"no {name}@{alias} and no rule baseline {fb} registered")
-    log.warning("no %s@%s: falling back to rule baseline %s v%s", name, alias, fb, fb_mv.version)
-    return load_version(fb_mv, alias=fb_alias, fallback=True, client=client, cache_dir=cache_dir)
+    return ResolvedChampion(fb_mv, fb_alias, True)

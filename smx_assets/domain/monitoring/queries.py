@@ -59,6 +59,35 @@ def feedback_for(engine: Engine, alert_ids: list[int]) -> pd.DataFrame:
     return _utc(pd.DataFrame(rows, columns=cols), "given_at")
 
 
+VERDICTS = ("confirmed", "rejected")  # what a farmer can answer (the simulator also writes "ignored")
+
+
+def record_feedback(engine: Engine, alert_id: int, verdict: str, *, note: str | None = None,
+                    given_at: pd.Timestamp | None = None) -> dict[str, object] | None:
+    """Store a farmer's verdict on an alert where :func:`feedback_for` (model performance) reads
+    it; ``given_at`` (when the farmer gave it: an app that was offline sends it later) defaults
+    to now. None when no alert has that id (nothing written); ``ValueError`` for a verdict other
+    than :data:`VERDICTS` or a time before the alert or in the future."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
+    now = pd.Timestamp.now(tz="UTC")
+    given = now if given_at is None else pd.Timestamp(given_at)
+    given = given.tz_localize("UTC") if given.tzinfo is None else given.tz_convert("UTC")
+    if given > now + pd.Timedelta(minutes=5):
+        raise ValueError(f"given_at {given:%Y-%m-%dT%H:%M}Z is in the future")
+    a, t = Alert.__table__, Feedback.__table__
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(a.c.id, a.c.bucket_start).where(a.c.id == int(alert_id))).first()
+        if row is None:
+            return None
+        alert_at = pd.Timestamp(row[1]).tz_localize("UTC")
+        if given < alert_at:
+            raise ValueError(f"given_at {given:%Y-%m-%dT%H:%M}Z is before the alert ({alert_at:%Y-%m-%dT%H:%M}Z)")
+        new_id = conn.execute(t.insert().values(alert_id=int(alert_id), verdict=verdict, note=note,
+                                                given_at=to_db_ts(given)).returning(t.c.id)).scalar_one()
+    return {"feedback_id": int(new_id), "alert_id": int(alert_id), "verdict": verdict, "given_at": given}
+
+
 def daily_volume(engine: Engine, scores: ScoreStore, day: pd.Timestamp) -> pd.DataFrame:
     """Per use case on one day: alerts raised and animals the champion scored."""
     a = Alert.__table__

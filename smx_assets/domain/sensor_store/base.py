@@ -81,16 +81,20 @@ class SensorStore(Protocol):
         start: dt.datetime | pd.Timestamp,
         end: dt.datetime | pd.Timestamp,
         animal_ids: Sequence[int] | None = None,
+        known_at: dt.datetime | pd.Timestamp | None = None,
     ) -> pd.DataFrame:
-        """Bolus readings with ``start <= ts < end``, for all animals or the given ones."""
+        """Bolus readings with ``start <= ts < end``, for all animals or the given ones; with
+        ``known_at`` only those received by then (``received_at <= known_at``): the readings as
+        a scoring run at that time saw them."""
 
     def read_climate(
         self,
         start: dt.datetime | pd.Timestamp,
         end: dt.datetime | pd.Timestamp,
         sensor_ids: Sequence[int] | None = None,
+        known_at: dt.datetime | pd.Timestamp | None = None,
     ) -> pd.DataFrame:
-        """Climate readings with ``start <= ts < end``."""
+        """Climate readings with ``start <= ts < end`` (received by ``known_at`` when given)."""
 
     def buckets_received_since(
         self,

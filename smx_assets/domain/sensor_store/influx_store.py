@@ -411,20 +411,23 @@ class InfluxSensorStore:
     # ------------------------------------------------------------------- reads
 
     def _read_series(self, measurement: str, tag: str, fields: Sequence[str], start: object,
-                     end: object, ids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+                     end: object, ids: Sequence[int] | None, known_at: object = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, values[time, *fields]) for a bounded range, grouped by the id tag."""
         s, e = F.check_range(start, end)
-        return self._read_series_s(measurement, tag, fields, s, e, F.check_ids(ids, tag))
+        return self._read_series_s(measurement, tag, fields, s, e, F.check_ids(ids, tag), known_at)
 
     def _read_series_s(self, measurement: str, tag: str, fields: Sequence[str], s: int, e: int,
-                       checked: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
+                       checked: list[int] | None, known_at: object = None) -> tuple[np.ndarray, np.ndarray]:
         if e <= s or checked == []:
             return np.empty(0, dtype="int64"), np.empty((0, 1 + len(fields)))
+        # readings as known at a time: those that had arrived by then (an integer bound, no text)
+        known = "" if known_at is None else f'"received_at" <= {int(F.epoch_s(known_at))}'  # type: ignore[arg-type]
         if checked is None or len(checked) > READ_ALL_ABOVE_IDS:
-            queries = [_raw_select(measurement, tag, fields, s, e)]
+            queries = [_raw_select(measurement, tag, fields, s, e, known)]
         else:
             queries = [
-                _raw_select(measurement, tag, fields, s, e, _id_filter(tag, checked[lo:lo + IDS_PER_QUERY]))
+                _raw_select(measurement, tag, fields, s, e,
+                            " AND ".join(c for c in (_id_filter(tag, checked[lo:lo + IDS_PER_QUERY]), known) if c))
                 for lo in range(0, len(checked), IDS_PER_QUERY)
             ]
         parsed = [self._parse_series(self._query(q), fields, tag) for q in queries]
@@ -466,17 +469,19 @@ class InfluxSensorStore:
         start: dt.datetime | pd.Timestamp,
         end: dt.datetime | pd.Timestamp,
         animal_ids: Sequence[int] | None = None,
+        known_at: dt.datetime | pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         s, e = F.check_range(start, end)
         checked = F.check_ids(animal_ids, "animal_id")
         # A large id set (a chunk of a scoring run) would read every series anyway (see
         # READ_ALL_ABOVE_IDS): the cache serves it, filtered, at the cost of its own bucket files.
-        if self.read_cache is not None and (checked is None or len(checked) > READ_ALL_ABOVE_IDS) \
+        # The cache holds readings as known now: a read as known at an earlier time bypasses it.
+        if self.read_cache is not None and known_at is None and (checked is None or len(checked) > READ_ALL_ABOVE_IDS) \
                 and e > s and s % BUCKET_S == 0 and e % BUCKET_S == 0:
             ids, vals = self.read_cache.read(s, e, fetch=self._read_bolus_shards, markers=self.bucket_writes_since,
                                              animal_ids=None if checked is None else np.asarray(checked, dtype="int64"))
         else:
-            ids, vals = self._read_series_s(BOLUS, "animal_id", BOLUS_FIELDS, s, e, checked)
+            ids, vals = self._read_series_s(BOLUS, "animal_id", BOLUS_FIELDS, s, e, checked, known_at)
         if len(ids) == 0:
             return empty_bolus_frame()
         return F.bolus_frame_from_arrays(ids, vals[:, 0].astype("int64"), vals[:, 1], vals[:, 2], vals[:, 3],
@@ -487,9 +492,10 @@ class InfluxSensorStore:
         start: dt.datetime | pd.Timestamp,
         end: dt.datetime | pd.Timestamp,
         sensor_ids: Sequence[int] | None = None,
+        known_at: dt.datetime | pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         ids, vals = self._read_series(CLIMATE, "sensor_id", ("air_temp_c", "rh_pct"), start, end,
-                                      sensor_ids)
+                                      sensor_ids, known_at)
         if len(ids) == 0:
             return empty_climate_frame()
         return F.climate_frame_from_arrays(ids, vals[:, 0].astype("int64"), vals[:, 1], vals[:, 2])

@@ -240,7 +240,7 @@ class SqlSensorStore:
             raise SensorStoreError(f"{self.url_for_display}: read failed: {exc}") from exc
 
     def _read(self, table: str, id_col: str, value_cols: Sequence[str], start: object, end: object,
-              ids: Sequence[int] | None) -> list[tuple[Any, ...]]:
+              ids: Sequence[int] | None, known_at: object = None) -> list[tuple[Any, ...]]:
         s, e = F.check_range(start, end)
         checked = F.check_ids(ids, id_col)
         p = self._param
@@ -248,15 +248,19 @@ class SqlSensorStore:
             f"SELECT {id_col}, ts, {', '.join(value_cols)} FROM {table} "
             f"WHERE ts >= {p} AND ts < {p}"
         )
+        bounds: tuple[int, ...] = (s, e)
+        if known_at is not None:
+            base += f" AND received_at <= {p}"
+            bounds = (s, e, F.epoch_s(known_at))  # type: ignore[arg-type]
         if e <= s or checked == []:
             return []
         if checked is None:
-            return self._fetch(base, (s, e))
+            return self._fetch(base, bounds)
         rows: list[tuple[Any, ...]] = []
         for lo in range(0, len(checked), ID_CHUNK):
             part = checked[lo:lo + ID_CHUNK]
             sql = f"{base} AND {id_col} IN ({', '.join([p] * len(part))})"
-            rows.extend(self._fetch(sql, (s, e, *part)))
+            rows.extend(self._fetch(sql, (*bounds, *part)))
         return rows
 
     def read_bolus(
@@ -264,9 +268,10 @@ class SqlSensorStore:
         start: dt.datetime | pd.Timestamp,
         end: dt.datetime | pd.Timestamp,
         animal_ids: Sequence[int] | None = None,
+        known_at: dt.datetime | pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         rows = self._read("bolus_readings", "animal_id", ("temp_c", "activity", "ph", "interval_s"),
-                          start, end, animal_ids)
+                          start, end, animal_ids, known_at)
         if not rows:
             return empty_bolus_frame()
         arr = np.array(rows, dtype="float64")  # None (NULL pH) -> NaN
@@ -278,9 +283,10 @@ class SqlSensorStore:
         start: dt.datetime | pd.Timestamp,
         end: dt.datetime | pd.Timestamp,
         sensor_ids: Sequence[int] | None = None,
+        known_at: dt.datetime | pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         rows = self._read("climate_readings", "sensor_id", ("air_temp_c", "rh_pct"), start, end,
-                          sensor_ids)
+                          sensor_ids, known_at)
         if not rows:
             return empty_climate_frame()
         arr = np.array(rows, dtype="float64")

@@ -240,6 +240,30 @@ def test_buckets_received_since(store: SensorStore) -> None:
     assert every["n_readings"].tolist() == [4, 5, 4, 4, 5, 4]
 
 
+def test_read_as_known_at_leaves_out_later_arrivals(store: SensorStore) -> None:
+    """``known_at``: the readings a scoring run at that time saw (``received_at <= known_at``),
+    bolus and climate, with and without an id filter; later arrivals come back without it."""
+    frame = grid(3, 6)
+    frame["received_at"] = frame["ts"] + pd.Timedelta(minutes=1)
+    store.write_bolus(frame)
+    late = bolus([(2, "2025-03-01T00:13:00Z", 39.5, 2.0, np.nan)], received_at=T0 + 3 * H)
+    store.write_bolus(late)
+    climate = pd.DataFrame({"sensor_id": np.array([4, 4], dtype="int64"),
+                            "ts": pd.to_datetime(["2025-03-01T00:00:00Z", "2025-03-01T00:10:00Z"]),
+                            "air_temp_c": [10.0, 11.0], "rh_pct": [50.0, 51.0]})
+    store.write_climate(climate)  # received when written (now)
+    known = T0 + 2 * H
+    assert len(store.read_bolus(T0, T0 + H)) == 19
+    got = store.read_bolus(T0, T0 + H, known_at=known)
+    assert len(got) == 18 and not ((got["animal_id"] == 2) & (got["temp_c"] == 39.5)).any()
+    assert len(store.read_bolus(T0, T0 + H, animal_ids=[2], known_at=known)) == 6
+    assert len(store.read_bolus(T0, T0 + H, animal_ids=[2], known_at=T0 + 3 * H)) == 7  # received at: included
+    assert store.read_bolus(T0, T0 + H, known_at=T0).empty  # nothing had arrived yet
+    assert store.read_climate(T0, T0 + H, known_at=known).empty
+    now = pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=1)
+    assert store.read_climate(T0, T0 + H, known_at=now)["air_temp_c"].tolist() == [10.0, 11.0]
+
+
 def test_rewrite_with_later_received_at_marks_bucket_changed(store: SensorStore) -> None:
     frame = grid(2, 2)
     frame["received_at"] = T0 + H

@@ -1,0 +1,142 @@
+"""The stores one API process answers from, opened once, and what it keeps between requests.
+
+:class:`ApiStores` is created when the process starts (the app's lifespan) and handed to the
+routes by :func:`stores` (a FastAPI dependency). A uvicorn worker is a process: each opens its
+own connections. Kept for at most ``SMX_API_MODEL_TTL_S`` seconds: the resolved champion and
+challenger versions (:class:`~smx_assets.domain.scoring.on_demand.LiveModels`), the herd records
+and the farm/cow index (a registered cow is found within that time), a day's baselines. A
+background thread refreshes them at half that period, so no request waits for a refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+from fastapi import Request
+
+from smx_assets.api.errors import ApiError
+from smx_assets.domain.features.profile import FarmRecords, load_herd_records
+from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.score_store import ScoreFiles, ScoreStore
+from smx_assets.domain.scoring.on_demand import BaselineDays, LiveModels, TimedCache
+from smx_assets.domain.sensor_store.base import SensorStore
+from smx_assets.domain.sensor_store.factory import open_sensor_store
+from smx_assets.domain.sql_engine import make_engine
+from smx_assets.domain.use_cases.catalog import all_use_cases
+from smx_assets.settings import Settings
+
+log = logging.getLogger("smx.api")
+
+
+def cow_index(engine: sa.Engine) -> dict[tuple[str, str], int]:
+    """(farm name, cow number) -> animal id; the cow number is the farm's own number, else the
+    ear tag (the rule of ``smx alerts``)."""
+    from smx_assets.domain.herd_db import Animal, Farm
+
+    an, f = Animal.__table__, Farm.__table__
+    q = sa.select(f.c.name, sa.func.coalesce(an.c.cow_number, an.c.ear_tag), an.c.id).select_from(
+        an.join(f, f.c.id == an.c.farm_id))
+    with engine.connect() as conn:
+        return {(str(farm), str(cow)): int(i) for farm, cow, i in conn.execute(q) if cow is not None}
+
+
+@dataclass
+class ApiStores:
+    settings: Settings
+    engine: sa.Engine
+    sensors: SensorStore
+    features: FeatureFiles
+    scores: ScoreStore
+    models: LiveModels
+    records_cache: TimedCache[FarmRecords]
+    cows_cache: TimedCache[dict[tuple[str, str], int]]
+    baselines: BaselineDays
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> ApiStores:
+        from smx_assets.domain import model_registry
+
+        engine = make_engine(settings.herd_db_url, connect_timeout_s=settings.database.connect_timeout_s)
+        sensors = open_sensor_store(settings.sensor_store_url, connect_timeout_s=settings.database.connect_timeout_s)
+        client = model_registry.configure(settings.mlflow_tracking_uri)
+        ttl = settings.api.model_ttl_s
+        files = FeatureFiles(settings.features_path)
+        return cls(settings=settings, engine=engine, sensors=sensors, features=files,
+                   scores=ScoreStore(engine, ScoreFiles(settings.features_path)),
+                   models=LiveModels(list(all_use_cases()), client, ttl_s=ttl),
+                   records_cache=TimedCache(lambda: load_herd_records(engine), ttl),
+                   cows_cache=TimedCache(lambda: cow_index(engine), ttl),
+                   baselines=BaselineDays(files, ttl))
+
+    def start_refresher(self) -> None:
+        """Refresh models, records and the cow index every half TTL on a daemon thread."""
+        period = self.settings.api.model_ttl_s / 2
+
+        def loop() -> None:
+            while not self._stop.wait(period):
+                for what, refresh in (("models", self.models.refresh), ("records", self.records_cache.refresh),
+                                      ("cows", self.cows_cache.refresh)):
+                    try:
+                        refresh()
+                    except Exception as exc:  # noqa: BLE001 - a store down: the next request says so
+                        log.warning("refreshing %s failed: %s: %s", what, type(exc).__name__, exc)
+
+        self._thread = threading.Thread(target=loop, name="smx-api-refresh", daemon=True)
+        self._thread.start()
+
+    def records(self) -> FarmRecords:
+        return self.records_cache.get()
+
+    def animal_id(self, farm: str, cow_number: str) -> int:
+        """The cow's animal id; 404 naming the unknown farm or cow."""
+        index = self.cows_cache.get()
+        found = index.get((farm, cow_number))
+        if found is not None:
+            return found
+        if not any(f == farm for f, _ in index):
+            raise ApiError(404, f"no farm named {farm!r}")
+        raise ApiError(404, f"no cow {cow_number!r} on farm {farm!r}")
+
+    def require_farm(self, farm: str) -> None:
+        if not any(f == farm for f, _ in self.cows_cache.get()):
+            raise ApiError(404, f"no farm named {farm!r}")
+
+    def readiness(self) -> list[str]:
+        """What is missing for answering: unreachable stores, use cases without a model."""
+        missing: list[str] = []
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001
+            missing.append(f"herd DB: {type(exc).__name__}: {exc}")
+        try:
+            now = pd.Timestamp.now(tz="UTC").floor("10min")
+            self.sensors.read_climate(now - pd.Timedelta(minutes=10), now, [0])
+        except Exception as exc:  # noqa: BLE001
+            missing.append(f"sensor store: {type(exc).__name__}: {exc}")
+        try:
+            sets = self.models.current()
+            missing += [self.models.errors.get(uc.name, f"{uc.name}: no champion or rule baseline")
+                        for uc in self.models.use_cases if uc.name not in sets]
+        except Exception as exc:  # noqa: BLE001
+            missing.append(f"model registry: {type(exc).__name__}: {exc}")
+        return missing
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sensors.close()
+        self.engine.dispose()
+
+
+def stores(request: Request) -> ApiStores:
+    """The process's stores (FastAPI dependency)."""
+    return request.app.state.stores  # type: ignore[no-any-return]
+
+
+__all__ = ["ApiStores", "cow_index", "stores"]
