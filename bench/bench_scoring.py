@@ -197,7 +197,7 @@ def run_one(mode: str) -> None:
                                   records=load_herd_records(engine), model_sets=model_sets, start=bucket,
                                   end=bucket + pd.Timedelta(minutes=10),
                                   lineage=ScoringLineage(settings.code_version(), partition, None),
-                                  chunk_cells=s.scoring.chunk_cells)
+                                  chunk_cells=s.scoring.chunk_cells, processes=s.scoring.processes)
         seconds = time.perf_counter() - t0
         extra = {"animals": result.n_animals, "predictions": result.n_predictions,
                  "score_bytes_written": result.score_bytes_written,
