@@ -4,8 +4,14 @@ never shows. Each case runs the real ``smx`` entry point in a fresh ``SMX_HOME``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import re
+import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from smx_assets.domain.ingest_validation import FUTURE_TOLERANCE
-from smx_assets_tests.reliability.helpers import free_port, smx
+from smx_assets_tests.reliability.helpers import free_port, smx, smx_env
 
 CANARY = "Can4ry#pw/x?y@z%"  # '#', '/', '?', '@', '%' unencoded
 
@@ -161,3 +167,112 @@ def test_a_failed_statement_is_worded_by_the_database_without_sql_or_parameters(
         conn.execute(sa.text("INSERT INTO t (a) VALUES (:a)"), [{"a": None}] * 5000)
     assert "[SQL: INSERT INTO t" in str(err.value) and "[parameters:" in str(err.value)  # SQLAlchemy's text
     assert _message(err.value) == "NOT NULL constraint failed: t.a (writing t)"
+
+
+# ------------------------------------------------------------------ a run that fails, a full disk
+
+YESTERDAY = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+TRACE_MARKS = ("Traceback", "Stack Trace", 'File "', "DagsterExecutionStepExecutionError")
+
+
+def _not_logging(p: subprocess.CompletedProcess) -> list[str]:
+    """Standard error without the commands' own INFO/WARNING log records (alembic's migrations,
+    the registry's rule fallback: progress, one record a line) and the step's progress line."""
+    return [line for line in p.stderr.splitlines()
+            if line.strip() and not re.match(r"\d{4}[-/]\d\d[-/]\d\d[ T]\d\d:\d\d:\d\d(,\d+)? (INFO|WARNING) ", line)
+            and "retro-scoring" not in line]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _with_instance(home: Path) -> Path:
+    """``home`` as ``DAGSTER_HOME`` with the repository's ``dagster.yaml`` (the pid-checking run
+    launcher, telemetry off: no first-run banner on standard error), as ``make demo`` has it."""
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    return home
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with a small simulated herd and every use case's rule baseline registered (smx train)."""
+    home = _with_instance(tmp_path_factory.mktemp("trained"))
+    sim = smx(home, "simulate", "--animals", "6", "--days", "3", "--farms", "1")
+    assert sim.returncode == 0, sim.stderr
+    train = smx(home, "train")
+    assert train.returncode == 0, train.stderr
+    return home
+
+
+def test_a_failed_run_is_one_line_naming_the_step_the_error_and_the_full_log(tmp_path: Path) -> None:
+    """No model registered: the scoring run fails in its step. Dagster's STEP_FAILURE and
+    RUN_FAILURE blocks (two stack traces) stay in the run's event log; the terminal gets one line."""
+    _with_instance(tmp_path)
+    assert smx(tmp_path, "simulate", "--animals", "4", "--days", "2", "--farms", "1").returncode == 0
+    p = smx(tmp_path, "score", "--from", YESTERDAY, "--to", YESTERDAY)
+    assert p.returncode == 1, p.stderr
+    assert not any(mark in p.stderr for mark in TRACE_MARKS), p.stderr
+    lines = _not_logging(p)
+    assert len(lines) == 1, p.stderr
+    line = lines[0]
+    assert re.match(r"smx score: step retro_score_range of run [0-9a-f-]{36} failed: ", line), line
+    assert "no smx-heat@champion and no rule baseline smx-heat-rule registered" in line
+    assert f"the full log: smx -v score --from {YESTERDAY} --to {YESTERDAY}" in line
+    verbose = smx(tmp_path, "-v", "score", "--from", YESTERDAY, "--to", YESTERDAY)  # what the line points to
+    assert verbose.returncode == 1 and "Stack Trace" in verbose.stderr and "STEP_FAILURE" in verbose.stderr
+
+
+# A real full disk: a tmpfs of a few KB (root may mount one; this machine's suite runs as root).
+# Without root the write point is made to fail with ENOSPC instead, and the test's id says so.
+FULL_DISK = "tmpfs" if os.geteuid() == 0 and shutil.which("mount") else "simulated-ENOSPC"
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a filesystem with no space left (a 64 KB tmpfs, filled)."""
+    where = tmp_path / "full"
+    where.mkdir()
+    if FULL_DISK == "tmpfs":
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=True)
+        with contextlib.suppress(OSError), (where / "filler").open("wb") as fh:
+            fh.write(b"\0" * 1_000_000)  # fills it: ENOSPC part way
+        assert shutil.disk_usage(where).free < 8192
+    try:
+        yield where
+    finally:
+        if FULL_DISK == "tmpfs":
+            subprocess.run(["umount", str(where)], check=True)
+
+
+def _smx_on_full_disk(home: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    if FULL_DISK == "tmpfs":
+        return smx(home, *args, env=env)
+    return subprocess.run([sys.executable, "-m", "smx_assets_tests.reliability._enospc_cli", *args],
+                          env=smx_env(home, env), cwd=home, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("how", [FULL_DISK])
+def test_a_full_disk_while_scoring_says_so_in_one_line(trained_home: Path, full_disk: Path, how: str) -> None:
+    """The score store and baselines go to ``SMX_FEATURES_PATH`` on a full disk: pyarrow's
+    ``OSError: [Errno 28]`` inside the Dagster run (106 lines and two stack traces before)."""
+    p = _smx_on_full_disk(trained_home, "score", "--from", YESTERDAY, "--to", YESTERDAY,
+                          env={"SMX_FEATURES_PATH": str(full_disk / "features")})
+    assert p.returncode == 1, p.stderr
+    assert not any(mark in p.stderr for mark in TRACE_MARKS), p.stderr
+    lines = _not_logging(p)
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("smx score: step retro_score_range of run ")
+    assert "the disk is full (OSError: [Errno 28] No space left on device" in lines[0], lines[0]
+    assert "free space where the stores live (SMX_HOME, SMX_FEATURES_PATH, DAGSTER_HOME)" in lines[0]
+
+
+@pytest.mark.parametrize("how", [FULL_DISK])
+def test_a_full_disk_under_the_home_says_so_in_one_line(tmp_path: Path, full_disk: Path, how: str) -> None:
+    """``smx simulate`` into a home on a full disk: SQLite's ``database or disk is full`` (or the
+    folder's ENOSPC), said as a full disk, no traceback."""
+    p = _smx_on_full_disk(tmp_path, "simulate", "--animals", "200", "--days", "30",
+                          env={"SMX_HOME": str(full_disk / "smx")})
+    assert p.returncode == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    lines = _not_logging(p)
+    assert len(lines) == 1 and lines[0].startswith("smx simulate: the disk is full ("), p.stderr
