@@ -26,6 +26,7 @@ from smx_assets.domain.heap import frozen_heap, peak_rss_mb
 from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
 from smx_assets.domain.monitoring.queries import alerts_per_bucket
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, prefetch_bucket_window, score_window
+from smx_assets.domain.scoring.reads import read_metadata, snapshot_reads
 from smx_assets.domain.scoring.shards import WHOLE_FLEET, Shard
 from smx_assets.domain.time_grid import BUCKET, partition_key, range_label
 from smx_assets.domain.use_cases.catalog import all_use_cases
@@ -85,6 +86,7 @@ def scores(
                      "" if shard.whole else f", {shard.label}")
 
     store = sensor_store.open()
+    reads = snapshot_reads(store, start, end)  # what this run reads, before it reads (late data exactly once)
     # the read cache fetches the new bucket while the models and herd records load
     with prefetch_bucket_window(store, start, end):
         t0 = time.perf_counter()
@@ -167,6 +169,9 @@ def scores(
                     for k, v in metadata.items()}
         metadata["run_partition_range"] = f"{keys[0]}..{keys[-1]}"
         per_partition_metadata(context, _bucket_metadata(engine, result, context.run_id))
+        per_partition_metadata(context, {partition_key(b): read_metadata(r) for b, r in reads.items()})
+    else:
+        metadata.update(read_metadata(reads[start]))
     return dg.MaterializeResult(metadata=metadata)
 
 
