@@ -16,7 +16,8 @@ rules can be tested exhaustively:
   re-scored only when no finished run has read them (each run records what it read, see
   ``reads.py``) and no run of it is queued or running (that run will read them). The run key is
   derived from the bucket's data (reading count and last arrival), so the same data never
-  triggers two runs, and new data always triggers one.
+  triggers two runs, and new data always triggers one. Adjacent late buckets are re-scored in one
+  ranged run.
 * With ``SMX_SCORING_SHARDS`` = N > 1 every planned bucket becomes N requests, one per shard
   (:func:`shard_requests`): the run key gets ``/shard-3-of-4``, so new buckets, late-data
   re-scores and catch-up all work per shard with the keys still derived from the bucket's data.
@@ -24,6 +25,7 @@ rules can be tested exhaustively:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -189,6 +191,29 @@ def _in_backlog(b: pd.Timestamp, backlog: list[tuple[pd.Timestamp, pd.Timestamp]
     return any(first <= b <= last for first, last in backlog)
 
 
+def _late_requests(late: list[tuple[pd.Timestamp, str]], max_range: int) -> list[BucketRequest]:
+    """Late-data re-scores, contiguous buckets as one ranged run (a farm delivering an evening's
+    late readings at once changes dozens of adjacent buckets: one run, one model load). The run
+    key names the range and a digest of its buckets' fingerprints."""
+    out: list[BucketRequest] = []
+    groups: list[list[tuple[pd.Timestamp, str]]] = []
+    for b, fp in sorted(late):
+        if groups and b == groups[-1][-1][0] + BUCKET and len(groups[-1]) < max_range:
+            groups[-1].append((b, fp))
+        else:
+            groups.append([(b, fp)])
+    for g in groups:
+        first, fp = g[0]
+        if len(g) == 1:
+            out.append(BucketRequest(first, "late-data", f"scores:{first.isoformat()}:{fp}"))
+            continue
+        last = g[-1][0]
+        digest = hashlib.sha1("|".join(f for _, f in g).encode()).hexdigest()[:12]
+        out.append(BucketRequest(first, "late-data", f"scores:{first.isoformat()}..{last.isoformat()}:late:{digest}",
+                                 bucket_last=last))
+    return out
+
+
 def plan_scoring(
     cursor: ScoringCursor,
     now: pd.Timestamp,
@@ -237,6 +262,7 @@ def plan_scoring(
     requested = dict(cursor.requested)
     rescores = 0
     never_scored: list[pd.Timestamp] = []
+    late: list[tuple[pd.Timestamp, str]] = []
     for b in sorted(seen):
         n, last_at = seen[b]
         if b < horizon_start or new_last is None or b > new_last or _in_backlog(b, backlog):
@@ -256,10 +282,12 @@ def plan_scoring(
         if rescores >= policy.max_rescores_per_tick:
             pending[b.isoformat()] = (n, last_at)  # next tick
             continue
-        requests.append(BucketRequest(b, "late-data", f"scores:{b.isoformat()}:{fp}"))
+        late.append((b, fp))
         requested[b.isoformat()] = fp
         pending[b.isoformat()] = (n, last_at)
         rescores += 1
+
+    requests += _late_requests(late, policy.max_new_per_tick)
 
     # 3. The backlog: one ranged catch-up run at a time, oldest first.
     backlog, _ = _clip_backlog(_merge(backlog + [(b, b) for b in never_scored]), oldest_allowed)

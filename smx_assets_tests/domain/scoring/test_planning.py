@@ -167,3 +167,18 @@ def test_cursor_round_trips_through_json() -> None:
     cursor = ScoringCursor(last_bucket=T0, last_late_check=T0, backlog=[(T0 - 5 * BUCKET, T0 - BUCKET)],
                            pending={T0.isoformat(): (3, T0.isoformat())}, requested={T0.isoformat(): "3@x"})
     assert ScoringCursor.from_json(cursor.to_json()) == cursor
+
+
+def test_adjacent_late_buckets_are_rescored_in_one_ranged_run() -> None:
+    """An evening's late readings delivered at once: adjacent buckets in one run, a lone one apart."""
+    cursor = ScoringCursor(last_bucket=T0, last_late_check=T0 + pd.Timedelta(minutes=15))
+    evening = list(pd.date_range(T0 - 6 * BUCKET, T0 - 3 * BUCKET, freq="10min")) + [T0 - 10 * BUCKET]
+    at = T0 + pd.Timedelta(minutes=20)
+    changed = pd.DataFrame({"bucket_start": evening, "n_readings": [9] * len(evening), "last_received_at": [at] * len(evening)})
+    reads = {b: BucketRead(5, T0) for b in evening}  # each was scored before the delivery
+    plan = plan_scoring(cursor, at + pd.Timedelta(minutes=1), POLICY, EARLIEST, changed, RunState(reads=reads))
+    late = [(r.bucket_start, r.last) for r in plan.requests if r.reason == "late-data"]
+    assert late == [(T0 - 10 * BUCKET, T0 - 10 * BUCKET), (T0 - 6 * BUCKET, T0 - 3 * BUCKET)]
+    # once they ran and read the delivery, nothing more
+    done = RunState(reads={b: BucketRead(9, at) for b in evening})
+    assert plan_scoring(plan.cursor, at + pd.Timedelta(minutes=3), POLICY, EARLIEST, changed, done).requests == []
