@@ -319,7 +319,7 @@ TABLE: tuple[Setting, ...] = (
             default_doc="the recorded first day of data, else unset"),
     Setting("SMX_SCORING_GRACE_MINUTES", "5", "wait after a bucket closes before scoring it",
             "a number from 0 to 1440", _number(float, 0, 1440), group=R),
-    Setting("SMX_SCORING_MAX_NEW_PER_TICK", "6", "new buckets the scoring sensor requests per tick (catch-up bound)",
+    Setting("SMX_SCORING_MAX_NEW_PER_TICK", "36", "buckets per ranged catch-up run of the scoring sensor (one at a time)",
             "an integer from 1 to 1000", _number(int, 1, 1000), group=R),
     Setting("SMX_SCORING_MAX_CATCHUP_HOURS", "24", "oldest bucket (hours back) the scoring sensor still scores",
             "a number above 0 and up to 8760", _number(float, 0, 8760, lo_open=True), group=R),
@@ -416,7 +416,7 @@ def env_var_or_default(name: str, default: Any) -> Any:
 @dataclass(frozen=True)
 class ScoringSettings:
     grace_minutes: float = 5.0
-    max_new_per_tick: int = 6
+    max_new_per_tick: int = 36
     max_catchup_hours: float = 24.0
     rescore_hours: float = 24.0
     max_rescores_per_tick: int = 12

@@ -156,18 +156,24 @@ def test_catch_up_after_a_day_and_a_half_of_downtime(world: World, monkeypatch: 
     assert [r.partition_key for r in first.run_requests] == [t0.strftime(FMT)]
     back = t0 + pd.Timedelta(hours=36, minutes=15)  # the daemon was down for 36 hours
     due = t0 + pd.Timedelta(hours=36)
-    cursor, new, observations = first.cursor, [], []
+    cursor, new, caught_up, observations = first.cursor, [], [], []
     for _ in range(40):
         res = tick(back, cursor)
-        batch = [r.partition_key for r in res.run_requests if r.tags["smx/reason"] == "new"]
-        assert len(batch) <= 6  # bounded per tick: the run queue never floods
-        new += batch
+        new += [r.partition_key for r in res.run_requests if r.tags["smx/reason"] == "new"]
+        ranges = [r for r in res.run_requests if r.tags["smx/reason"] == "catch-up"]
+        assert len(ranges) <= 1  # one ranged catch-up run a tick: the run queue never floods
+        for r in ranges:
+            keys = pd.date_range(pd.to_datetime(r.tags["dagster/asset_partition_range_start"], format=FMT),
+                                 pd.to_datetime(r.tags["dagster/asset_partition_range_end"], format=FMT), freq=BUCKET)
+            assert len(keys) <= 36  # SMX_SCORING_MAX_NEW_PER_TICK: buckets per catch-up run
+            caught_up += [k.strftime(FMT) for k in keys]
         observations += res.asset_events
         cursor = res.cursor
-        if not batch:
+        if not ranges:
             break
     oldest = due - pd.Timedelta(hours=24) + BUCKET  # SMX_SCORING_MAX_CATCHUP_HOURS = 24
-    assert new == [(oldest + k * BUCKET).strftime(FMT) for k in range(144)]  # oldest first, no gap, once
+    assert new == [due.strftime(FMT)]  # the newest bucket first, on the first tick back
+    assert caught_up == [(oldest + k * BUCKET).strftime(FMT) for k in range(143)]  # oldest first, no gap, once
     [obs] = observations
     assert isinstance(obs, dg.AssetObservation) and obs.asset_key == dg.AssetKey("scores")
     meta = {k: v.value for k, v in obs.metadata.items()}

@@ -27,6 +27,7 @@ from smx_assets.domain.model_registry import model_cache
 from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
 from smx_assets.domain.monitoring.queries import alerts_per_bucket
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, prefetch_bucket_window, score_window
+from smx_assets.domain.scoring.reads import read_metadata, snapshot_reads
 from smx_assets.domain.scoring.shards import WHOLE_FLEET, Shard
 from smx_assets.domain.time_grid import BUCKET, partition_key, range_label
 from smx_assets.domain.use_cases.catalog import all_use_cases
@@ -86,6 +87,7 @@ def scores(
                      "" if shard.whole else f", {shard.label}")
 
     store = sensor_store.open()
+    reads = snapshot_reads(store, start, end)  # what this run reads, before it reads (late data exactly once)
     # the read cache fetches the new bucket while the models and herd records load
     with prefetch_bucket_window(store, start, end):
         t0, import_before = time.perf_counter(), model_cache.IMPORT_SECONDS
@@ -175,8 +177,11 @@ def scores(
         metadata["alerts_dry_run_candidates"] = result.alerts_candidates
     # A partition's page lists its own bucket's figures first (status, readings, scores, the
     # bucket's alerts), then the run's. Dagster puts a result's metadata before a partition's,
-    # so a range run gives every partition the whole list itself and the result none.
+    # so a range run gives every partition the whole list itself and the result none. Each
+    # bucket also records what this run read of it (late data exactly once, see sensors.py).
     per_key = _bucket_metadata(engine, result, context.run_id)
+    for b, r in reads.items():
+        per_key.setdefault(partition_key(b), {}).update(read_metadata(r))
     if len(keys) == 1:
         own = per_key.get(keys[0], {})
         return dg.MaterializeResult(metadata={**own, **{k: v for k, v in metadata.items() if k not in own}})

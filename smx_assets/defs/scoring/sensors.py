@@ -1,8 +1,10 @@
-"""The scoring sensor: new buckets after a grace period, late-data re-scores, bounded catch-up.
+"""The scoring sensor: the newest bucket first, ranged catch-up behind it, late data exactly once.
 
 All decisions are made by ``smx_assets.domain.scoring.planning.plan_scoring``; this shell reads
-the clock and the store, and turns the plan into run requests and an observation of any
-skipped range (so a gap after long downtime is visible in the UI, never silent).
+the clock, the store and the Dagster instance (scoring runs in flight, what finished runs read
+per bucket), and turns the plan into run requests (with ``dagster/priority``) and an
+observation of any skipped range (so a gap after long downtime is visible in the UI, never
+silent).
 """
 
 
@@ -14,13 +16,16 @@ from smx_assets.defs.partitions import ten_minute_partitions
 from smx_assets.defs.scoring.jobs import scoring_job
 from smx_assets.domain.scoring.planning import (
     BucketRequest,
+    RunState,
     ScoringCursor,
     ScoringPolicy,
+    late_candidates,
     latest_due_bucket,
     plan_scoring,
     shard_requests,
 )
-from smx_assets.domain.time_grid import BUCKET, partition_key
+from smx_assets.domain.scoring.reads import BucketRead, parse_read_metadata
+from smx_assets.domain.time_grid import BUCKET, PARTITION_KEY_FORMAT, partition_key
 from smx_assets.resources import SensorStoreResource
 from smx_assets.settings import ScoringSettings
 
@@ -41,21 +46,89 @@ def scoring_policy(s: ScoringSettings) -> ScoringPolicy:
     )
 
 
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
+
+
 def run_request(r: BucketRequest) -> dg.RunRequest:
-    """The run request of one planned bucket (and shard).
+    """The run request of one planned bucket or catch-up range (and shard).
 
     ``smx/scoring_key`` (``<partition>``, or ``<partition>/<shard>`` when sharded) is what the
     run queue limits to one run at a time (``tag_concurrency_limits`` in infra/dagster/dagster.yaml),
     so the shards of a bucket run in parallel while one shard of a bucket never runs twice at once.
-    A sharded run gets its shard in its run config too, so the run is self-describing."""
+    ``dagster/priority`` puts a new bucket ahead of queued catch-up runs; ``smx/reason`` =
+    ``catch-up`` is limited to one run at a time by the queue, so new buckets always find a slot.
+    A catch-up range is one run over the range (the asset's single-run backfill policy). A sharded
+    run gets its shard in its run config too, so the run is self-describing."""
     key = partition_key(r.bucket_start)
-    tags = {"smx/reason": r.reason}
+    tags = {"smx/reason": r.reason, "dagster/priority": str(r.priority)}
+    partition: str | None = key
+    if r.bucket_last is not None:
+        partition = None
+        key = f"{key}..{partition_key(r.bucket_last)}"
+        tags.update({RANGE_START: partition_key(r.bucket_start), RANGE_END: partition_key(r.bucket_last)})
     if r.shard is None:
         tags["smx/scoring_key"] = key
-        return dg.RunRequest(run_key=r.run_key, partition_key=key, tags=tags)
+        return dg.RunRequest(run_key=r.run_key, partition_key=partition, tags=tags)
     tags.update({"smx/shard": str(r.shard), "smx/shards": str(r.shards), "smx/scoring_key": f"{key}/{r.shard}"})
-    return dg.RunRequest(run_key=r.run_key, partition_key=key, tags=tags,
+    return dg.RunRequest(run_key=r.run_key, partition_key=partition, tags=tags,
                          run_config={"ops": {"scores": {"config": {"shard": r.shard, "shards": r.shards}}}})
+
+
+def _bucket(key: str) -> pd.Timestamp:
+    return pd.Timestamp(pd.to_datetime(key, format=PARTITION_KEY_FORMAT), tz="UTC")
+
+
+def _instance(context: dg.SensorEvaluationContext) -> dg.DagsterInstance | None:
+    """The sensor's instance; None for a test context built without one (then no run is known
+    to be in flight and no read recorded, which re-scores as the store says)."""
+    try:
+        return context.instance
+    except dg.DagsterInvariantViolationError:
+        return None
+
+
+def in_flight(instance: dg.DagsterInstance | None) -> tuple[frozenset[pd.Timestamp], bool]:
+    """Buckets of scoring runs queued or running, and whether one of them is a catch-up run."""
+    if instance is None:
+        return frozenset(), False
+    buckets: set[pd.Timestamp] = set()
+    catchup = False
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=scoring_job.name, statuses=IN_FLIGHT)):
+        tags = run.tags
+        catchup = catchup or tags.get("smx/reason") == "catch-up"
+        if "dagster/partition" in tags:
+            buckets.add(_bucket(tags["dagster/partition"]))
+        elif RANGE_START in tags and RANGE_END in tags:
+            buckets.update(pd.date_range(_bucket(tags[RANGE_START]), _bucket(tags[RANGE_END]), freq=BUCKET))
+    return frozenset(buckets), catchup
+
+
+def finished_reads(instance: dg.DagsterInstance | None, buckets: set[pd.Timestamp],
+                   shards: int) -> dict[pd.Timestamp, BucketRead]:
+    """What the newest materialization of each bucket read (every shard's, the oldest of them
+    when sharded); buckets never materialized are left out."""
+    if instance is None:
+        return {}
+    out: dict[pd.Timestamp, BucketRead] = {}
+    for b in buckets:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("scores"), asset_partitions=[partition_key(b)]),
+            limit=3 * shards).records
+        per_shard: dict[str, BucketRead | None] = {}
+        for rec in records:  # newest first
+            md = rec.asset_materialization.metadata if rec.asset_materialization else {}
+            shard = str(getattr(md.get("shard"), "value", "whole"))
+            # a materialization from before reads were recorded covers nothing
+            per_shard.setdefault(shard, parse_read_metadata(md) or BucketRead(-1, None))
+        if not per_shard:
+            continue  # never materialized
+        reads = list(per_shard.values())
+        if len(reads) < max(shards, 1):
+            reads.append(BucketRead(-1, None))  # a shard not scored yet
+        out[b] = min(reads, key=lambda r: (r.received_until or pd.Timestamp.min.tz_localize("UTC"), r.n_readings))
+    return out
 
 
 def utc_now() -> pd.Timestamp:
@@ -67,8 +140,9 @@ def utc_now() -> pd.Timestamp:
     job=scoring_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches `scores` for each completed bucket after the grace period, and re-scores "
-    "buckets of the last 24 h whose readings changed (run keys from the bucket's data).",
+    description="Launches `scores` for the newest completed bucket first (priority 5), the backlog "
+    "behind it in ranged catch-up runs (one at a time), and re-scores buckets of the last 24 h "
+    "only for readings no finished run has read (run keys from the bucket's data).",
 )
 def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStoreResource) -> dg.SensorResult:
     scoring = settings.current().scoring
@@ -84,7 +158,11 @@ def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStor
         changed = sensor_store.open().buckets_received_since(
             since, due - policy.rescore_horizon, due + BUCKET
         )
-    plan = plan_scoring(cursor, now, policy, earliest, changed)
+    instance = _instance(context)
+    running, catchup_running = in_flight(instance)
+    reads = finished_reads(instance, late_candidates(cursor, changed), scoring.shards)
+    plan = plan_scoring(cursor, now, policy, earliest, changed,
+                        RunState(running, catchup_running, reads, known=instance is not None))
     requests = [run_request(r) for r in shard_requests(plan.requests, scoring.shards)]
     events = []
     for start, end in plan.skipped:
@@ -98,6 +176,6 @@ def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStor
         ))
     if requests:
         context.log.info("requesting %s", ", ".join(
-            f"{r.partition_key}{'/' + r.tags['smx/shard'] if 'smx/shard' in r.tags else ''} ({r.tags['smx/reason']})"
+            f"{r.tags['smx/scoring_key']} ({r.tags['smx/reason']})"
             for r in requests))
     return dg.SensorResult(run_requests=requests, asset_events=events, cursor=plan.cursor.to_json())

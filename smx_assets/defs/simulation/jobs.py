@@ -41,7 +41,9 @@ def deliver_simulated_readings(
     return dg.Output(meta, metadata=meta)
 
 
-@dg.job(executor_def=dg.in_process_executor, tags={"smx/run_kind": "simulation"},
+# Priority 10 (scoring's new buckets are 5): the farm's delivery leaves the run queue first, and
+# its own queue limit (dagster.yaml) keeps it from ever waiting behind scoring runs.
+@dg.job(executor_def=dg.in_process_executor, tags={"smx/run_kind": "simulation", "dagster/priority": "10"},
         description="Append the simulated farm's next readings (live demo mode).")
 def live_simulation_job() -> None:
     deliver_simulated_readings()

@@ -275,21 +275,22 @@ def _tick(sc: Scenario, now: pd.Timestamp, cursor: str | None,
     return scoring_sensors.scoring_sensor(ctx)
 
 
-def test_sensor_catches_up_oldest_first_after_a_pause(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sensor_requests_the_newest_bucket_first_and_catches_up_in_one_ranged_run(
+        scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     t0 = scenario.day(13) + pd.Timedelta(hours=3)
     first = _tick(scenario, t0 + pd.Timedelta(minutes=15), None, monkeypatch)
     assert [r.partition_key for r in first.run_requests] == [t0.strftime(FMT)]
-    # Two hours of downtime: 12 buckets due, at most 6 per tick, oldest first, none twice.
-    seen: list[str] = []
-    cursor = first.cursor
-    for _ in range(3):
-        res = _tick(scenario, t0 + pd.Timedelta(hours=2, minutes=15), cursor, monkeypatch)
-        new = [r for r in res.run_requests if r.tags["smx/reason"] == "new"]
-        assert len(new) <= 6
-        seen += [r.partition_key for r in new]
-        cursor = res.cursor
-    expected = [(t0 + k * BUCKET).strftime(FMT) for k in range(1, 13)]
-    assert seen == expected
+    # Two hours of downtime: 12 buckets due. The newest first (priority 5), then the 11 behind
+    # it as one ranged catch-up run (priority 0), none twice.
+    res = _tick(scenario, t0 + pd.Timedelta(hours=2, minutes=15), first.cursor, monkeypatch)
+    new = [r for r in res.run_requests if r.tags["smx/reason"] in ("new", "catch-up")]
+    assert [(r.tags["smx/reason"], r.tags["dagster/priority"]) for r in new] == [("new", "5"), ("catch-up", "0")]
+    assert new[0].partition_key == (t0 + 12 * BUCKET).strftime(FMT)
+    assert new[1].partition_key is None
+    assert (new[1].tags["dagster/asset_partition_range_start"], new[1].tags["dagster/asset_partition_range_end"]) == (
+        (t0 + BUCKET).strftime(FMT), (t0 + 11 * BUCKET).strftime(FMT))
+    again = _tick(scenario, t0 + pd.Timedelta(hours=2, minutes=16), res.cursor, monkeypatch)
+    assert [r for r in again.run_requests if r.tags["smx/reason"] in ("new", "catch-up")] == []
 
 
 def test_late_reading_triggers_one_rescore_of_its_bucket(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,119 @@
+"""The live mode, measured: after the default ``smx demo``, ``SMX_LIVE_SIMULATION=1 dagster dev``
+(what ``make ui`` starts) for ``--minutes``, then the figures of issue 26's check.
+
+Why a script and not a test: it takes half an hour of wall clock, and its figures (how long a
+closed bucket waits to be scored while the demo's unscored morning is caught up behind it) are
+what the README states, not a pass/fail assertion.
+
+What it prints, over the buckets that closed during the live period (up to 15 minutes before
+its end, so each had time to be scored):
+
+* close-to-scored latency p50/p90/max (first ``scoring_lineage.scored_at`` of a run whose window
+  holds the bucket, minus the bucket's close), from ``smx_assets.domain.monitoring.latency``;
+* runs per bucket, and buckets not scored at all;
+* buckets materialized twice with the same data: two ``scores`` materializations of a bucket
+  with the same ``read_readings``/``read_received_until`` (what the run read), and, for
+  one-bucket runs, the same ``readings_in_window``;
+* how late the farm's deliveries started after their schedule tick.
+
+Run: ``python bench/bench_live.py --minutes 30`` (a fresh home in a temporary folder; ``--home``
+keeps it). ``--analyse HOME --since ISO --until ISO`` re-prints the figures of a finished run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMX_", "MLFLOW_")) and k != "DAGSTER_HOME"}
+    env.update({"SMX_HOME": str(home / "smx"), "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO), **extra})
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_live(home: Path, minutes: float, skip_demo: bool) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The default demo, then ``dagster dev`` in live mode for ``minutes``; returns the live period."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    if not skip_demo:
+        t0 = time.monotonic()
+        demo = subprocess.run([sys.executable, "-m", "smx_assets.cli", "demo"], cwd=home, env=_env(home),
+                              capture_output=True, text=True)
+        if demo.returncode != 0:
+            sys.exit(f"smx demo failed ({demo.returncode}): {demo.stderr[-2000:]}")
+        print(f"demo: {time.monotonic() - t0:.0f} s", flush=True)
+    subprocess.run([sys.executable, "-m", "smx_assets.cli", "migrate"], cwd=home, env=_env(home),
+                   capture_output=True, text=True, check=True)
+    port = _free_port()
+    log = open(home / "dagster-dev.log", "w")  # noqa: SIM115 - open for the process's lifetime
+    start = pd.Timestamp.now(tz="UTC")
+    proc = subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
+                             "-w", str(REPO / "workspace.yaml")],
+                            cwd=home, env=_env(home, SMX_LIVE_SIMULATION="1"), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    print(f"live: dagster dev on http://127.0.0.1:{port} (pid {proc.pid}) from {start:%H:%M:%S} for {minutes} min, "
+          f"log {home / 'dagster-dev.log'}", flush=True)
+    try:
+        deadline = time.monotonic() + minutes * 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                sys.exit(f"dagster dev exited early ({proc.returncode}): see {home / 'dagster-dev.log'}")
+            time.sleep(5)
+    finally:
+        end = pd.Timestamp.now(tz="UTC")
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+    return start, end
+
+
+def print_figures(home: Path, since: pd.Timestamp, until: pd.Timestamp) -> None:
+    raise NotImplementedError
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=30.0, help="live period (default 30)")
+    ap.add_argument("--home", type=Path, help="DAGSTER_HOME (SMX_HOME is HOME/smx); default a temporary folder")
+    ap.add_argument("--skip-demo", action="store_true", help="HOME already holds the demo")
+    ap.add_argument("--analyse", type=Path, metavar="HOME", help="only print the figures of a finished run in HOME")
+    ap.add_argument("--since", help="start of the live period (ISO, UTC), with --analyse")
+    ap.add_argument("--until", help="end of the live period (ISO, UTC), with --analyse")
+    args = ap.parse_args()
+    if args.analyse:
+        print_figures(args.analyse, pd.Timestamp(args.since), pd.Timestamp(args.until))
+        return
+    home = args.home or Path(tempfile.mkdtemp(prefix="bench_live_"))
+    start, end = run_live(home, args.minutes, args.skip_demo)
+    # A fresh process reads the stores once dagster dev has let go of them.
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--analyse", str(home),
+                    "--since", start.isoformat(), "--until", end.isoformat()], env=_env(home), check=False)
+
+
+if __name__ == "__main__":
+    main()
