@@ -36,24 +36,23 @@ class Input:
 INPUTS: dict[str, Input] = {
     "shard_animals": Input(100_000, "choice: one shard per 100,000 animals, the largest single run "
                                     "bench_scoring.py measured within 2 GB (SMX_SCORING_SHARDS = fleet / 100,000)"),
-    "run_cpu_s_100k": Input(29.2, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run: CPU "
-                                  "seconds of the run process, user + sys, imports and the prediction writer "
-                                  "thread included (28.4 plain / 29.2 Dagster on 2026-12-03; PostgreSQL's and "
-                                  "InfluxDB's own CPU not included)"),
-    "run_wall_s_100k": Input(30.7, "bench_scoring.py --herd-db postgres --animals 100000, one `scores` run, wall, "
-                                   "on the 2-core machine at load 1.6 (database servers on the same cores; "
-                                   "plain run 30.2 s); kept from the slower of the two machines measured (the "
-                                   "faster one: 18.0 s), so the pod counts are on the safe side"),
-    "run_peak_rss_mb_100k": Input(1370, "bench_scoring.py --herd-db postgres --animals 100000, peak RSS "
-                                        "(bench_sharded_scoring.py: 1,890 MB for 196,123 animals in one run)"),
+    "run_cpu_s_100k": Input(15.3, "bench_scoring.py --herd-db postgres --animals 100000 on 2026-12-07 (score "
+                                  "store): CPU seconds of the plain run, one process doing all the work (15.33 s); "
+                                  "the Dagster run splits features over two processes (its own 12.1 s + the "
+                                  "worker's, not counted)"),
+    "run_wall_s_100k": Input(12.5, "bench_scoring.py --herd-db postgres --animals 100000 on 2026-12-07, one "
+                                   "Dagster `scores` run, wall, best of 2 (12.48 / 13.17 s; load 1.0-1.2), "
+                                   "features on two processes (SMX_SCORING_PROCESSES=2)"),
+    "run_peak_rss_mb_100k": Input(1408, "bench_scoring.py --herd-db postgres --animals 100000 on 2026-12-07, "
+                                        "peak RSS of the Dagster run's process (the plain run: 1,374 MB)"),
     "run_start_s": Input(12.0, "test_local_topology.py: queued to started, run-worker process start and "
                                "imports, 10-14 s (infra/README.md, Scaling out); a pod adds its start"),
     "pod_start_s": Input(20, "assumption: a Kubernetes Job pod scheduled on a node that has the image "
                              "(not measurable here: no cluster)"),
     "active_share": Input(0.98051, "bench_scoring.py --animals 100000: 98,051 of 100,000 animals active"),
-    "sql_rows_per_run": Input(12, "bench_scoring.py --json sql_rows_written: rows one Dagster `scores` run "
-                                  "inserts/updates in the herd DB besides its alerts (6 lineage rows inserted, "
-                                  "6 updated with their counts)"),
+    "sql_rows_per_run": Input(12, "bench_scoring.py --json sql_rows_written at 1,000 animals: rows a `scores` "
+                                  "run writes to the herd DB besides its alerts (6 lineage rows inserted, 6 "
+                                  "updated with their counts)"),
     "lineage_row_bytes": Input(753, "bench_retention.py: 174 scoring_lineage rows in 131,072 bytes on "
                                     "PostgreSQL 15, table + indexes"),
     "alert_bytes": Input(1552, "bench_retention.py: 2,328 alerts with their 76-column feature vector in "
