@@ -137,10 +137,7 @@ def run(args: argparse.Namespace) -> int:
                        "records": drawn.records, "title": drawn.title}
     from smx_assets.commands import explain_story
 
-    try:
-        doc["story"] = explain_story.gather(doc, settings)
-    except Exception as exc:  # noqa: BLE001 - the lineage stays printable when a store is unreachable
-        doc["story"] = {"error": f"{type(exc).__name__}: {exc}"}
+    add_story(doc, settings)
     if not args.json:  # the story first, for a person; the JSON after it, for tooling
         for line in explain_story.lines(doc):
             print(line)
@@ -154,3 +151,15 @@ def run(args: argparse.Namespace) -> int:
         print("JSON (smx explain --json prints it alone):")
     print(json.dumps(doc, indent=2, default=str))
     return 0
+
+
+def add_story(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Put the story's figures under ``story``: ``--json`` and the API's alert detail carry the same
+    document. A store that does not answer leaves the lineage whole and says so under ``story``."""
+    from smx_assets.commands import explain_story
+
+    try:
+        doc["story"] = explain_story.gather(doc, settings)
+    except Exception as exc:  # noqa: BLE001 - the lineage stays printable when a store is unreachable
+        doc["story"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return doc

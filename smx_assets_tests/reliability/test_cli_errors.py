@@ -139,7 +139,7 @@ BAD_SETTINGS = [
 EVERY_COMMAND = [
     ["simulate", "--animals", "2", "--days", "1"], ["migrate"], ["demo", "--animals", "3", "--days", "2"],
     ["score", "--from", "2026-11-01", "--to", "2026-11-01"], ["summary"], ["explain", "1"], ["rollback", "heat"],
-    ["import", "exports.csv"], ["alerts"], ["train"], ["replay", "1"],
+    ["import", "exports.csv"], ["alerts"], ["train"], ["replay", "1"], ["serve", "--port", "1"],
 ]
 SETTING_CASES = [(cmd, BAD_SETTINGS[i % len(BAD_SETTINGS)]) for i, cmd in enumerate(EVERY_COMMAND)]
 

@@ -15,12 +15,13 @@ from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.scoring.assets import scores
 from smx_assets.defs.scoring.jobs import scoring_job
 from smx_assets.devtools import influx_server as influx_mod
-from smx_assets.devtools import topology
+from smx_assets.devtools import topology, ui_addresses
 from smx_assets.devtools.influx_server import InfluxServer
 from smx_assets.domain.herd_db_migrate import upgrade_herd_db
 from smx_assets.domain.sensor_store.factory import open_sensor_store
 from smx_assets.domain.simulator.loader import write_herd
 from smx_assets.resources import HerdDbResource, SensorStoreResource
+from smx_assets.settings import Settings
 from smx_assets_tests.reliability.helpers import FMT, SECRET, World, copy_scoring_window, failure_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,9 +118,12 @@ def test_services_bind_to_loopback_by_default(influx_server) -> None:  # type: i
     # The local topology (UI, code server, MLflow) and `make ui` (dagster dev).
     assert topology.LOOPBACK == "127.0.0.1"
     assert "0.0.0.0" not in Path(topology.__file__).read_text()
+    # `make ui` takes its hosts from the settings (ui_addresses): with none set, both are loopback.
     dev = [line for line in (ROOT / "Makefile").read_text().splitlines()
            if "dagster dev" in line and not line.lstrip().startswith("#")]
-    assert dev and all("-h 127.0.0.1" in line for line in dev)
+    assert dev and all('-h "$$5"' in line for line in dev)
+    words = ui_addresses.addresses(Settings.from_env({}, create_home=False))
+    assert words[1] == "127.0.0.1" and words[4] == "127.0.0.1", words
     # Docker Compose binds inside containers but publishes only on the host's loopback.
     compose = yaml.safe_load((ROOT / "infra/compose/compose.yaml").read_text())
     published = [p for svc in compose["services"].values() for p in svc.get("ports", [])]

@@ -84,10 +84,10 @@ def list_alerts(
 @router.get("/alerts/{alert_id}", summary="one alert's lineage (what smx explain --json prints)")
 def explain_alert(s: Annotated[ApiStores, Depends(stores)],
                   alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
-    from smx_assets.commands.explain import explain
+    from smx_assets.commands.explain import add_story, explain
 
     try:
-        doc = explain(alert_id, s.settings)
+        doc = add_story(explain(alert_id, s.settings), s.settings)
     except LookupError:
         raise not_found(f"no alert with id {alert_id}") from None
     return json.loads(json.dumps(doc, default=str))  # the --json document, as printed
