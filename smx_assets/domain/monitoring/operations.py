@@ -79,6 +79,12 @@ READABLE_NAMES: dict[str, str] = {
     "alert_lag_min_n": "live_alerts", "alert_lag_min_n_retro": "retro_alerts",
     "alert_lag_min_p50": "alert_lag_p50_min", "alert_lag_min_p95": "alert_lag_p95_min",
     "alert_lag_min_max": "alert_lag_max_min",
+    "close_to_scored_min_n": "buckets_scored_live", "close_to_scored_min_n_later": "buckets_scored_later_than_a_day",
+    "close_to_scored_min_p50": "close_to_scored_p50_min", "close_to_scored_min_p90": "close_to_scored_p90_min",
+    "close_to_scored_min_max": "close_to_scored_max_min",
+    "close_to_scored_min_runs_per_bucket_mean": "scoring_runs_per_bucket_mean",
+    "close_to_scored_min_runs_per_bucket_max": "scoring_runs_per_bucket_max",
+    "close_to_scored_min_buckets_run_more_than_once": "buckets_run_more_than_once",
     "runs_runs": "dagster_runs", "runs_failures": "dagster_runs_failed", "runs_success": "dagster_runs_succeeded",
     "runs_duration_p50_s": "run_duration_p50_s", "runs_duration_max_s": "run_duration_max_s",
 }

@@ -131,6 +131,12 @@ def lag_rows(engine: Engine, day: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFr
     return preds, alerts
 
 
+def champion_runs(engine: Engine, day: pd.Timestamp) -> pd.DataFrame:
+    """The champion lineage rows of the runs whose window overlaps ``day`` (for
+    :func:`smx_assets.domain.monitoring.latency.bucket_latencies`)."""
+    return lineage_rows(engine, start=day, end=day + DAY, shadow=False)
+
+
 def alerts_per_bucket(engine: Engine, start: pd.Timestamp, end: pd.Timestamp, dagster_run_id: str | None = None
                       ) -> dict[pd.Timestamp, dict[str, int]]:
     """Alerts per bucket and use case of a window (of one run when given): two columns of a

@@ -183,6 +183,11 @@ def test_scoring_operations_plots_lag_and_runs(env) -> None:
     md = result.asset_materializations_for_node("scoring_operations")[0].metadata
     # _write_day scored every bucket at the day's end: the first bucket waited 23 h 50 min.
     assert md["scoring_lag_max_min"].value == pytest.approx(23 * 60 + 50)
+    # close-to-scored per bucket: the same 23 h 50 min at worst, each bucket once, by one run
+    assert md["close_to_scored_max_min"].value == pytest.approx(23 * 60 + 50)
+    # (the lineage window runs from the first to the last hourly bucket written: 00:00..23:10)
+    assert md["buckets_scored_live"].value == 23 * 6 + 1 and md["buckets_scored_later_than_a_day"].value == 0
+    assert md["scoring_runs_per_bucket_max"].value == 1 and md["buckets_run_more_than_once"].value == 0
     # counts are integers under readable names (no `runs_runs`, no 12.0)
     assert isinstance(md["live_alerts"], dg.IntMetadataValue) and md["live_alerts"].value == 12
     assert isinstance(md["dagster_runs"], dg.IntMetadataValue) and md["dagster_runs"].value >= 0
