@@ -163,22 +163,34 @@ def test_sensor_requests_one_run_per_shard_and_bucket(scenario: Scenario, monkey
     one = _tick(scenario, t0 + pd.Timedelta(minutes=15), None, monkeypatch)
     assert [(r.run_key, r.partition_key) for r in one.run_requests] == [
         (f"scores:{t0.isoformat()}:new", t0.strftime(FMT))]  # the unsharded run key of before
-    assert one.run_requests[0].tags == {"smx/reason": "new", "smx/scoring_key": t0.strftime(FMT)}
+    assert one.run_requests[0].tags == {"smx/reason": "new", "dagster/priority": "5",
+                                     "smx/scoring_key": t0.strftime(FMT)}
     assert not one.run_requests[0].run_config  # an unsharded run: the asset's defaults
 
     monkeypatch.setenv("SMX_SCORING_SHARDS", str(SHARDS))
     assert _tick(scenario, t0 + pd.Timedelta(minutes=16), one.cursor, monkeypatch).run_requests == []
     now = t0 + pd.Timedelta(minutes=35)
     res = _tick(scenario, now, one.cursor, monkeypatch)
-    buckets = [t0 + BUCKET, t0 + 2 * BUCKET]
     assert len(res.run_requests) == 2 * SHARDS
     assert len({r.run_key for r in res.run_requests}) == 2 * SHARDS
-    for i, r in enumerate(res.run_requests):
-        b, k = buckets[i // SHARDS], i % SHARDS
-        assert r.partition_key == b.strftime(FMT)
-        assert r.run_key == f"scores:{b.isoformat()}:new/shard-{k}-of-{SHARDS}"
-        assert r.tags == {"smx/reason": "new", "smx/shard": str(k), "smx/shards": str(SHARDS),
-                          "smx/scoring_key": f"{b.strftime(FMT)}/{k}"}
+    newest, backlog = t0 + 2 * BUCKET, t0 + BUCKET
+    # Newest bucket first, one run per shard at priority 5 ...
+    for k, r in enumerate(res.run_requests[:SHARDS]):
+        assert r.partition_key == newest.strftime(FMT)
+        assert r.run_key == f"scores:{newest.isoformat()}:new/shard-{k}-of-{SHARDS}"
+        assert r.tags == {"smx/reason": "new", "dagster/priority": "5", "smx/shard": str(k),
+                          "smx/shards": str(SHARDS), "smx/scoring_key": f"{newest.strftime(FMT)}/{k}"}
+        assert r.run_config == {"ops": {"scores": {"config": {"shard": k, "shards": SHARDS}}}}
+    # ... the bucket behind it in a ranged catch-up run per shard, behind any new bucket (priority 0).
+    span = f"{backlog.strftime(FMT)}..{backlog.strftime(FMT)}"
+    for k, r in enumerate(res.run_requests[SHARDS:]):
+        assert r.partition_key is None
+        assert r.run_key.startswith(f"scores:{backlog.isoformat()}..{backlog.isoformat()}:catch-up@")
+        assert r.run_key.endswith(f"/shard-{k}-of-{SHARDS}")
+        assert r.tags["smx/reason"] == "catch-up" and r.tags["dagster/priority"] == "0"
+        assert (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) == (
+            backlog.strftime(FMT), backlog.strftime(FMT))
+        assert r.tags["smx/shard"] == str(k) and r.tags["smx/scoring_key"] == f"{span}/{k}"
         assert r.run_config == {"ops": {"scores": {"config": {"shard": k, "shards": SHARDS}}}}
 
     # A late reading re-scores its bucket once per shard, the run keys still from the bucket's data.
