@@ -92,8 +92,82 @@ def run_live(home: Path, minutes: float, skip_demo: bool) -> tuple[pd.Timestamp,
     return start, end
 
 
+def _value(md: dict, key: str) -> object:
+    v = md.get(key)
+    return getattr(v, "value", v)
+
+
+def twice_with_same_data(instance: object, buckets: list[pd.Timestamp]) -> list[str]:
+    """Buckets with two ``scores`` materializations (of one shard) that read the same data."""
+    import dagster as dg
+
+    from smx_assets.domain.time_grid import partition_key
+
+    twice = []
+    for b in buckets:
+        records = instance.fetch_materializations(  # type: ignore[attr-defined]
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("scores"), asset_partitions=[partition_key(b)]),
+            limit=50).records
+        seen: set[tuple[object, ...]] = set()
+        for rec in records:
+            md = dict(rec.asset_materialization.metadata) if rec.asset_materialization else {}
+            read = (_value(md, "shard"), _value(md, "read_readings"), _value(md, "read_received_until"))
+            if read[1] is None:
+                read = (read[0], "readings_in_window", _value(md, "readings_in_window"))
+            if read in seen:
+                twice.append(partition_key(b))
+                break
+            seen.add(read)
+    return twice
+
+
+def delivery_delays(instance: object, since: pd.Timestamp, until: pd.Timestamp) -> list[float]:
+    """Seconds from each live-simulation schedule tick to its run's start."""
+    import dagster as dg
+
+    delays = []
+    for r in instance.get_run_records(filters=dg.RunsFilter(  # type: ignore[attr-defined]
+            job_name="live_simulation_job", created_after=since.to_pydatetime(), created_before=until.to_pydatetime())):
+        tick = r.dagster_run.tags.get("dagster/scheduled_execution_time")
+        if tick and r.start_time:
+            delays.append(r.start_time - pd.Timestamp(tick).timestamp())
+    return delays
+
+
 def print_figures(home: Path, since: pd.Timestamp, until: pd.Timestamp) -> None:
-    raise NotImplementedError
+    """Issue 26's figures over the buckets that closed in ``[since, until - 15 min]``."""
+    import dagster as dg
+    import numpy as np
+    import sqlalchemy as sa
+
+    from smx_assets.domain.monitoring.latency import bucket_latencies, latency_figures
+    from smx_assets.domain.score_store.lineage import lineage_rows
+    from smx_assets.domain.time_grid import BUCKET
+    from smx_assets.settings import Settings
+
+    first = since.ceil(BUCKET) - BUCKET  # the first bucket closing at or after `since`
+    end = (until - pd.Timedelta(minutes=15)).floor(BUCKET)  # the last close counted: buckets up to end - BUCKET
+    buckets = list(pd.date_range(first, end, freq=BUCKET, inclusive="left"))
+    engine = sa.create_engine(Settings.from_env(create_home=False).herd_db_url)
+    per = bucket_latencies(lineage_rows(engine, start=first, end=end, shadow=False), first, end)
+    figures = latency_figures(per)
+    unscored = sorted({b.strftime("%H:%M") for b in buckets} - {b.strftime("%H:%M") for b in per["bucket_start"]})
+    instance = dg.DagsterInstance.from_config(str(home))
+    twice = twice_with_same_data(instance, buckets)
+    delays = delivery_delays(instance, since, until)
+    print(f"live period {since:%Y-%m-%d %H:%M:%S}..{until:%H:%M:%S} UTC; buckets closed in it (up to 15 min "
+          f"before its end): {len(buckets)}, scored {len(per)}, not scored {len(unscored)} {unscored}")
+    if figures.get("n"):
+        print(f"close-to-scored latency (min): p50 {figures['p50']:.1f}, p90 {figures['p90']:.1f}, "
+              f"max {figures['max']:.1f} over {figures['n']} buckets")
+    print(f"runs per bucket: mean {figures.get('runs_per_bucket_mean', 0)}, max {figures.get('runs_per_bucket_max', 0)}; "
+          f"buckets run more than once {figures.get('buckets_run_more_than_once', 0)}; "
+          f"buckets materialized twice with the same data: {len(twice)} {twice}")
+    if delays:
+        print(f"farm deliveries: {len(delays)}, start after their tick p50 {np.median(delays):.1f} s, "
+              f"max {max(delays):.1f} s")
+    print({"buckets": len(buckets), "scored": len(per), **figures, "twice_same_data": len(twice),
+           "delivery_delay_max_s": round(max(delays), 1) if delays else None})
 
 
 def main() -> None:
