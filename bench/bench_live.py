@@ -128,7 +128,8 @@ def delivery_delays(instance: object, since: pd.Timestamp, until: pd.Timestamp) 
     delays = []
     for r in instance.get_run_records(filters=dg.RunsFilter(  # type: ignore[attr-defined]
             job_name="live_simulation_job", created_after=since.to_pydatetime(), created_before=until.to_pydatetime())):
-        tick = r.dagster_run.tags.get("dagster/scheduled_execution_time")
+        tags = r.dagster_run.tags  # the tick time: a hidden tag in Dagster 1.13
+        tick = tags.get(".dagster/scheduled_execution_time") or tags.get("dagster/scheduled_execution_time")
         if tick and r.start_time:
             delays.append(r.start_time - pd.Timestamp(tick).timestamp())
     return delays
