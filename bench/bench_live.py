@@ -92,16 +92,16 @@ def run_live(home: Path, minutes: float, skip_demo: bool) -> tuple[pd.Timestamp,
     return start, end
 
 
-def _value(md: dict, key: str) -> object:
-    v = md.get(key)
-    return getattr(v, "value", v)
-
-
 def twice_with_same_data(instance: object, buckets: list[pd.Timestamp]) -> list[str]:
     """Buckets with two ``scores`` materializations (of one shard) that read the same data."""
     import dagster as dg
 
+    from smx_assets.domain.scoring.reads import parse_read_metadata
     from smx_assets.domain.time_grid import partition_key
+
+    def value(md: dict, key: str) -> object:
+        v = md.get(key)
+        return getattr(v, "value", v)
 
     twice = []
     for b in buckets:
@@ -111,9 +111,9 @@ def twice_with_same_data(instance: object, buckets: list[pd.Timestamp]) -> list[
         seen: set[tuple[object, ...]] = set()
         for rec in records:
             md = dict(rec.asset_materialization.metadata) if rec.asset_materialization else {}
-            read = (_value(md, "shard"), _value(md, "read_readings"), _value(md, "read_received_until"))
-            if read[1] is None:
-                read = (read[0], "readings_in_window", _value(md, "readings_in_window"))
+            # what the run read (the sensor's own reading of it); for a materialization from
+            # before reads were recorded, its readings_in_window
+            read = (value(md, "shard"), parse_read_metadata(md) or ("readings_in_window", value(md, "readings_in_window")))
             if read in seen:
                 twice.append(partition_key(b))
                 break
@@ -152,7 +152,7 @@ def print_figures(home: Path, since: pd.Timestamp, until: pd.Timestamp) -> None:
     engine = sa.create_engine(Settings.from_env(create_home=False).herd_db_url)
     per = bucket_latencies(lineage_rows(engine, start=first, end=end, shadow=False), first, end)
     figures = latency_figures(per)
-    unscored = sorted({b.strftime("%H:%M") for b in buckets} - {b.strftime("%H:%M") for b in per["bucket_start"]})
+    unscored = [f"{b:%H:%M}" for b in sorted(set(buckets) - set(per["bucket_start"]))]
     instance = dg.DagsterInstance.from_config(str(home))
     twice = twice_with_same_data(instance, buckets)
     delays = delivery_delays(instance, since, until)

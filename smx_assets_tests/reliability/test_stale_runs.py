@@ -17,7 +17,7 @@ from smx_assets.run_health import WORKER_TAG
 from smx_assets_tests.reliability.helpers import smx
 
 ROOT = Path(__file__).resolve().parents[2]
-YESTERDAY_ARGS = ["--from", "2026-11-01", "--to", "2026-11-01"]
+SCORE_ARGS = ["--from", "2026-11-01", "--to", "2026-11-01"]
 
 
 def _dead_run(home: Path) -> str:
@@ -39,7 +39,7 @@ def _status(home: Path, run_id: str) -> str:
         return run.status.value
 
 
-@pytest.mark.parametrize("args", [["score", *YESTERDAY_ARGS], ["train"], ["import", "exports.csv"]],
+@pytest.mark.parametrize("args", [["score", *SCORE_ARGS], ["train"], ["import", "exports.csv"]],
                          ids=["score", "train", "import"])
 def test_the_next_command_fails_a_dead_run(tmp_path: Path, args: list[str]) -> None:
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")

@@ -420,14 +420,15 @@ def scoring_operations(context: dg.AssetExecutionContext, herd_db: HerdDbResourc
     per_day: dict[str, Any] = {}
     per_key: dict[str, dict[str, Any]] = {}
     for day in partition_days(context):
-        preds, alerts = queries.lag_rows(engine, day)
+        lineage = queries.champion_runs(engine, day)
+        preds, alerts = queries.lag_rows(engine, day, lineage)
         score_lag = lag_minutes(preds, "scored_at")
         alert_lag = lag_minutes(alerts, "created_at")
         records = context.instance.get_run_records(filters=dg.RunsFilter(
             created_after=day.to_pydatetime(), created_before=(day + DAY).to_pydatetime()))
         runs = run_figures(RunRow(r.dagster_run.job_name, r.dagster_run.status.value,
                                   r.start_time, r.end_time) for r in records)
-        close_to_scored = latency_figures(bucket_latencies(queries.champion_runs(engine, day), day, day + DAY))
+        close_to_scored = latency_figures(bucket_latencies(lineage, day, day + DAY))
         per_day[day_key(day)] = {"close_to_scored_min": close_to_scored, "scoring_lag_min": score_lag,
                                  "alert_lag_min": alert_lag, "runs": runs}
         figures = readable({**flatten_numbers("close_to_scored_min", close_to_scored),

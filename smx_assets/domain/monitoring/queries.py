@@ -115,12 +115,12 @@ def coverage(scores: ScoreStore, use_case: str, start: pd.Timestamp, end: pd.Tim
     return frame, animals
 
 
-def lag_rows(engine: Engine, day: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+def lag_rows(engine: Engine, day: pd.Timestamp, lineage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per bucket and run that scored it, with ``scored_at`` and ``partition_key``, from
-    the scoring lineage; alerts with ``created_at``). Runs that wrote no score (a bucket without
-    readings, a run that died) are left out, as they left no prediction before."""
-    runs = lineage_rows(engine, start=day, end=day + DAY, shadow=False)
-    runs = runs[runs["n_scores"].fillna(0) > 0]
+    ``lineage``, the day's :func:`champion_runs`; alerts with ``created_at``). Runs that wrote no
+    score (a bucket without readings, a run that died) are left out, as they left no prediction
+    before."""
+    runs = lineage[lineage["n_scores"].fillna(0) > 0]
     out = []
     for (ws, we, key), group in runs.groupby(["window_start", "window_end", "partition_key"], sort=True):
         scored_at = group["scored_at"].min()
@@ -132,8 +132,8 @@ def lag_rows(engine: Engine, day: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def champion_runs(engine: Engine, day: pd.Timestamp) -> pd.DataFrame:
-    """The champion lineage rows of the runs whose window overlaps ``day`` (for
-    :func:`smx_assets.domain.monitoring.latency.bucket_latencies`)."""
+    """The champion lineage rows of the runs whose window overlaps ``day`` (for :func:`lag_rows`
+    and :func:`smx_assets.domain.monitoring.latency.bucket_latencies`: read once a day)."""
     return lineage_rows(engine, start=day, end=day + DAY, shadow=False)
 
 
