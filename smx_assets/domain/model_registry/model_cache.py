@@ -8,8 +8,9 @@ scan walks every scikit-learn estimator, 6-7 s) and deserialising the ``.skops``
 (0.4 s each), plus a copy of each version's artefacts out of the store.
 
 A registered version never changes (a new model is a new version), so what MLflow loaded once
-can be kept: the first load downloads the version's artefacts into
-``<cache>/<model name>/v<version>-<key>/artifacts``, loads them with MLflow exactly as before
+can be kept: the first load downloads the version's artefacts into a folder of its own and
+renames it to ``<cache>/<model name>/v<version>-<key>/artifacts`` (runs loading the same version
+at once never share a half-written folder), loads them with MLflow exactly as before
 (skops and the trusted-type check included) and writes the loaded ``PyFuncModel`` next to them
 as a pickle, ready for the next process (0.01-0.02 s). A model *from code* (the rule
 baselines) cannot be pickled for another process; its entry is the local copy of its
@@ -179,11 +180,47 @@ def _prune(model_dir: Path, keep: Path) -> None:
     for folder in model_dir.iterdir() if model_dir.is_dir() else ():
         meta = folder / META_FILE
         try:
-            stale = folder != keep and (not meta.exists() or meta.stat().st_mtime < cutoff)
+            # no meta yet may be another process's download in progress: judged by the folder's age
+            stale = folder != keep and (meta if meta.exists() else folder).stat().st_mtime < cutoff
         except OSError:
             continue
         if stale:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _download(uri: str, folder: Path) -> Path:
+    """The version's artefacts in a download folder of this process's own, renamed into place as
+    ``folder/artifacts``. Why: runs of the same version start together (shards, a catch-up next
+    to a new bucket) and would otherwise download into, or clear, the folder another one is
+    loading from. ``artifacts`` only ever appears whole, by a rename; the loser of a race keeps
+    the winner's copy."""
+    import mlflow
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".download-"))
+    try:
+        with _quiet_download():
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp))
+        final = folder / "artifacts"
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process renamed its copy first
+            if not final.is_dir():
+                raise
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _download_and_load(uri: str, folder: Path, load_from: Callable[[str], Any]) -> Any:
+    final = _download(uri, folder)
+    try:
+        return load_from(str(final))
+    except Exception as exc:  # noqa: BLE001 - e.g. a copy an older version's in-place download left half done
+        log.warning("model cache: %s could not be loaded (%s: %s): downloading %s once more",
+                    final, type(exc).__name__, str(exc)[:200], uri)
+        shutil.rmtree(final, ignore_errors=True)
+        return load_from(str(_download(uri, folder)))
 
 
 def load(name: str, version: str, source: str | None, run_id: str | None, *, cache_dir: Path | None,
@@ -206,13 +243,8 @@ def load(name: str, version: str, source: str | None, run_id: str | None, *, cac
     if entry is None:
         uri = f"models:/{name}/{version}"
         if folder is not None:
-            import mlflow
-
-            shutil.rmtree(folder / "artifacts", ignore_errors=True)  # a download a crash left half done
-            with _quiet_download():
-                local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder / "artifacts"))
+            model = _download_and_load(uri, folder, load_from)
             DOWNLOADS += 1
-            model = load_from(local)
         else:
             DOWNLOADS += 1
             with _quiet_download():

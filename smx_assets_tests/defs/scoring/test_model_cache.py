@@ -147,3 +147,51 @@ def test_in_one_run_a_promoted_challenger_is_not_loaded_twice(scenario: Scenario
     assert model_cache.DOWNLOADS - before == 1  # without a disk cache: the one version, once
     assert sets["heat"].challenger is None and sets["heat"].champion.version == str(champion.version)
     assert BUCKET == pd.Timedelta(minutes=10)
+
+
+def test_two_processes_loading_the_same_uncached_version_at_once_both_succeed(scenario: Scenario,
+                                                                           tmp_path: Path) -> None:
+    """Shards and a catch-up run beside a new bucket start together on an empty cache: each
+    downloads into a folder of its own, so neither loads from a folder the other has cleared
+    or half written. Staged: A has downloaded its first version, B starts on the same version
+    before A has loaded it."""
+    cache, a_done, b_in = tmp_path / "fresh_cache", tmp_path / "a_done", tmp_path / "b_in"
+    code = (
+        "import json, sys, time\n"
+        "from pathlib import Path\n"
+        "import mlflow.artifacts\n"
+        "from smx_assets import settings\n"
+        "from smx_assets.resources import MlflowResource\n"
+        "from smx_assets.domain.model_registry import model_cache\n"
+        "from smx_assets.domain.scoring.engine import load_model_sets\n"
+        "from smx_assets.domain.use_cases.catalog import all_use_cases\n"
+        f"role, a_done, b_in = sys.argv[1], Path({str(a_done)!r}), Path({str(b_in)!r})\n"
+        "def wait(p):\n"
+        "    while not p.exists(): time.sleep(0.01)\n"
+        "real, calls = mlflow.artifacts.download_artifacts, []\n"
+        "def staged(*a, **k):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) > 1: return real(*a, **k)\n"
+        "    if role == 'A':\n"
+        "        out = real(*a, **k); a_done.touch(); wait(b_in); return out\n"
+        "    b_in.touch(); time.sleep(1.0); return real(*a, **k)\n"
+        "mlflow.artifacts.download_artifacts = staged\n"
+        "if role == 'B': wait(a_done)\n"
+        "client = MlflowResource(tracking_uri=settings.current().mlflow_tracking_uri).client()\n"
+        "uc = [u for u in all_use_cases() if u.name == 'calving']\n"
+        f"sets = load_model_sets(uc, client=client, cache_dir=Path({str(cache)!r}))\n"
+        "print(json.dumps({'downloads': model_cache.DOWNLOADS}))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, role], env=dict(os.environ), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for role in ("A", "B")]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+        assert json.loads(out.strip().splitlines()[-1]) == {"downloads": 1}  # both really downloaded
+    entries = sorted(cache.rglob(model_cache.META_FILE))
+    assert len(entries) == 1 and (entries[0].parent / "artifacts" / "MLmodel").is_file()
+    assert not list(cache.rglob(".download-*"))  # the loser's copy is gone
+    from smx_assets.domain.scoring.engine import load_model_sets
+
+    model_cache.forget_memory()
+    sets = load_model_sets([u for u in all_use_cases() if u.name == "calving"], cache_dir=cache)
+    assert sets["calving"].champion.origin == "disk"
