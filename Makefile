@@ -28,9 +28,12 @@ demo: install
 	$(BIN)/smx demo $(ARGS)
 
 # Lint first (ruff, configured in pyproject.toml): seconds, and a failure needs no test run.
+# The suite runs on one pytest-xdist worker per core (TEST_WORKERS=1 for one process), whole
+# files per worker so module fixtures are built once, the files marked slow first (conftest.py).
+TEST_WORKERS ?= auto
 test: install influxdb
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The herd DB schema is migrated at start-up (runs only check it), so `smx migrate` first.
 # The MLflow UI runs beside Dagster on SMX_MLFLOW_UI_URL (default http://127.0.0.1:5000) against

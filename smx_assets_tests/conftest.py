@@ -14,8 +14,11 @@ before anything imports the code location (subprocesses inherit the variables).
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +33,13 @@ os.environ.setdefault("SMX_DAILY_WINDOW_DAYS", str(max(730, _DAYS_BACK)))
 # The herds' readings are months old: a readings retention shorter than that would make
 # InfluxDB refuse them once a test applies the retention policy.
 os.environ.setdefault("SMX_RETENTION_READINGS_DAYS", str(max(60, _DAYS_BACK + 30)))
+
+# A test that names no home of its own (most use a scenario's or ``smx_home``) must not write
+# the checkout's ./.smx, nor share it with another pytest process (pytest-xdist workers, a
+# second checkout's run): one temporary home per process.
+_PROCESS_HOME = tempfile.mkdtemp(prefix="smx_test_home_")
+atexit.register(shutil.rmtree, _PROCESS_HOME, ignore_errors=True)
+os.environ.setdefault("SMX_HOME", _PROCESS_HOME)
 
 PG_ADMIN_URL = os.environ.get("SMX_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
@@ -73,3 +83,11 @@ def smx_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("SMX_HERD_DB_URL", "SMX_SENSOR_STORE_URL", "MLFLOW_TRACKING_URI", "SMX_FEATURES_PATH"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files marked ``slow`` first. Why: ``make test`` hands whole files to pytest-xdist's
+    workers in collection order (``--dist loadfile --no-loadscope-reorder``); a five-minute file
+    collected last would run alone on one worker while the other sits idle."""
+    slow_files = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_files)  # stable: the rest keeps its order

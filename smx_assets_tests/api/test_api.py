@@ -21,7 +21,7 @@ from smx_assets.domain.score_store import ScoreFiles, ScoreStore
 from smx_assets.domain.sql_engine import make_engine
 from smx_assets_tests.api.conftest import LATE_ANIMAL, LATE_BUCKET, REPO, TOKEN, WINDOW_END, WINDOW_START, Served
 
-pytestmark = [pytest.mark.postgres, pytest.mark.influx]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.influx]  # ~2 min: real servers on both backends
 
 
 def _one_line_error(response, status: int) -> str:  # type: ignore[no-untyped-def]

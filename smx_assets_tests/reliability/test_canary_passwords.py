@@ -28,6 +28,8 @@ from smx_assets.resources import HerdDbResource, MlflowResource, SensorStoreReso
 from smx_assets_tests.conftest import PG_ADMIN_URL
 from smx_assets_tests.reliability.helpers import FMT, MlflowServer, World, copy_scoring_window, failure_text, smx
 
+pytestmark = pytest.mark.slow  # ~2 min: a whole demo over MLflow HTTP
+
 HERD_PW = "Herd#Canary/1?x@y%"
 STORE_PW = "Store#Canary/2?q"
 MLFLOW_PW = "Mlflow#Canary/3?z@"

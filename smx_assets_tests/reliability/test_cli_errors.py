@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from smx_assets.domain.ingest_validation import FUTURE_TOLERANCE
 from smx_assets_tests.reliability.helpers import free_port, smx, smx_env
 
+pytestmark = pytest.mark.slow  # ~1.5 min: failing runs and full disks through the CLI
+
 CANARY = "Can4ry#pw/x?y@z%"  # '#', '/', '?', '@', '%' unencoded
 
 

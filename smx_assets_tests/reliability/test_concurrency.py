@@ -36,6 +36,8 @@ from smx_assets_tests.reliability.helpers import (
 )
 from smx_assets_tests.score_tables import stored_scores
 
+pytestmark = pytest.mark.slow  # ~5 min: concurrent Dagster runs, killed workers, a day and a half of sensor catch-up
+
 KEY = ["use_case", "model_name", "model_version", "animal_id", "bucket_start"]
 
 

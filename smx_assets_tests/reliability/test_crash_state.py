@@ -27,6 +27,8 @@ from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.run_health import PidCheckingRunLauncher, fail_dead_runs, worker_health
 from smx_assets_tests.reliability.helpers import HoldingProxy, MlflowServer, smx, smx_env
 
+pytestmark = pytest.mark.slow  # ~3 min: whole demos and trainings killed and rerun
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("_killed_training.py")
 # The smallest demo in which heat trains a real model (so a version is registered, then evaluated).

@@ -21,6 +21,8 @@ from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.use_cases.catalog import use_case
 from smx_assets_tests.scenario import Scenario, rule_baseline_scenario
 
+pytestmark = pytest.mark.slow  # ~1 min: a demo-sized herd scored, then smx alerts/explain
+
 FMT = "%Y-%m-%d-%H:%M"
 
 

@@ -26,6 +26,8 @@ from smx_assets.resources import FeatureStoreResource, HerdDbResource, SensorSto
 from smx_assets_tests.scenario import Scenario, rule_baseline_scenario
 from smx_assets_tests.score_tables import clear_scores, stored_scores
 
+pytestmark = pytest.mark.slow  # ~1 min: retro-scoring against ten-minute runs
+
 FMT = "%Y-%m-%d-%H:%M"
 KEY = ["use_case", "animal_id", "bucket_start"]
 

@@ -40,6 +40,8 @@ from smx_assets.domain.simulator.simulation import simulate
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.resources import FeatureStoreResource, HerdDbResource, MlflowResource, SensorStoreResource
 
+pytestmark = pytest.mark.slow  # ~3 min: real training runs, promotions and rollbacks
+
 REPO = Path(__file__).resolve().parents[3]
 START = pd.Timestamp(PARTITIONS_START, tz="UTC")
 DAY = pd.Timedelta(days=1)

@@ -16,6 +16,8 @@ from smx_assets_tests.conftest import PG_ADMIN_URL
 from smx_assets_tests.domain.replay.helpers import alerts, replayer, score_range, smx_replay
 from smx_assets_tests.scenario import Scenario, rule_baseline_scenario
 
+pytestmark = pytest.mark.slow  # ~1 min: alerts replayed on PostgreSQL and InfluxDB
+
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory, influx_server) -> Scenario:  # type: ignore[no-untyped-def]

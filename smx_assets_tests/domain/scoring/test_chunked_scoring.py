@@ -32,6 +32,8 @@ from smx_assets.domain.sql_engine import make_engine
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets_tests.score_tables import stored_scores
 
+pytestmark = pytest.mark.slow  # ~2 min: scoring in chunks and processes against one pass
+
 START = pd.Timestamp("2026-09-01", tz="UTC")
 DAY = pd.Timedelta(days=1)
 N_ANIMALS = 40
