@@ -423,11 +423,14 @@ def _long_timestamps(col: pd.Series, timezone: str) -> pd.Series:
         return localize(col.reset_index(drop=True), timezone)
     text = col.astype("string").str.strip()
     has_offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False).to_numpy()
-    out = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
+    # through int64 nanoseconds: assigning an all-NaT part into a tz-aware series would turn
+    # it into objects (and NaN), which no comparison downstream survives
+    ns = np.full(n, np.iinfo("int64").min, dtype="int64")
     if has_offset.any():
-        out[has_offset] = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601").to_numpy()
+        part = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601")
+        ns[has_offset] = part.astype("datetime64[ns, UTC]").array.asi8
     naive = ~has_offset & text.notna().to_numpy()
     if naive.any():
         parsed = pd.to_datetime(text[naive], errors="coerce", format="ISO8601")
-        out[naive] = localize(parsed.reset_index(drop=True), timezone).to_numpy()
-    return out
+        ns[naive] = localize(parsed.reset_index(drop=True), timezone).astype("datetime64[ns, UTC]").array.asi8
+    return pd.Series(pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC"), index=range(n))

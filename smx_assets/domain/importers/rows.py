@@ -7,8 +7,8 @@ Reasons, checked in this order (a row gets the first that applies):
                       of :mod:`cells` (``12abc``, ``0x10``, ``1e400``), a cow number with a
                       control character or longer than 64 characters, a line with more fields
                       than the header
-``footer``            the cow's last row carrying no lactation number, no days in lactation and
-                      no value: Heatime closes every cow's block with one
+``footer``            in a Heatime export, the cow's last row carrying no lactation number, no
+                      days in lactation and no value: Heatime closes every cow's block with one
 ``malformed``         no cow number, a date/time that does not parse (or does not exist or is
                       ambiguous in the given time zone), an interval that is not a positive number
 ``future``            a timestamp more than 5 minutes after the import's clock
@@ -76,7 +76,8 @@ def classify(parsed: ParsedFile, now: pd.Timestamp) -> tuple[pd.Series, pd.Serie
     if has_cow.any():
         idx = rows[has_cow].groupby(cow[has_cow], sort=False).tail(1).index
         last_of_cow[rows.index.get_indexer(idx)] = True
-    footer = (last_of_cow & rows["lactation_number"].isna().to_numpy()
+    # Heatime's closing row of a cow's block; in the open format such a row is malformed or empty
+    footer = (parsed.file_format.startswith("heatime") & last_of_cow & rows["lactation_number"].isna().to_numpy()
               & rows["days_in_lactation"].isna().to_numpy() & no_value)
     mark(footer, "footer")
     ts_ok = rows["ts"].notna().to_numpy()

@@ -432,7 +432,7 @@ def import_paths(
             continue
         pending.append((path, farm_name, sha, parsed, seen))
     # oldest data first: "the first copy is kept" then means the earlier export
-    pending.sort(key=lambda p: (p[3].rows["ts"].min() if p[3].rows["ts"].notna().any() else now, str(p[0])))
+    pending.sort(key=lambda p: (_first_ts(p[3], now), str(p[0])))
     for path, farm_name, sha, parsed, seen in pending:
         try:
             farm_id = _farm_id(engine, farm_name, timezone)
@@ -443,6 +443,12 @@ def import_paths(
         reports.append(report)
         say(reports[-1].line())
     return ImportReport(files=reports)
+
+
+def _first_ts(parsed: ParsedFile, now: pd.Timestamp) -> pd.Timestamp:
+    """The file's earliest time, for the import order (a file without one goes last)."""
+    ts = pd.to_datetime(parsed.rows["ts"], utc=True, errors="coerce").dropna()
+    return ts.min() if len(ts) else now
 
 
 def _beyond_retention_may_fit(done: dict[str, Any], keep_from: pd.Timestamp | None) -> bool:
