@@ -393,19 +393,20 @@ def test_two_imports_at_once_on_postgresql_record_one_import(pg_url: str, tmp_pa
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert not errors and len(results) == 2
+    assert not errors and len(results) == 2, errors
+    lines = [f.line() for r in results for f in r.files]
     engine = make_engine(pg_url)
     with engine.connect() as conn:
         records = conn.execute(sa.text("SELECT file_name, rows_written, rows_rejected FROM imported_files")).all()
-    assert sorted(r[0] for r in records) == ["x0.csv", "x1.csv", "x2.csv"]
+    assert sorted(r[0] for r in records) == ["x0.csv", "x1.csv", "x2.csv"], lines
     store = open_sensor_store(pg_url)
     stored = store.read_bolus(T0 - pd.Timedelta(days=1), T0 + pd.Timedelta(days=3))
     store.close()
-    assert len(stored) == 3 * 200 and not stored.duplicated(["animal_id", "ts"]).any()
+    assert len(stored) == 3 * 200 and not stored.duplicated(["animal_id", "ts"]).any(), lines
     for name, written, rejected in records:  # the record is the import that wrote the rows
-        assert (written, rejected) == (200, 0), name
+        assert (written, rejected) == (200, 0), (name, lines)
     for r in results:
-        assert r.ok and all(f.rows_read == 200 for f in r.files)
+        assert r.ok and all(f.rows_read == 200 for f in r.files), lines
     engine.dispose()
 
 

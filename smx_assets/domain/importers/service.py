@@ -17,15 +17,21 @@ means the chronologically earlier export):
 1. A file whose content (sha256) this farm already imported is skipped: its stored report is
    returned with status ``unchanged``, and no store is touched. Re-importing changes nothing.
 2. A file that cannot be used at all (zero bytes, no rows, unreadable, wrong layout,
-   unsupported type) gets status ``failed`` and a one-line error; it is recorded once in
-   ``rejected_readings`` (the wrong layout's rows one by one) and the other files go on.
+   unsupported type, not a regular file: a device or FIFO is never opened) gets status
+   ``failed`` and a one-line error; it is recorded once in ``rejected_readings`` (the wrong
+   layout's rows one by one) and the other files go on. So does a file whose import raises
+   anything else (``import_error``: a store refusing a value): no error of one file stops the
+   others, and a failed file creates no farm.
 3. Otherwise every row is classified (``rows.classify``), rows repeating a reading already in
    the store are ``duplicate`` (identical) or ``conflict`` (different; the stored copy stays),
    the farm, its animals (by the farm's own cow number), lactations and inseminations are
    created or completed, the remaining readings are written with their interval, the
    rejections go to ``rejected_readings`` (source ``import``, one batch per file), and the
-   file's report is recorded in ``imported_files``. ``rows_read == rows_written +
-   rows_rejected`` for every file.
+   file's report is recorded in ``imported_files`` (with its rejections, in one transaction;
+   a concurrent import's record of the same file is kept when it wrote at least as many rows,
+   see :func:`_record_import`). ``rows_read == rows_written + rows_rejected`` for every file,
+   and per value column: non-empty cells read == cells written + cells in rejected rows
+   (checked before anything is written: a silent NULL fails the file instead).
 
 ``farm=None`` takes each file's folder name as its farm (cow numbers are unique within a
 farm's exports only). Naive times are local time of ``timezone`` (default UTC).
@@ -510,6 +516,11 @@ def _import_one(path: Path, farm_name: str, farm_id: int, sha: str, parsed: Pars
                 rows.loc[keyed["index"].to_numpy()[~identical], "reason"] = "conflict"
                 readings = readings.loc[rows.loc[readings.index, "reason"].isna()]
     readings = readings.assign(received_at=now.floor("s"))
+    columns = _column_counts(parsed, rows, readings)
+    for column, c in columns.items():  # checked before anything is written
+        if c["read"] != c["written"] + c["rejected"]:
+            raise AssertionError(f"column {column}: {c['read']} values read != {c['written']} to write + "
+                                 f"{c['rejected']} in rejected rows")
     n_written = int(store.write_bolus(readings.reset_index(drop=True))) if len(readings) else 0
     rejected = _rejections(parsed, rows)
     counts = {str(k): int(v) for k, v in rejected["reason"].value_counts().sort_index().items()}
@@ -517,7 +528,7 @@ def _import_one(path: Path, farm_name: str, farm_id: int, sha: str, parsed: Pars
     report = FileReport(
         path=str(path), farm=farm_name, status="imported", file_format=parsed.file_format,
         rows_read=len(rows), rows_written=n_written, rows_rejected=len(rejected), rejected=counts,
-        columns=_column_counts(parsed, rows, readings),
+        columns=columns,
         cows=int(rows["cow_number"].nunique()), animals_added=added_animals, lactations_added=added_lact,
         inseminations_added=added_ins,
         first_ts=ts.min().isoformat() if len(ts) else None, last_ts=ts.max().isoformat() if len(ts) else None,
@@ -526,10 +537,6 @@ def _import_one(path: Path, farm_name: str, farm_id: int, sha: str, parsed: Pars
     if report.rows_read != report.rows_written + report.rows_rejected:
         raise AssertionError(f"rows read {report.rows_read} != written {report.rows_written} + rejected "
                              f"{report.rows_rejected}")
-    for column, c in report.columns.items():
-        if c["read"] != c["written"] + c["rejected"]:
-            raise AssertionError(f"column {column}: {c['read']} values read != {c['written']} written + "
-                                 f"{c['rejected']} in rejected rows")
     earlier = _record_import(engine, farm_id, sha, path, parsed.file_format, now, report, rejected, replaces)
     if earlier is not None:
         # a concurrent import of the same file recorded it first and wrote at least as many rows:
@@ -555,17 +562,22 @@ def _record_import(engine: Engine, farm_id: int, sha: str, path: Path, file_form
     for attempt in range(3):
         try:
             with engine.begin() as conn:
-                row = conn.execute(sa.select(table.c.counts).where(*where).with_for_update()).first()
+                row = conn.execute(sa.select(table.c.id, table.c.counts).where(*where).with_for_update()).first()
                 if row is not None:
-                    theirs = dict(row[0])
+                    theirs = dict(row.counts)
                     if theirs != replaces and int(theirs.get("rows_written", 0)) >= report.rows_written:
                         return theirs
-                _store_rejections(conn, rejected, batch)
-                conn.execute(sa.delete(table).where(*where))
+                    # only the record just judged: a blind delete by (farm, sha256) would, under
+                    # READ COMMITTED, remove a record another import committed after this SELECT
+                    conn.execute(sa.delete(table).where(table.c.id == row.id))
+                # a record inserted meanwhile by another import makes this insert fail (unique
+                # farm and sha256): the transaction, its rejections included, is rolled back and
+                # the decision made again
                 conn.execute(sa.insert(table).values(
                     farm_id=farm_id, sha256=sha, file_name=path.name[:255], file_format=file_format,
                     imported_at=to_db_ts(now), rows_read=report.rows_read, rows_written=report.rows_written,
                     rows_rejected=report.rows_rejected, counts=json.loads(json.dumps(asdict(report)))))
+                _store_rejections(conn, rejected, batch)
             return None
         except sa.exc.IntegrityError:
             if attempt == 2:
