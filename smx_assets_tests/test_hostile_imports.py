@@ -413,41 +413,57 @@ def test_two_imports_at_once_on_postgresql_record_one_import(pg_url: str, tmp_pa
 # ---------------------------------------------------------------------------- the command
 
 
-def _smx_import(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _smx_import(tmp_path: Path, db: str | None, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMX_HERD", "SMX_SENSOR", "MLFLOW_"))}
-    env.update({"SMX_HOME": str(tmp_path / "home"), "SMX_HERD_DB_URL": f"sqlite:///{tmp_path / 'herd.db'}",
-                "SMX_SENSOR_STORE_URL": f"sqlite:///{tmp_path / 'sensors.db'}",
+    env.update({"SMX_HOME": str(tmp_path / "home"), "SMX_HERD_DB_URL": db or f"sqlite:///{tmp_path / 'herd.db'}",
+                "SMX_SENSOR_STORE_URL": db or f"sqlite:///{tmp_path / 'sensors.db'}",
                 "SMX_RETENTION_READINGS_DAYS": "3650"})
     return subprocess.run([sys.executable, "-m", "smx_assets.cli", "import", *args, "--json"], env=env,
                           capture_output=True, text=True, timeout=180)
 
 
-def test_smx_import_refuses_devices_and_fifos_and_always_prints_the_report(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_smx_import_refuses_devices_and_fifos_and_always_prints_the_report(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """``smx import /dev/zero pipe.csv nonexistent/x.csv nul.csv Kühe.csv /etc/hostname.csv``:
+    the device and the FIFO are refused in one line each (nothing hangs), the missing files are
+    unreadable, the file with a NUL in a cow number is imported with that row malformed (it
+    used to end the whole command on PostgreSQL), the Latin-1 file name is imported, the report
+    is printed, and only the farm of the imported files exists."""
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
-    good = tmp_path / "farm" / "good.csv"
-    good.parent.mkdir()
+    farm = tmp_path / "farm"
+    farm.mkdir()
+    good = farm / "nul.csv"
     good.write_text(f"{HEADER}\n2131,{ts(0)},10,20,38.6,\n21\x0031,{ts(1)},10,20,38.6,\n")
-    run = _smx_import(tmp_path, "/dev/zero", str(fifo), str(tmp_path / "nonexistent" / "x.csv"), str(good),
-                      "/etc/hostname.csv")
+    latin1 = Path(os.fsdecode(bytes(farm) + b"/K\xfche.csv"))  # not UTF-8: made on an old system
+    latin1.write_text(f"{HEADER}\n2132,{ts(0)},10,20,38.6,\n")
+    run = _smx_import(tmp_path, db, "/dev/zero", str(fifo), str(tmp_path / "nonexistent" / "x.csv"), str(good),
+                      str(latin1), "/etc/hostname.csv")
     assert run.returncode == 1, run.stderr
     report = json.loads(run.stdout)
     by = {Path(f["path"]).name: f for f in report["files"]}
     assert by["zero"]["error_reason"] == by["pipe.csv"]["error_reason"] == "not_a_file"
     assert "character device" in by["zero"]["error"] and "FIFO" in by["pipe.csv"]["error"]
     assert by["x.csv"]["error_reason"] == "unreadable" and by["hostname.csv"]["error_reason"] == "unreadable"
-    assert (by["good.csv"]["rows_written"], by["good.csv"]["rejected"]) == (1, {"malformed": 1})
+    assert (by["nul.csv"]["rows_written"], by["nul.csv"]["rejected"]) == (1, {"malformed": 1})
+    assert by[latin1.name]["status"] == "imported" and by[latin1.name]["rows_written"] == 1
     lines = [ln for ln in run.stderr.splitlines() if "/dev/zero" in ln]
     assert lines == ["/dev/zero: cannot import (not_a_file): not a regular file (a character device): "
                      "only files are imported"]
     assert "Traceback" not in run.stderr
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'herd.db'}")
+    engine = sa.create_engine(db or f"sqlite:///{tmp_path / 'herd.db'}")
     with engine.connect() as conn:
         farms = [r[0] for r in conn.execute(sa.text("SELECT name FROM farms"))]
+        names = sorted(r[0] for r in conn.execute(sa.text("SELECT file_name FROM imported_files")))
+        reasons = sorted(r[0] for r in conn.execute(sa.text("SELECT reason FROM rejected_readings")))
     engine.dispose()
     assert farms == ["farm"]  # no 'dev', 'nonexistent', 'etc' or tmp folder farm of the failed files
+    assert names == ["K\ufffdhe.csv", "nul.csv"]
+    assert reasons == ["malformed", "not_a_file", "not_a_file", "unreadable", "unreadable"]
 
-    bad_tz = _smx_import(tmp_path, str(good), "--timezone", "Mars/Olympus")
+    bad_tz = _smx_import(tmp_path, db, str(good), "--timezone", "Mars/Olympus")
     assert bad_tz.returncode == 2 and json.loads(bad_tz.stdout)["ok"] is False
 
 

@@ -52,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -176,6 +177,12 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
             out.append(p)
     seen: set[Path] = set()
     return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]  # type: ignore[func-returns-value]
+
+
+def readable(name: str) -> str:
+    """A file or folder name as text a database takes: bytes that are not UTF-8 (a Latin-1
+    ``Kühe.csv`` made on an old system) become U+FFFD instead of failing PostgreSQL's encoder."""
+    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def _sha256(path: Path) -> str:
@@ -303,7 +310,7 @@ def _rejections(parsed: ParsedFile, rows: pd.DataFrame) -> pd.DataFrame:
     raw = raw_records(parsed.source.loc[bad.index])
     payloads = []
     for r, v, d in zip(bad["row"], raw, bad["detail"]):
-        payload: dict[str, Any] = {"file": parsed.path.name, "row": int(r), "values": v}
+        payload: dict[str, Any] = {"file": readable(parsed.path.name), "row": int(r), "values": v}
         if isinstance(d, str):
             payload["detail"] = d
         payloads.append(payload)
@@ -343,7 +350,7 @@ def _record_failure(engine: Engine, farm: str, path: Path, exc: FileRejected, sh
     is no farm id to key it by (``smx import /dev/zero`` must not leave a farm ``dev``).
     """
     content = sha if sha is not None else hashlib.sha256(str(path).encode()).hexdigest()
-    key = hashlib.sha256(f"{farm}\0{path.name}\0{content}\0{exc.reason}".encode()).hexdigest()
+    key = hashlib.sha256(f"{farm}\0{readable(path.name)}\0{content}\0{exc.reason}".encode()).hexdigest()
     batch = f"{SOURCE}-failed-{key[:48]}"
     with engine.connect() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(RejectedReading)
@@ -352,7 +359,7 @@ def _record_failure(engine: Engine, farm: str, path: Path, exc: FileRejected, sh
     n = max(exc.rows, 1)
     rejected = pd.DataFrame({
         "entity_ref": [None] * n, "ts_raw": [None] * n, "reason": [exc.reason] * n,
-        "payload": [{"file": path.name, "farm": farm, "row": (i + 1) if exc.rows else None, "error": str(exc)}
+        "payload": [{"file": readable(path.name), "farm": farm, "row": (i + 1) if exc.rows else None, "error": str(exc)}
                     for i in range(n)],
     })
     with engine.begin() as conn:
@@ -413,7 +420,7 @@ def import_paths(
     reports: list[FileReport] = []
     pending: list[tuple[Path, str, str, ParsedFile, dict[str, Any] | None]] = []
     for path in discover(paths):
-        farm_name = farm or path.resolve().parent.name
+        farm_name = readable(farm or path.resolve().parent.name)
         sha: str | None = None
         try:
             _regular_file(path)
@@ -574,7 +581,7 @@ def _record_import(engine: Engine, farm_id: int, sha: str, path: Path, file_form
                 # farm and sha256): the transaction, its rejections included, is rolled back and
                 # the decision made again
                 conn.execute(sa.insert(table).values(
-                    farm_id=farm_id, sha256=sha, file_name=path.name[:255], file_format=file_format,
+                    farm_id=farm_id, sha256=sha, file_name=readable(path.name)[:255], file_format=file_format,
                     imported_at=to_db_ts(now), rows_read=report.rows_read, rows_written=report.rows_written,
                     rows_rejected=report.rows_rejected, counts=json.loads(json.dumps(asdict(report)))))
                 _store_rejections(conn, rejected, batch)
