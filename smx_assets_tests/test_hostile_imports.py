@@ -193,7 +193,7 @@ def _check(report: ImportReport, engine: sa.Engine, store: SensorStore) -> dict[
     assert animals.groupby("farm")["cow_number"].apply(lambda s: s.is_unique).all()
     assert animals["ear_tag"].is_unique
     assert (animals["ear_tag"] == animals["farm_id"].astype(str) + "-" + animals["cow_number"]).all()  # never cut
-    readings = store.read_bolus(T0 - pd.Timedelta(days=1), T0 + pd.Timedelta(days=2))
+    readings = store.read_bolus(T0 - pd.Timedelta(days=1), T0 + pd.Timedelta(days=10))
     readings = readings.merge(animals, left_on="animal_id", right_on="id")
     out: dict[str, Any] = {}
     for f in report.files:
@@ -208,13 +208,21 @@ def _check(report: ImportReport, engine: sa.Engine, store: SensorStore) -> dict[
         malformed = mine[mine["reason"] == "malformed"]
         assert all(isinstance(p.get("detail"), str) and ":" in p["detail"] for p in malformed["payload"]), name
         assert len(stored) == f.rows_written, name
-        signal = {"activity": "activity", "temperature_c": "temp_c", "temperature": "temp_c", "ph": "ph"}
         assert f.columns, name
         for header, c in f.columns.items():
             assert c["read"] == c["written"] + c["rejected"], (name, header, c)
-            assert int(stored[signal[header.strip().lstrip("\ufeff")]].notna().sum()) == c["written"], (name, header)
+            signal = _signal(header)
+            assert int(stored[signal].notna().sum()) == c["written"], (name, header)
         out[name] = (f, mine, stored)
     return out
+
+
+def _signal(header: str) -> str:
+    """The store's column of a file's value column (long format or Heatime header)."""
+    from smx_assets.domain.importers.formats import HEATIME_HEADERS, LONG_HEADERS, _match
+
+    found = {**_match([header], HEATIME_HEADERS), **_match([header], LONG_HEADERS)}
+    return next(k for k in found if k in ("activity", "temp_c", "ph"))
 
 
 def _details(mine: pd.DataFrame) -> list[str]:
@@ -479,3 +487,76 @@ def test_numbers_rule_on_single_cells() -> None:
     assert cow_number(2131.0) == ("2131", None) and cow_number("2131\u200b") == ("2131", None)
     assert cow_number("Mu\u0308ller") == ("M\u00fcller", None) and cow_number(" ") == (None, None)
     assert cow_number("21\x0031")[0] is None and cow_number(2131.5)[0] is None
+
+
+# ------------------------------------------------------------------ a Heatime spreadsheet
+
+
+def _xlsx(path: Path, rows: list[list[object]]) -> Path:
+    """A minimal .xlsx (one sheet, inline strings), as a spreadsheet program would save it."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    def cell(ref: str, v: object) -> str:
+        if v is None or v == "":
+            return ""
+        if isinstance(v, (int, float)):
+            return f'<c r="{ref}"><v>{v}</v></c>'
+        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{escape(str(v))}</t></is></c>'
+
+    sheet = "".join(f'<row r="{i + 1}">' + "".join(cell(f"{chr(65 + j)}{i + 1}", v) for j, v in enumerate(r))
+                    + "</row>" for i, r in enumerate(rows))
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", (
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/'
+            'workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.worksheet+xml"/></Types>'))
+        z.writestr("_rels/.rels", (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+            f'2006/relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/>'
+            '</Relationships>'))
+        z.writestr("xl/workbook.xml", (
+            f'<?xml version="1.0" encoding="UTF-8"?><workbook {ns} xmlns:r="{rel}"><sheets><sheet name="Kühe" '
+            'sheetId="1" r:id="rId1"/></sheets></workbook>'))
+        z.writestr("xl/_rels/workbook.xml.rels", (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+            f'2006/relationships"><Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/>'
+            '</Relationships>'))
+        z.writestr("xl/worksheets/sheet1.xml",
+                   f'<?xml version="1.0" encoding="UTF-8"?><worksheet {ns}><sheetData>{sheet}</sheetData></worksheet>')
+    return path
+
+
+def test_a_german_heatime_export_with_junk_long_and_look_alike_cow_numbers(stores, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """German headers; text in the activity column is malformed (the cow's last row too, which
+    was once a ``footer``); a zero-width space joins its cow; 33-character cows stay apart."""
+    store, engine = stores
+    act = "Rohe Aktivitätsdaten"
+    header = ["Kuhnummer", "Termin", "Zeit", act, "Laktationsnummer", "Laktationstage"]
+    day = (T0 + pd.Timedelta(days=3)).strftime("%Y-%m-%d")
+    path = tmp_path / "stall" / "Kühe_KW49.xlsx"
+    path.parent.mkdir()
+    _xlsx(path, [header,
+                 [2131, day, "00:00", 20, 2, 100],
+                 [2131, day, "02:00", "12abc", 2, 100],
+                 ["2131\u200b", day, "04:00", 22, 2, 100],
+                 [2131, day, "06:00", "", 2, 100],
+                 [2131, day, "08:00", "0x10", "", ""],
+                 [C33[0], day, "00:00", 30, 1, 50],
+                 [C33[1], day, "00:00", 31, 1, 50],
+                 [C33[1], day, "02:00", "", "", ""]])
+    report = import_paths([path], store=store, engine=engine, now=NOW)
+    f = report.files[0]
+    assert f.file_format == "heatime_xlsx", f.line()
+    assert f.rows_written == 4 and f.rejected == {"malformed": 2, "empty_activity": 1, "footer": 1}
+    assert f.columns == {act: {"read": 6, "written": 4, "rejected": 2}}
+    mine = _check(report, engine, store)[path.name][1]
+    assert _details(mine) == [f"{act}: not a number: '0x10'", f"{act}: not a number: '12abc'"]
+    stored = _check(report, engine, store)[path.name][2]
+    assert stored.groupby("cow_number")["activity"].apply(sorted).to_dict() == {
+        "2131": [20.0, 22.0], C33[0]: [30.0], C33[1]: [31.0]}
