@@ -75,6 +75,7 @@ def _bad_values() -> str:
         lines.append(f"7,{ts(2 + k)},10,22,{cell},6.2")
     lines.append(f"7,{ts(20)},10,0x10,38.7,6.2")  # activity
     lines.append(f"7,{ts(21)},10,23,38.8,1,5")  # pH "1,5" unquoted: a seventh field
+    lines.append(f"7,{ts(22)},100000000,23,38.8,6.2")  # 190 years "per reading": over the store's integer
     lines.append(f"8,{ts(0)},10,24,38.9,")
     lines.append(f"8,{ts(1)},,,12abc,")  # the cow's last row: once 'footer', it is malformed
     return "\n".join(lines) + "\n"
@@ -249,7 +250,8 @@ def test_hostile_files_keep_every_value_or_reject_it_with_its_reason(stores, tmp
 
     # junk in a value column: malformed, the column and the cell named, the original text kept
     f, mine, stored = files["values.csv"]
-    assert f.rejected == {"malformed": len(BAD_TEMPERATURES) + 3}
+    assert f.rejected == {"malformed": len(BAD_TEMPERATURES) + 4}
+    assert "interval_minutes: empty, not positive, or over 1440 minutes" in _details(mine)
     assert f.rows_written == 3  # 38.6; the empty temperature (a reading without one); cow 8's 38.9
     temps = [p["values"]["temperature_c"] for p in mine["payload"] if p["detail"].startswith("temperature_c")]
     assert sorted(temps) == sorted([*BAD_TEMPERATURES, "12abc"])

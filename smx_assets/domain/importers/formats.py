@@ -62,6 +62,7 @@ from smx_assets.domain.importers import cells
 from smx_assets.domain.json_values import json_safe
 
 HEATIME_INTERVAL_S = 7200
+MAX_INTERVAL_MINUTES = 1440.0  # interval_minutes above a day is malformed
 HEATIME_ACTIVITY_CAP = 191.0  # the collar's raw activity count per 2 h saturates at 191
 SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -366,7 +367,10 @@ def _read_long(path: Path, timezone: str) -> ParsedFile:
         return _numbers(frame[cols[name]] if name in cols else None, n, problems, delimiter)
 
     minutes = numbers("interval_minutes") if "interval_minutes" in cols else np.full(n, 10.0)
-    interval = np.where(np.isfinite(minutes) & (minutes > 0), np.round(minutes * 60), -1).astype("int64")
+    # at most a day: a longer "interval" is no sensor's, and the store keeps seconds as a 32-bit integer
+    with np.errstate(invalid="ignore"):
+        fits = np.isfinite(minutes) & (minutes > 0) & (minutes <= MAX_INTERVAL_MINUTES)
+    interval = np.where(fits, np.round(np.where(fits, minutes, 0) * 60), -1).astype("int64")
     breeding = (_long_timestamps(frame[cols["breeding_date"]], timezone) if "breeding_date" in cols
                 else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
     rows = pd.DataFrame({

@@ -11,6 +11,7 @@ Reasons, checked in this order (a row gets the first that applies):
                       days in lactation and no value: Heatime closes every cow's block with one
 ``malformed``         no cow number, a date/time that does not parse (or does not exist or is
                       ambiguous in the given time zone), an interval that is not a positive number
+                      of minutes up to 1440 (a day)
 ``future``            a timestamp more than 5 minutes after the import's clock
 ``no_signal``         the file has no activity, temperature or pH column at all (some Heatime
                       exports carry only the vendor's heat index, which is never imported)
@@ -86,7 +87,7 @@ def classify(parsed: ParsedFile, now: pd.Timestamp) -> tuple[pd.Series, pd.Serie
     malformed(~has_cow, f"{cols.get('cow_number', 'cow_number')}: empty")
     malformed(~ts_ok, f"{when}: empty, not a date and time, or not a time of the time zone")
     malformed(rows["interval_s"].to_numpy() <= 0, f"{cols.get('interval_minutes', 'interval_minutes')}: "
-                                                   "empty or not a positive number")
+                                                   "empty, not positive, or over 1440 minutes")
     ts_ns = rows["ts"].astype("int64").to_numpy()
     mark(ts_ok & (ts_ns > (now + FUTURE_TOLERANCE).value), "future")
     if not parsed.signals:
