@@ -477,6 +477,20 @@ def test_smx_import_refuses_devices_and_fifos_and_always_prints_the_report(
     assert bad_tz.returncode == 2 and json.loads(bad_tz.stdout)["ok"] is False
 
 
+def test_smx_import_json_when_the_stores_cannot_be_opened(tmp_path: Path) -> None:
+    """PostgreSQL refuses the connection: ``--json`` still prints a report (``ok: false`` and the
+    error), one error line on standard error, exit 1, the password nowhere."""
+    good = tmp_path / "farm" / "x.csv"
+    good.parent.mkdir()
+    good.write_text(f"{HEADER}\n2131,{ts(0)},10,20,38.6,\n")
+    run = _smx_import(tmp_path, "postgresql+psycopg2://smx:Pw-9f3kQ@127.0.0.1:1/smx", str(good))
+    assert run.returncode == 1, run.stderr
+    report = json.loads(run.stdout)
+    assert report["ok"] is False and report["files"] == [] and "OperationalError" in report["error"]
+    assert "Pw-9f3kQ" not in run.stdout + run.stderr and "Traceback" not in run.stderr
+    assert len([ln for ln in run.stderr.splitlines() if ln.startswith("smx import")]) == 1, run.stderr
+
+
 def test_numbers_rule_on_single_cells() -> None:
     """The rule of ``cells``, cell by cell (what the README's table states)."""
     from smx_assets.domain.importers.cells import cow_number, decimal_comma, parse_numbers

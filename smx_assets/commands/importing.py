@@ -44,6 +44,13 @@ def _failed_report(error: str) -> dict[str, Any]:
             "rejected_by_reason": {}, "files": []}
 
 
+def _error_text(exc: Exception) -> str:
+    from smx_assets.domain.redaction import redact
+
+    first = str(exc).splitlines()[0][:300] if str(exc) else "no detail"
+    return redact(f"{type(exc).__name__}: {first}")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         zoneinfo.ZoneInfo(args.timezone)
@@ -53,50 +60,50 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(_failed_report(message))
         return 2
+    try:
+        report, warnings = _import(args)
+    except Exception as exc:
+        # no file could be looked at (the stores cannot be opened, or a store went away):
+        # --json still prints a report saying so; the CLI words the error line and exits 1
+        if args.json:
+            _print_json(_failed_report(_error_text(exc)))
+        raise
+    for warning in warnings + report.warnings():
+        print(f"smx import: warning: {warning}", file=sys.stderr)
+    print(f"smx import: {report.summary()}", file=sys.stderr)
+    if args.json:
+        _print_json(report.to_dict())
+    return 0 if report.ok else 1
+
+
+def _import(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """(the import report, warnings of the command itself)."""
     from smx_assets.domain.herd_db_migrate import upgrade_herd_db
     from smx_assets.domain.importers import import_paths
     from smx_assets.domain.sensor_store.factory import open_sensor_store
     from smx_assets.domain.sql_engine import make_engine
 
     settings = Settings.from_env()
+    engine = make_engine(settings.herd_db_url)
+    warnings: list[str] = []
     try:
-        engine = make_engine(settings.herd_db_url)
         upgrade_herd_db(engine)
         store = open_sensor_store(settings.sensor_store_url)
-    except Exception as exc:  # noqa: BLE001 - the stores cannot be opened: say so, with --json too
-        message = f"cannot open the stores: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-        print(f"smx import: {message}", file=sys.stderr)
-        if args.json:
-            _print_json(_failed_report(message))
-        return 1
-    try:
-        store.ensure_schema()
-        report = import_paths(args.paths, args.farm, args.timezone, store=store, engine=engine,
-                              progress=lambda line: print(line, file=sys.stderr, flush=True),
-                              readings_retention_days=settings.retention.readings_days)
-    except Exception as exc:  # noqa: BLE001 - import_paths fails files, not runs; a store gone is this
-        message = f"import stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-        print(f"smx import: {message}", file=sys.stderr)
-        if args.json:
-            _print_json(_failed_report(message))
-        store.close()
-        engine.dispose()
-        return 1
-    try:
-        span = store.reading_span()
-        if span is not None:  # the daily partitions start at the first reading (next code-location load)
-            from smx_assets.settings import record_data_start
+        try:
+            store.ensure_schema()
+            report = import_paths(args.paths, args.farm, args.timezone, store=store, engine=engine,
+                                  progress=lambda line: print(line, file=sys.stderr, flush=True),
+                                  readings_retention_days=settings.retention.readings_days)
+            try:
+                span = store.reading_span()
+                if span is not None:  # the daily partitions start at the first reading (next code-location load)
+                    from smx_assets.settings import record_data_start
 
-            record_data_start(span[0].date(), settings.home)
-    except Exception as exc:  # noqa: BLE001 - the import is done; its report must still be printed
-        print(f"smx import: warning: the first reading's day was not recorded ({type(exc).__name__}: {exc})",
-              file=sys.stderr)
+                    record_data_start(span[0].date(), settings.home)
+            except Exception as exc:  # noqa: BLE001 - the import is done: its report must still be printed
+                warnings.append(f"the first reading's day was not recorded ({_error_text(exc)})")
+        finally:
+            store.close()
     finally:
-        store.close()
         engine.dispose()
-    for warning in report.warnings():
-        print(f"smx import: warning: {warning}", file=sys.stderr)
-    print(f"smx import: {report.summary()}", file=sys.stderr)
-    if args.json:
-        _print_json(report.to_dict())
-    return 0 if report.ok else 1
+    return report, warnings

@@ -68,6 +68,7 @@ from smx_assets.domain.importers.cells import is_blank
 from smx_assets.domain.importers.formats import SUPPORTED_SUFFIXES, FileRejected, ParsedFile, raw_records, read_export
 from smx_assets.domain.importers.herd import herd_records
 from smx_assets.domain.importers.rows import classify, same_values
+from smx_assets.domain.redaction import redact
 from smx_assets.domain.retention import cutoff_day
 from smx_assets.domain.sensor_store.base import SensorStore
 
@@ -393,7 +394,7 @@ def _unexpected(exc: Exception, rows: int = 0) -> FileRejected:
     """An error no rule foresaw (a store refusing a value, a bug): this file fails, the others go on."""
     log.exception("import failed")
     text = str(exc).splitlines()[0][:200] if str(exc) else "no detail"
-    return FileRejected("import_error", f"{type(exc).__name__}: {text}", rows=rows)
+    return FileRejected("import_error", redact(f"{type(exc).__name__}: {text}"), rows=rows)
 
 
 # ------------------------------------------------------------------------ import
