@@ -1,4 +1,4 @@
-"""The importer's rules for one cell: a number, a cow number. Pure Python, no pandas state.
+"""The importer's rules for one cell: a number, a cow number. Cell by cell, no frames.
 
 Why a module of its own: a value that is not read exactly as the file wrote it must never
 become a silent NULL, and a cow number must name one animal, the same on SQLite and
@@ -76,33 +76,32 @@ def _why(text: str) -> str:
     return f"not a number: {shown!r}"
 
 
+def parse_number(value: Any, comma: bool) -> tuple[float, str | None]:
+    """(the number, problem) of one cell: NaN and no problem for an empty cell."""
+    if _is_blank(value):
+        return np.nan, None
+    if isinstance(value, (bool, np.bool_)):
+        return np.nan, f"not a number: {value!r}"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value), None
+    if not isinstance(value, str):
+        return np.nan, _why(str(value))
+    text = value.strip()
+    if _NUMBER.fullmatch(text):
+        f = float(text)
+    elif comma and _COMMA_NUMBER.fullmatch(text):
+        f = float(text.replace(",", "."))
+    else:
+        return np.nan, _why(text)
+    if not math.isfinite(f):
+        return np.nan, f"not a finite number: {text!r}"
+    return f, None
+
+
 def parse_numbers(values: list[Any], comma: bool) -> tuple[np.ndarray, list[str | None]]:
-    """(floats, problem per cell): NaN for an empty cell; a problem text for a malformed one."""
-    out = np.full(len(values), np.nan)
-    problems: list[str | None] = [None] * len(values)
-    for i, v in enumerate(values):
-        if _is_blank(v):
-            continue
-        if isinstance(v, (bool, np.bool_)):
-            problems[i] = f"not a number: {v!r}"
-        elif isinstance(v, (int, float, np.integer, np.floating)):
-            out[i] = float(v)
-        elif isinstance(v, str):
-            text = v.strip()
-            if _NUMBER.fullmatch(text):
-                f = float(text)
-            elif comma and _COMMA_NUMBER.fullmatch(text):
-                f = float(text.replace(",", "."))
-            else:
-                problems[i] = _why(text)
-                continue
-            if math.isfinite(f):
-                out[i] = f
-            else:
-                problems[i] = f"not a finite number: {text!r}"
-        else:
-            problems[i] = _why(str(v))
-    return out, problems
+    """(floats, problem per cell) by :func:`parse_number`."""
+    pairs = [parse_number(v, comma) for v in values]
+    return np.array([f for f, _ in pairs], dtype="float64"), [p for _, p in pairs]
 
 
 def cow_number(value: Any) -> tuple[str | None, str | None]:
