@@ -473,8 +473,9 @@ def test_smx_import_refuses_devices_and_fifos_and_always_prints_the_report(
     assert names == ["K\ufffdhe.csv", "nul.csv"]
     assert reasons == ["malformed", "not_a_file", "not_a_file", "unreadable", "unreadable"]
 
-    bad_tz = _smx_import(tmp_path, db, str(good), "--timezone", "Mars/Olympus")
-    assert bad_tz.returncode == 2 and json.loads(bad_tz.stdout)["ok"] is False
+    if backend == "sqlite":  # refused before any store is opened: the same on both
+        bad_tz = _smx_import(tmp_path, db, str(good), "--timezone", "Mars/Olympus")
+        assert bad_tz.returncode == 2 and json.loads(bad_tz.stdout)["ok"] is False
 
 
 def test_smx_import_json_when_the_stores_cannot_be_opened(tmp_path: Path) -> None:
