@@ -206,3 +206,40 @@ def test_a_move_failing_half_way_leaves_no_score_file(tmp_path: Path, monkeypatc
         assert conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one() == len(rows)
     engine.dispose()
     herd_db_migrate._done.clear()
+
+
+# -- 0005: full cow numbers and ear tags --------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_0005_widens_cow_numbers_on_a_database_of_the_earlier_schema(backend: str, tmp_path: Path,
+                                                                     request: pytest.FixtureRequest) -> None:
+    """A herd DB at 0004 with an imported cow: after the upgrade the cow is unchanged, and a
+    64-character cow number and its 67-character ear tag are stored whole (PostgreSQL refused
+    anything over 32 before, which is why the importer cut them)."""
+    from smx_assets.domain import herd_db_migrate
+
+    url = f"sqlite:///{tmp_path / 'herd.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    upgrade_herd_db(url, "0004", features_path=str(tmp_path / "features"))
+    herd_db_migrate._done.clear()
+    engine = sa.create_engine(url)
+    animal = ("INSERT INTO animals (farm_id, ear_tag, cow_number, breed, bolus_type) "
+              "VALUES (1, :tag, :cow, 'Holstein', 'collar_activity')")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO farms (id, name, timezone, default_housing) VALUES (1, 'f', 'UTC', 'barn')"))
+        conn.execute(sa.text(animal), {"tag": "1-2131", "cow": "2131"})
+    long_cow = "DE" + "0123456789" * 6 + "XY"
+    assert len(long_cow) == 64
+    upgrade_herd_db(url, features_path=str(tmp_path / "features"))
+    with engine.begin() as conn:
+        conn.execute(sa.text(animal), {"tag": f"1-{long_cow}", "cow": long_cow})
+        rows = conn.execute(sa.text("SELECT ear_tag, cow_number FROM animals ORDER BY id")).all()
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+    assert [tuple(r) for r in rows] == [("1-2131", "2131"), (f"1-{long_cow}", long_cow)]
+    if backend == "postgresql":
+        with engine.connect() as conn:
+            widths = dict(conn.execute(sa.text(
+                "SELECT column_name, character_maximum_length FROM information_schema.columns "
+                "WHERE table_name = 'animals' AND column_name IN ('cow_number', 'ear_tag')")).all())
+        assert widths == {"cow_number": 64, "ear_tag": 96}
+    engine.dispose()

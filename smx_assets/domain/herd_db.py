@@ -81,9 +81,10 @@ class Animal(Base):
     __table_args__ = (UniqueConstraint("farm_id", "cow_number", name="uq_animals_farm_cow_number"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     farm_id: Mapped[int] = mapped_column(ForeignKey("farms.id"), index=True)
-    ear_tag: Mapped[str] = mapped_column(String(32), unique=True)
+    # the full cow number, never cut (migration 0005); an imported cow's ear tag is "<farm id>-<cow number>"
+    ear_tag: Mapped[str] = mapped_column(String(96), unique=True)
     birth_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    cow_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    cow_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # the herd program's status at the latest import (Dry, Fresh, Pregnant, Heifer, ...)
     status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     breed: Mapped[str] = mapped_column(String(32), default="Holstein")

@@ -12,6 +12,9 @@ here; every row is classified later by ``rows.classify``) with these columns:
 ``lactation_number``, ``days_in_lactation``  float, NaN when absent
 ``status``            herd status text (Heatime ``Lactation Status``) or missing
 ``breeding_date``     last insemination (date, local midnight as UTC) or NaT
+``problem``           why the row is ``malformed``, naming the column (``temperature_c: not a
+                      number: '12abc'``), or missing: every cell is read by the rules of
+                      :mod:`cells`, never coerced to a blank
 plus ``ParsedFile.source``: the file's rows as read (the answer key removed), from which a
 rejected row's payload is made (:func:`raw_records`)
 
@@ -42,11 +45,13 @@ a one-line message naming what is wrong.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,9 +59,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smx_assets.domain.importers import cells
 from smx_assets.domain.json_values import json_safe
 
 HEATIME_INTERVAL_S = 7200
+MAX_INTERVAL_MINUTES = 1440.0  # interval_minutes above a day is malformed
 HEATIME_ACTIVITY_CAP = 191.0  # the collar's raw activity count per 2 h saturates at 191
 SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -64,7 +71,9 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 SUPPORTED_SUFFIXES = SPREADSHEET_SUFFIXES + TEXT_SUFFIXES + PARQUET_SUFFIXES
 
 ROW_COLUMNS = ["row", "cow_number", "ts", "interval_s", "activity", "temp_c", "ph", "lactation_number",
-               "days_in_lactation", "status", "breeding_date"]
+               "days_in_lactation", "status", "breeding_date", "problem"]
+# a data row whose field count differs from the header's (python csv engine's bad line)
+_BAD_LINE = "\0smx-bad-line-"
 
 
 def _key(name: object) -> str:
@@ -119,6 +128,7 @@ class ParsedFile:
     source: pd.DataFrame  # the rows as the file had them, same index (answer key removed)
     signals: tuple[str, ...]  # signal columns the file has: activity, temp_c, ph
     activity_cap: float | None  # the sensor's ceiling, when the format has one
+    columns: dict[str, str]  # canonical name -> the file's header, for the columns found
 
 
 # ------------------------------------------------------------------------- helpers
@@ -147,26 +157,55 @@ def _match(columns: list[object], spellings: dict[str, tuple[str, ...]]) -> dict
     return found
 
 
-def _cow_numbers(col: pd.Series) -> pd.Series:
-    """Cow numbers as text: 2131.0 -> "2131"; blanks and non-integral numbers -> missing."""
-    def one(v: Any) -> str | None:
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
-            return None
-        if isinstance(v, (int, np.integer)):
-            return str(int(v))
-        if isinstance(v, (float, np.floating)):
-            return str(int(v)) if float(v).is_integer() else None
-        text = str(v).strip()
-        if text.endswith(".0") and text[:-2].isdigit():
-            text = text[:-2]
-        return text[:32] or None
-    return col.map(one).astype(object)
+class _Problems:
+    """The first problem of each row, as ``<file's column>: <why>`` (the row is then malformed)."""
+
+    def __init__(self, n: int) -> None:
+        self.text: list[str | None] = [None] * n
+
+    def add(self, column: object, problems: list[str | None]) -> None:
+        for i, why in enumerate(problems):
+            if why is not None and self.text[i] is None:
+                self.text[i] = f"{column}: {why}"
+
+    def series(self) -> pd.Series:
+        return pd.Series(self.text, dtype=object)
 
 
-def _floats(col: pd.Series | None, n: int) -> np.ndarray:
+def _per_distinct(col: pd.Series, rule: Callable[[Any], tuple[Any, str | None]]) -> tuple[list[Any], list[str | None]]:
+    """``rule`` applied once per distinct cell (an export repeats its cow numbers and values:
+    1,000,000 temperatures as text take 0.25 s this way, 2.4 s cell by cell); missing cells as ``rule(None)``."""
+    codes, uniques = pd.factorize(col.astype(object).to_numpy(), use_na_sentinel=True)
+    done = [rule(u) for u in uniques] + [rule(None)]  # code -1 (missing) takes the last entry
+    values, why = np.empty(len(done), dtype=object), np.empty(len(done), dtype=object)
+    values[:], why[:] = [v for v, _ in done], [w for _, w in done]
+    return values[codes].tolist(), why[codes].tolist()
+
+
+def _cow_numbers(col: pd.Series, problems: _Problems) -> pd.Series:
+    """Cow numbers as text by :func:`cells.cow_number` (2131.0 -> "2131", NFC, never cut)."""
+    out, why = _per_distinct(col, cells.cow_number)
+    problems.add(col.name, why)
+    return pd.Series(out, dtype=object)
+
+
+def _numbers(col: pd.Series | None, n: int, problems: _Problems, delimiter: str | None = None) -> np.ndarray:
+    """A value column by :func:`cells.parse_number`: empty -> NaN, anything else a number or a problem."""
     if col is None:
         return np.full(n, np.nan)
-    return pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    distinct = pd.unique(col.astype(object).to_numpy()).tolist()
+    comma = cells.decimal_comma(distinct, delimiter)
+    out, why = _per_distinct(col, lambda v: cells.parse_number(v, comma))
+    problems.add(col.name, why)
+    return np.array(out, dtype="float64")
+
+
+def _statuses(col: pd.Series | None, n: int, problems: _Problems) -> pd.Series:
+    if col is None:
+        return pd.Series([None] * n, dtype=object)
+    out, why = _per_distinct(col, cells.status_text)
+    problems.add(col.name, why)
+    return pd.Series(out, dtype=object)
 
 
 def _time_of_day(value: Any) -> pd.Timedelta | None:
@@ -258,6 +297,7 @@ def _read_heatime(path: Path, timezone: str) -> ParsedFile:
     if len(frame) == 0:
         raise FileRejected("empty_file", "the spreadsheet has headers but no data rows")
     n = len(frame)
+    problems = _Problems(n)
     day = _dates(frame[cols["date"]], n)
     times = frame[cols["time"]]
     # an export has a dozen distinct times: parse each once (strptime is ~60 us a call)
@@ -267,36 +307,40 @@ def _read_heatime(path: Path, timezone: str) -> ParsedFile:
     ts = localize(local, timezone)
     rows = pd.DataFrame({
         "row": np.arange(1, n + 1),
-        "cow_number": _cow_numbers(frame[cols["cow_number"]]),
+        "cow_number": _cow_numbers(frame[cols["cow_number"]], problems),
         "ts": ts.reset_index(drop=True),
         "interval_s": np.full(n, HEATIME_INTERVAL_S, dtype="int64"),
-        "activity": _floats(frame.get(cols.get("activity")) if "activity" in cols else None, n),
+        "activity": _numbers(frame[cols["activity"]] if "activity" in cols else None, n, problems),
         "temp_c": np.full(n, np.nan),
         "ph": np.full(n, np.nan),
-        "lactation_number": _floats(frame[cols["lactation_number"]] if "lactation_number" in cols else None, n),
-        "days_in_lactation": _floats(frame[cols["days_in_lactation"]] if "days_in_lactation" in cols else None, n),
-        "status": (frame[cols["status"]].map(lambda v: None if pd.isna(v) else str(v).strip()[:32] or None)
-                   if "status" in cols else pd.Series([None] * n, dtype=object)),
+        "lactation_number": _numbers(frame[cols["lactation_number"]] if "lactation_number" in cols else None, n,
+                                     problems),
+        "days_in_lactation": _numbers(frame[cols["days_in_lactation"]] if "days_in_lactation" in cols else None, n,
+                                      problems),
+        "status": _statuses(frame[cols["status"]] if "status" in cols else None, n, problems),
         "breeding_date": localize(_dates(frame[cols["breeding_date"]] if "breeding_date" in cols else None, n),
                                   timezone),
+        "problem": problems.series(),
     })
     answer_key = [c for c in frame.columns if _key(c) in {_key(a) for a in HEATIME_ANSWER_KEY}]
     signals = ("activity",) if "activity" in cols else ()
     kind = "heatime_xls" if path.suffix.lower() == ".xls" else "heatime_xlsx"
     # the source rows for rejections, without the answer key: nothing downstream may see it
     return ParsedFile(path=path, file_format=kind, rows=rows[ROW_COLUMNS], source=frame.drop(columns=answer_key),
-                      signals=signals, activity_cap=HEATIME_ACTIVITY_CAP)
+                      signals=signals, activity_cap=HEATIME_ACTIVITY_CAP, columns={k: str(v) for k, v in cols.items()})
 
 
 def _read_long(path: Path, timezone: str) -> ParsedFile:
     suffix = path.suffix.lower()
+    delimiter: str | None = None
+    bad_lines: list[list[str]] = []
     try:
         if suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
             kind = "long_parquet"
         else:
-            frame = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False,
-                                na_values=[""], skipinitialspace=True)
+            delimiter = _sniff_delimiter(path)
+            frame = _read_csv(path, delimiter, bad_lines)
             kind = "long_csv"
     except pd.errors.EmptyDataError as exc:
         raise FileRejected("empty_file", "the file has no header and no rows") from exc
@@ -313,31 +357,72 @@ def _read_long(path: Path, timezone: str) -> ParsedFile:
     n = len(frame)
     if n == 0:
         raise FileRejected("empty_file", "the file has headers but no data rows")
+    problems = _Problems(n)
+    if bad_lines:
+        # a line with more fields than the header: the row is kept (malformed), its fields as read
+        first = frame.columns[0]
+        marked = frame[first].astype(str).str.startswith(_BAD_LINE, na=False).to_numpy()
+        header = len(frame.columns)
+        problems.add("row", [f"{len(bad_lines[int(v[len(_BAD_LINE):])])} fields where the header has {header}"
+                             if m else None for v, m in zip(frame[first].tolist(), marked)])
+        frame[first] = frame[first].astype(object)
+        for i in np.flatnonzero(marked):
+            frame.iat[int(i), 0] = delimiter.join(bad_lines[int(str(frame.iat[int(i), 0])[len(_BAD_LINE):])])  # type: ignore[union-attr]
     ts = _long_timestamps(frame[cols["timestamp"]], timezone)
-    if "interval_minutes" in cols:
-        minutes = _floats(frame[cols["interval_minutes"]], n)
-    else:
-        minutes = np.full(n, 10.0)
-    interval = np.where(np.isfinite(minutes) & (minutes > 0), np.round(minutes * 60), -1).astype("int64")
+
+    def numbers(name: str) -> np.ndarray:
+        return _numbers(frame[cols[name]] if name in cols else None, n, problems, delimiter)
+
+    minutes = numbers("interval_minutes") if "interval_minutes" in cols else np.full(n, 10.0)
+    # at most a day: a longer "interval" is no sensor's, and the store keeps seconds as a 32-bit integer
+    with np.errstate(invalid="ignore"):
+        fits = np.isfinite(minutes) & (minutes > 0) & (minutes <= MAX_INTERVAL_MINUTES)
+    interval = np.where(fits, np.round(np.where(fits, minutes, 0) * 60), -1).astype("int64")
     breeding = (_long_timestamps(frame[cols["breeding_date"]], timezone) if "breeding_date" in cols
                 else pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"))
     rows = pd.DataFrame({
         "row": np.arange(1, n + 1),
-        "cow_number": _cow_numbers(frame[cols["cow_number"]]),
+        "cow_number": _cow_numbers(frame[cols["cow_number"]], problems),
         "ts": ts,
         "interval_s": interval,
-        "activity": _floats(frame[cols["activity"]] if "activity" in cols else None, n),
-        "temp_c": _floats(frame[cols["temp_c"]] if "temp_c" in cols else None, n),
-        "ph": _floats(frame[cols["ph"]] if "ph" in cols else None, n),
-        "lactation_number": _floats(frame[cols["lactation_number"]] if "lactation_number" in cols else None, n),
-        "days_in_lactation": _floats(frame[cols["days_in_lactation"]] if "days_in_lactation" in cols else None, n),
-        "status": (frame[cols["status"]].map(lambda v: None if pd.isna(v) else str(v).strip()[:32] or None)
-                   if "status" in cols else pd.Series([None] * n, dtype=object)),
+        "activity": numbers("activity"),
+        "temp_c": numbers("temp_c"),
+        "ph": numbers("ph"),
+        "lactation_number": numbers("lactation_number"),
+        "days_in_lactation": numbers("days_in_lactation"),
+        "status": _statuses(frame[cols["status"]] if "status" in cols else None, n, problems),
         "breeding_date": breeding.dt.floor("D") if "breeding_date" in cols else breeding,
+        "problem": problems.series(),
     })
     # a malformed interval must not silently become 10 minutes: it stays -1 and the row is rejected
     return ParsedFile(path=path, file_format=kind, rows=rows[ROW_COLUMNS], source=frame,
-                      signals=tuple(signal_cols), activity_cap=None)
+                      signals=tuple(signal_cols), activity_cap=None, columns={k: str(v) for k, v in cols.items()})
+
+
+def _sniff_delimiter(path: Path) -> str:
+    """The delimiter of a text export, sniffed from its header line as pandas does (``sep=None``).
+
+    Known here (not only inside pandas) because it decides the decimal comma: a ``;`` file is a
+    European spreadsheet export, where ``38,6`` is 38.6.
+    """
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        first = fh.readline(1 << 20)
+    if not first.strip():
+        raise pd.errors.EmptyDataError("no header line")
+    try:
+        return csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","  # one column (or no delimiter found): the layout check names what is missing
+
+
+def _read_csv(path: Path, delimiter: str, bad_lines: list[list[str]]) -> pd.DataFrame:
+    """Every cell as text; a line with too many fields is kept as a marked row (no row is lost)."""
+    def keep(fields: list[str]) -> list[str]:
+        bad_lines.append(fields)
+        return [f"{_BAD_LINE}{len(bad_lines) - 1}"]
+
+    return pd.read_csv(path, sep=delimiter, engine="python", dtype=str, keep_default_na=False, na_values=[""],
+                       skipinitialspace=True, on_bad_lines=keep)
 
 
 def _long_timestamps(col: pd.Series, timezone: str) -> pd.Series:
@@ -349,11 +434,14 @@ def _long_timestamps(col: pd.Series, timezone: str) -> pd.Series:
         return localize(col.reset_index(drop=True), timezone)
     text = col.astype("string").str.strip()
     has_offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False).to_numpy()
-    out = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
+    # through int64 nanoseconds: assigning an all-NaT part into a tz-aware series would turn
+    # it into objects (and NaN), which no comparison downstream survives
+    ns = np.full(n, np.iinfo("int64").min, dtype="int64")
     if has_offset.any():
-        out[has_offset] = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601").to_numpy()
+        part = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601")
+        ns[has_offset] = part.astype("datetime64[ns, UTC]").array.asi8
     naive = ~has_offset & text.notna().to_numpy()
     if naive.any():
         parsed = pd.to_datetime(text[naive], errors="coerce", format="ISO8601")
-        out[naive] = localize(parsed.reset_index(drop=True), timezone).to_numpy()
-    return out
+        ns[naive] = localize(parsed.reset_index(drop=True), timezone).astype("datetime64[ns, UTC]").array.asi8
+    return pd.Series(pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC"), index=range(n))

@@ -2,10 +2,16 @@
 
 Reasons, checked in this order (a row gets the first that applies):
 
-``footer``            the cow's last row carrying no lactation number, no days in lactation and
-                      no value: Heatime closes every cow's block with one
+``malformed``         a cell that is not what its column holds (``formats`` names the column
+                      and the cell in ``problem``): a value that is not a number by the rules
+                      of :mod:`cells` (``12abc``, ``0x10``, ``1e400``), a cow number with a
+                      control character or longer than 64 characters, a line with more fields
+                      than the header
+``footer``            in a Heatime export, the cow's last row carrying no lactation number, no
+                      days in lactation and no value: Heatime closes every cow's block with one
 ``malformed``         no cow number, a date/time that does not parse (or does not exist or is
                       ambiguous in the given time zone), an interval that is not a positive number
+                      of minutes up to 1440 (a day)
 ``future``            a timestamp more than 5 minutes after the import's clock
 ``no_signal``         the file has no activity, temperature or pH column at all (some Heatime
                       exports carry only the vendor's heat index, which is never imported)
@@ -45,14 +51,23 @@ def same_values(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
     return eq
 
 
-def classify(parsed: ParsedFile, now: pd.Timestamp) -> pd.Series:
-    """One reason per row of ``parsed.rows`` (``None`` = to be written), same index."""
+def classify(parsed: ParsedFile, now: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    """(reason, detail) per row of ``parsed.rows``, same index: reason ``None`` = to be written;
+    detail names the column and the problem of a ``malformed`` row (else ``None``)."""
     rows = parsed.rows
     n = len(rows)
     reason = np.full(n, None, dtype=object)
+    detail = rows["problem"].to_numpy(dtype=object).copy()
 
     def mark(mask: np.ndarray, why: str) -> None:
         reason[(reason == None) & mask] = why  # noqa: E711 - elementwise on an object array
+
+    def malformed(mask: np.ndarray, what: str) -> None:
+        hit = (reason == None) & mask  # noqa: E711
+        reason[hit] = "malformed"
+        detail[hit] = what
+
+    mark(pd.notna(detail), "malformed")
 
     values = rows[list(SIGNALS)].to_numpy(dtype="float64")
     no_value = np.isnan(values).all(axis=1)
@@ -62,11 +77,17 @@ def classify(parsed: ParsedFile, now: pd.Timestamp) -> pd.Series:
     if has_cow.any():
         idx = rows[has_cow].groupby(cow[has_cow], sort=False).tail(1).index
         last_of_cow[rows.index.get_indexer(idx)] = True
-    footer = (last_of_cow & rows["lactation_number"].isna().to_numpy()
+    # Heatime's closing row of a cow's block; in the open format such a row is malformed or empty
+    footer = (parsed.file_format.startswith("heatime") & last_of_cow & rows["lactation_number"].isna().to_numpy()
               & rows["days_in_lactation"].isna().to_numpy() & no_value)
     mark(footer, "footer")
     ts_ok = rows["ts"].notna().to_numpy()
-    mark(~has_cow | ~ts_ok | (rows["interval_s"].to_numpy() <= 0), "malformed")
+    cols = parsed.columns
+    when = cols.get("timestamp") or f"{cols.get('date', 'date')}/{cols.get('time', 'time')}"
+    malformed(~has_cow, f"{cols.get('cow_number', 'cow_number')}: empty")
+    malformed(~ts_ok, f"{when}: empty, not a date and time, or not a time of the time zone")
+    malformed(rows["interval_s"].to_numpy() <= 0, f"{cols.get('interval_minutes', 'interval_minutes')}: "
+                                                   "empty, not positive, or over 1440 minutes")
     ts_ns = rows["ts"].astype("int64").to_numpy()
     mark(ts_ok & (ts_ns > (now + FUTURE_TOLERANCE).value), "future")
     if not parsed.signals:
@@ -99,4 +120,5 @@ def classify(parsed: ParsedFile, now: pd.Timestamp) -> pd.Series:
             pos = alive[key_dup]
             reason[pos[identical]] = "duplicate"
             reason[pos[~identical]] = "conflict"
-    return pd.Series(reason, index=rows.index, dtype=object)
+    detail[reason != "malformed"] = None
+    return pd.Series(reason, index=rows.index, dtype=object), pd.Series(detail, index=rows.index, dtype=object)

@@ -17,15 +17,21 @@ means the chronologically earlier export):
 1. A file whose content (sha256) this farm already imported is skipped: its stored report is
    returned with status ``unchanged``, and no store is touched. Re-importing changes nothing.
 2. A file that cannot be used at all (zero bytes, no rows, unreadable, wrong layout,
-   unsupported type) gets status ``failed`` and a one-line error; it is recorded once in
-   ``rejected_readings`` (the wrong layout's rows one by one) and the other files go on.
+   unsupported type, not a regular file: a device or FIFO is never opened) gets status
+   ``failed`` and a one-line error; it is recorded once in ``rejected_readings`` (the wrong
+   layout's rows one by one) and the other files go on. So does a file whose import raises
+   anything else (``import_error``: a store refusing a value): no error of one file stops the
+   others, and a failed file creates no farm.
 3. Otherwise every row is classified (``rows.classify``), rows repeating a reading already in
    the store are ``duplicate`` (identical) or ``conflict`` (different; the stored copy stays),
    the farm, its animals (by the farm's own cow number), lactations and inseminations are
    created or completed, the remaining readings are written with their interval, the
    rejections go to ``rejected_readings`` (source ``import``, one batch per file), and the
-   file's report is recorded in ``imported_files``. ``rows_read == rows_written +
-   rows_rejected`` for every file.
+   file's report is recorded in ``imported_files`` (with its rejections, in one transaction;
+   a concurrent import's record of the same file is kept when it wrote at least as many rows,
+   see :func:`_record_import`). ``rows_read == rows_written + rows_rejected`` for every file,
+   and per value column: non-empty cells read == cells written + cells in rejected rows
+   (checked before anything is written: a silent NULL fails the file instead).
 
 ``farm=None`` takes each file's folder name as its farm (cow numbers are unique within a
 farm's exports only). Naive times are local time of ``timezone`` (default UTC).
@@ -45,6 +51,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,12 +64,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smx_assets.domain.herd_db import Animal, Farm, ImportedFile, Insemination, Lactation, RejectedReading, to_db_ts
+from smx_assets.domain.importers.cells import is_blank
 from smx_assets.domain.importers.formats import SUPPORTED_SUFFIXES, FileRejected, ParsedFile, raw_records, read_export
 from smx_assets.domain.importers.herd import herd_records
 from smx_assets.domain.importers.rows import classify, same_values
+from smx_assets.domain.redaction import redact
 from smx_assets.domain.retention import cutoff_day
 from smx_assets.domain.sensor_store.base import SensorStore
 
+log = logging.getLogger(__name__)
 SOURCE = "import"
 BEYOND_RETENTION = "beyond_retention"
 RETENTION_SETTING = "SMX_RETENTION_READINGS_DAYS"
@@ -78,6 +90,8 @@ class FileReport:
     rows_written: int = 0
     rows_rejected: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    # per value column (the file's header): non-empty cells read, written, in rejected rows
+    columns: dict[str, dict[str, int]] = field(default_factory=dict)
     error_reason: str | None = None  # for a failed file
     error: str | None = None
     cows: int = 0
@@ -166,6 +180,12 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]  # type: ignore[func-returns-value]
 
 
+def readable(name: str) -> str:
+    """A file or folder name as text a database takes: bytes that are not UTF-8 (a Latin-1
+    ``Kühe.csv`` made on an old system) become U+FFFD instead of failing PostgreSQL's encoder."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     try:
@@ -180,13 +200,26 @@ def _sha256(path: Path) -> str:
 # ----------------------------------------------------------------------- herd DB
 
 
-def _farm_id(engine: Engine, name: str, timezone: str) -> int:
-    with engine.begin() as conn:
+def _find_farm(engine: Engine, name: str) -> int | None:
+    with engine.connect() as conn:
         row = conn.execute(sa.select(Farm.id).where(Farm.name == name)).first()
-        if row:
-            return int(row[0])
-        return int(conn.execute(sa.insert(Farm).values(name=name, timezone=timezone, default_housing="barn")
-                                .returning(Farm.id)).scalar_one())
+    return int(row[0]) if row else None
+
+
+def _farm_id(engine: Engine, name: str, timezone: str) -> int:
+    """The farm's id, created on its first imported file (never for a file that fails)."""
+    for attempt in range(2):
+        found = _find_farm(engine, name)
+        if found is not None:
+            return found
+        try:
+            with engine.begin() as conn:
+                return int(conn.execute(sa.insert(Farm).values(name=name, timezone=timezone, default_housing="barn")
+                                        .returning(Farm.id)).scalar_one())
+        except sa.exc.IntegrityError:
+            if attempt:  # pragma: no cover - a concurrent import created it: read it again
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _imported(engine: Engine, farm_id: int, sha: str) -> dict[str, Any] | None:
@@ -204,7 +237,20 @@ def _bolus_type(signals: tuple[str, ...]) -> str:
 
 def _upsert_herd(engine: Engine, farm_id: int, parsed: ParsedFile, rows: pd.DataFrame,
                  written: pd.DataFrame, timezone: str) -> tuple[dict[str, int], int, int, int]:
-    """Animals (by cow number), lactations and inseminations; returns (cow->id, added counts)."""
+    """:func:`_upsert_herd_once`, again once when a concurrent import added the same animal first."""
+    try:
+        return _upsert_herd_once(engine, farm_id, parsed, rows, written, timezone)
+    except sa.exc.IntegrityError:
+        return _upsert_herd_once(engine, farm_id, parsed, rows, written, timezone)
+
+
+def _upsert_herd_once(engine: Engine, farm_id: int, parsed: ParsedFile, rows: pd.DataFrame,
+                      written: pd.DataFrame, timezone: str) -> tuple[dict[str, int], int, int, int]:
+    """Animals (by cow number), lactations and inseminations; returns (cow->id, added counts).
+
+    The cow number is the one :func:`cells.cow_number` made (never cut); the ear tag is
+    ``<farm id>-<cow number>`` in full (VARCHAR(96) since migration 0005).
+    """
     cows = sorted(set(rows["cow_number"].dropna()))
     # herd columns of every row whose cow and time are trustworthy (an empty reading still
     # says the cow is in lactation 3 on day 40)
@@ -218,7 +264,7 @@ def _upsert_herd(engine: Engine, farm_id: int, parsed: ParsedFile, rows: pd.Data
             first = first_reading.get(cow)
             if cow not in existing:
                 conn.execute(sa.insert(Animal).values(
-                    farm_id=farm_id, ear_tag=f"{farm_id}-{cow}"[:32], cow_number=cow, birth_date=None,
+                    farm_id=farm_id, ear_tag=f"{farm_id}-{cow}", cow_number=cow, birth_date=None,
                     bolus_type=_bolus_type(parsed.signals), bolus_id=None,
                     bolus_inserted_at=to_db_ts(first) if first is not None else None,
                     status=records.status.get(cow)))
@@ -259,17 +305,25 @@ def _upsert_herd(engine: Engine, farm_id: int, parsed: ParsedFile, rows: pd.Data
 
 
 def _rejections(parsed: ParsedFile, rows: pd.DataFrame) -> pd.DataFrame:
+    """One record per rejected row: the row's cells as the file had them (``values``) and, for a
+    ``malformed`` row, ``detail``: the column and what is wrong with its cell."""
     bad = rows[rows["reason"].notna()]
     raw = raw_records(parsed.source.loc[bad.index])
+    payloads = []
+    for r, v, d in zip(bad["row"], raw, bad["detail"]):
+        payload: dict[str, Any] = {"file": readable(parsed.path.name), "row": int(r), "values": v}
+        if isinstance(d, str):
+            payload["detail"] = d
+        payloads.append(payload)
     return pd.DataFrame({
         "entity_ref": bad["cow_number"].to_numpy(),
         "ts_raw": [None if pd.isna(t) else pd.Timestamp(t).isoformat() for t in bad["ts"]],
         "reason": bad["reason"].to_numpy(),
-        "payload": [{"file": parsed.path.name, "row": int(r), "values": v} for r, v in zip(bad["row"], raw)],
+        "payload": payloads,
     })
 
 
-def _store_rejections(engine: Engine, rejected: pd.DataFrame, batch_id: str) -> int:
+def _store_rejections(conn: sa.Connection, rejected: pd.DataFrame, batch_id: str) -> int:
     """Replace the batch's rejections (a rerun after a crash must not add them twice).
 
     Payloads are JSON-safe already (``raw_records``); one executemany keeps 60,000 rejected
@@ -280,10 +334,9 @@ def _store_rejections(engine: Engine, rejected: pd.DataFrame, batch_id: str) -> 
     records = [{"source": SOURCE, "batch_id": batch_id, "rejected_at": rejected_at, "reason": str(r.reason),
                 "entity_ref": r.entity_ref, "ts_raw": r.ts_raw, "payload": r.payload}
                for r in rejected.itertuples(index=False)]
-    with engine.begin() as conn:
-        conn.execute(sa.delete(table).where(table.c.source == SOURCE, table.c.batch_id == batch_id))
-        for lo in range(0, len(records), 20_000):
-            conn.execute(sa.insert(table), records[lo:lo + 20_000])
+    conn.execute(sa.delete(table).where(table.c.source == SOURCE, table.c.batch_id == batch_id))
+    for lo in range(0, len(records), 20_000):
+        conn.execute(sa.insert(table), records[lo:lo + 20_000])
     return len(records)
 
 
@@ -291,10 +344,15 @@ def _batch_id(farm_id: int, sha: str) -> str:
     return f"{SOURCE}-{farm_id}-{sha[:48]}"
 
 
-def _record_failure(engine: Engine, farm_id: int, path: Path, exc: FileRejected) -> None:
-    """One stored record per failed file (its rows one by one for a wrong layout); kept once."""
-    sha = hashlib.sha256(f"{path.name}\0{_sha256(path)}".encode()).hexdigest()
-    batch = _batch_id(farm_id, sha)
+def _record_failure(engine: Engine, farm: str, path: Path, exc: FileRejected, sha: str | None = None) -> None:
+    """One stored record per failed file (its rows one by one for a wrong layout); kept once.
+
+    Keyed by farm *name*, file name and content: a failed file creates no farm row, so there
+    is no farm id to key it by (``smx import /dev/zero`` must not leave a farm ``dev``).
+    """
+    content = sha if sha is not None else hashlib.sha256(str(path).encode()).hexdigest()
+    key = hashlib.sha256(f"{farm}\0{readable(path.name)}\0{content}\0{exc.reason}".encode()).hexdigest()
+    batch = f"{SOURCE}-failed-{key[:48]}"
     with engine.connect() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(RejectedReading)
                         .where(RejectedReading.batch_id == batch)).scalar_one():
@@ -302,10 +360,41 @@ def _record_failure(engine: Engine, farm_id: int, path: Path, exc: FileRejected)
     n = max(exc.rows, 1)
     rejected = pd.DataFrame({
         "entity_ref": [None] * n, "ts_raw": [None] * n, "reason": [exc.reason] * n,
-        "payload": [{"file": path.name, "row": (i + 1) if exc.rows else None, "error": str(exc)}
+        "payload": [{"file": readable(path.name), "farm": farm, "row": (i + 1) if exc.rows else None, "error": str(exc)}
                     for i in range(n)],
     })
-    _store_rejections(engine, rejected, batch)
+    with engine.begin() as conn:
+        _store_rejections(conn, rejected, batch)
+
+
+def _failed(path: Path, farm: str, exc: FileRejected, engine: Engine, sha: str | None = None) -> FileReport:
+    """The report of a file that failed, its failure stored when the herd DB takes it."""
+    try:
+        _record_failure(engine, farm, path, exc, sha)
+    except Exception as store_exc:  # noqa: BLE001 - the report must still name the file and why
+        log.warning("cannot store the failure of %s: %s", path, store_exc)
+    return FileReport(path=str(path), farm=farm, status="failed", error_reason=exc.reason, error=str(exc),
+                      rows_read=exc.rows, rows_rejected=exc.rows, rejected={exc.reason: exc.rows} if exc.rows else {})
+
+
+def _regular_file(path: Path) -> None:
+    """Only regular files are read: ``/dev/zero`` never ends, a FIFO blocks until written to."""
+    try:
+        mode = path.stat().st_mode  # follows a symbolic link to the file it names
+    except OSError as exc:
+        raise FileRejected("unreadable", f"cannot open: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                 (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")]
+        kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+        raise FileRejected("not_a_file", f"not a regular file ({kind}): only files are imported")
+
+
+def _unexpected(exc: Exception, rows: int = 0) -> FileRejected:
+    """An error no rule foresaw (a store refusing a value, a bug): this file fails, the others go on."""
+    log.exception("import failed")
+    text = str(exc).splitlines()[0][:200] if str(exc) else "no detail"
+    return FileRejected("import_error", redact(f"{type(exc).__name__}: {text}"), rows=rows)
 
 
 # ------------------------------------------------------------------------ import
@@ -322,41 +411,58 @@ def import_paths(
     progress: Callable[[str], None] | None = None,
     readings_retention_days: int | None = None,
 ) -> ImportReport:
-    """Import files and folders; see the module docstring. Never raises for a bad file."""
+    """Import files and folders; see the module docstring. Never raises for a bad file or row:
+    whatever goes wrong with one file is that file's ``failed`` report, and the others go on."""
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     keep_from = (None if readings_retention_days is None
                  else pd.Timestamp(cutoff_day(now, readings_retention_days), tz="UTC"))
     say = progress or (lambda _msg: None)
     pd.Timestamp.now(tz=timezone)  # an unknown time zone fails here, before anything is written
     reports: list[FileReport] = []
-    pending: list[tuple[Path, str, int, str, ParsedFile]] = []
+    pending: list[tuple[Path, str, str, ParsedFile, dict[str, Any] | None]] = []
     for path in discover(paths):
-        farm_name = farm or path.resolve().parent.name
-        farm_id = _farm_id(engine, farm_name, timezone)
-        sha = _sha256(path)
-        done = _imported(engine, farm_id, sha)
-        if done is not None and _beyond_retention_may_fit(done, keep_from):
-            done = None  # rows were held back by retention, and the window now reaches further back
-        if done is not None:
-            reports.append(FileReport(**{**done, "path": str(path), "status": "unchanged"}))
-            say(reports[-1].line())
-            continue
+        farm_name = readable(farm or path.resolve().parent.name)
+        sha: str | None = None
         try:
+            _regular_file(path)
+            sha = _sha256(path)
+            farm_id = _find_farm(engine, farm_name)
+            done = _imported(engine, farm_id, sha) if farm_id is not None else None
+            seen = done
+            if done is not None and _beyond_retention_may_fit(done, keep_from):
+                done = None  # rows were held back by retention, and the window now reaches further back
+            if done is not None:
+                reports.append(FileReport(**{**done, "path": str(path), "status": "unchanged"}))
+                say(reports[-1].line())
+                continue
             parsed = read_export(path, timezone)
         except FileRejected as exc:
-            _record_failure(engine, farm_id, path, exc)
-            reports.append(FileReport(path=str(path), farm=farm_name, status="failed", error_reason=exc.reason,
-                                      error=str(exc), rows_read=exc.rows, rows_rejected=exc.rows,
-                                      rejected={exc.reason: exc.rows} if exc.rows else {}))
+            reports.append(_failed(path, farm_name, exc, engine, sha))
             say(reports[-1].line())
             continue
-        pending.append((path, farm_name, farm_id, sha, parsed))
+        except Exception as exc:  # noqa: BLE001 - one file's unforeseen error must not stop the others
+            reports.append(_failed(path, farm_name, _unexpected(exc), engine, sha))
+            say(reports[-1].line())
+            continue
+        pending.append((path, farm_name, sha, parsed, seen))
     # oldest data first: "the first copy is kept" then means the earlier export
-    pending.sort(key=lambda p: (p[4].rows["ts"].min() if p[4].rows["ts"].notna().any() else now, str(p[0])))
-    for path, farm_name, farm_id, sha, parsed in pending:
-        reports.append(_import_one(path, farm_name, farm_id, sha, parsed, timezone, store, engine, now, keep_from))
+    pending.sort(key=lambda p: (_first_ts(p[3], now), str(p[0])))
+    for path, farm_name, sha, parsed, seen in pending:
+        try:
+            farm_id = _farm_id(engine, farm_name, timezone)
+            report = _import_one(path, farm_name, farm_id, sha, parsed, timezone, store, engine, now, keep_from,
+                                 replaces=seen)
+        except Exception as exc:  # noqa: BLE001 - as above: this file fails, with its reason
+            report = _failed(path, farm_name, _unexpected(exc, rows=len(parsed.rows)), engine, sha)
+        reports.append(report)
         say(reports[-1].line())
     return ImportReport(files=reports)
+
+
+def _first_ts(parsed: ParsedFile, now: pd.Timestamp) -> pd.Timestamp:
+    """The file's earliest time, for the import order (a file without one goes last)."""
+    ts = pd.to_datetime(parsed.rows["ts"], utc=True, errors="coerce").dropna()
+    return ts.min() if len(ts) else now
 
 
 def _beyond_retention_may_fit(done: dict[str, Any], keep_from: pd.Timestamp | None) -> bool:
@@ -367,11 +473,27 @@ def _beyond_retention_may_fit(done: dict[str, Any], keep_from: pd.Timestamp | No
     return keep_from is None or before is None or keep_from < pd.Timestamp(before, tz="UTC")
 
 
+def _column_counts(parsed: ParsedFile, rows: pd.DataFrame, written: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per value column of the file: non-empty cells read = written + in rejected rows.
+
+    A non-empty cell of a written row that did not arrive as a value would be a silent NULL;
+    the import checks that there is none (the per-column form of read = written + rejected).
+    """
+    out: dict[str, dict[str, int]] = {}
+    rejected = rows["reason"].notna().to_numpy()
+    for signal in parsed.signals:
+        header = parsed.columns[signal]
+        filled = ~is_blank(parsed.source[header].tolist())
+        out[header] = {"read": int(filled.sum()), "written": int(written[signal].notna().sum()),
+                       "rejected": int((filled & rejected).sum())}
+    return out
+
+
 def _import_one(path: Path, farm_name: str, farm_id: int, sha: str, parsed: ParsedFile, timezone: str,
                 store: SensorStore, engine: Engine, now: pd.Timestamp,
-                keep_from: pd.Timestamp | None = None) -> FileReport:
+                keep_from: pd.Timestamp | None = None, replaces: dict[str, Any] | None = None) -> FileReport:
     rows = parsed.rows.copy()
-    rows["reason"] = classify(parsed, now)
+    rows["reason"], rows["detail"] = classify(parsed, now)
     beyond = False
     if keep_from is not None:
         # only readings that would otherwise be written: a row rejected for another reason keeps it
@@ -402,35 +524,81 @@ def _import_one(path: Path, farm_name: str, farm_id: int, sha: str, parsed: Pars
                 rows.loc[keyed["index"].to_numpy()[~identical], "reason"] = "conflict"
                 readings = readings.loc[rows.loc[readings.index, "reason"].isna()]
     readings = readings.assign(received_at=now.floor("s"))
+    columns = _column_counts(parsed, rows, readings)
+    for column, c in columns.items():  # checked before anything is written
+        if c["read"] != c["written"] + c["rejected"]:
+            raise AssertionError(f"column {column}: {c['read']} values read != {c['written']} to write + "
+                                 f"{c['rejected']} in rejected rows")
     n_written = int(store.write_bolus(readings.reset_index(drop=True))) if len(readings) else 0
     rejected = _rejections(parsed, rows)
-    _store_rejections(engine, rejected, _batch_id(farm_id, sha))
     counts = {str(k): int(v) for k, v in rejected["reason"].value_counts().sort_index().items()}
     ts = rows["ts"].dropna()
     report = FileReport(
         path=str(path), farm=farm_name, status="imported", file_format=parsed.file_format,
         rows_read=len(rows), rows_written=n_written, rows_rejected=len(rejected), rejected=counts,
+        columns=columns,
         cows=int(rows["cow_number"].nunique()), animals_added=added_animals, lactations_added=added_lact,
         inseminations_added=added_ins,
         first_ts=ts.min().isoformat() if len(ts) else None, last_ts=ts.max().isoformat() if len(ts) else None,
         retention_cutoff=keep_from.date().isoformat() if beyond and keep_from is not None else None,
     )
-    assert report.rows_read == report.rows_written + report.rows_rejected, report
-    with engine.begin() as conn:
-        # a file imported again after a retention change replaces its earlier record
-        conn.execute(sa.delete(ImportedFile).where(ImportedFile.farm_id == farm_id, ImportedFile.sha256 == sha))
-        conn.execute(sa.insert(ImportedFile).values(
-            farm_id=farm_id, sha256=sha, file_name=path.name[:255], file_format=parsed.file_format,
-            imported_at=to_db_ts(now), rows_read=report.rows_read, rows_written=report.rows_written,
-            rows_rejected=report.rows_rejected, counts=json.loads(json.dumps(asdict(report)))))
+    if report.rows_read != report.rows_written + report.rows_rejected:
+        raise AssertionError(f"rows read {report.rows_read} != written {report.rows_written} + rejected "
+                             f"{report.rows_rejected}")
+    earlier = _record_import(engine, farm_id, sha, path, parsed.file_format, now, report, rejected, replaces)
+    if earlier is not None:
+        # a concurrent import of the same file recorded it first and wrote at least as many rows:
+        # its record (and its rejections) stay, this run reports that record
+        return FileReport(**{**earlier, "path": str(path), "status": "unchanged"})
     return report
+
+
+def _record_import(engine: Engine, farm_id: int, sha: str, path: Path, file_format: str, now: pd.Timestamp,
+                   report: FileReport, rejected: pd.DataFrame, replaces: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Store the file's rejections and its record in one transaction; returns the record kept instead.
+
+    Two imports of the same file at once both classify it; the second one to read the store
+    finds the first one's rows there and counts them all ``duplicate``. Its record must not
+    replace the first one's ("0 written, all duplicate"): an existing record stays unless it is
+    the one this import set out to replace (``replaces``, a retention re-import) or it wrote
+    fewer rows than this one. The unique (farm, sha256) key makes the second of two concurrent
+    inserts fail; it then decides again against the record now there.
+    """
+    table = ImportedFile.__table__
+    batch = _batch_id(farm_id, sha)
+    where = (table.c.farm_id == farm_id, table.c.sha256 == sha)
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                row = conn.execute(sa.select(table.c.id, table.c.counts).where(*where).with_for_update()).first()
+                if row is not None:
+                    theirs = dict(row.counts)
+                    if theirs != replaces and int(theirs.get("rows_written", 0)) >= report.rows_written:
+                        return theirs
+                    # only the record just judged: a blind delete by (farm, sha256) would, under
+                    # READ COMMITTED, remove a record another import committed after this SELECT
+                    conn.execute(sa.delete(table).where(table.c.id == row.id))
+                # a record inserted meanwhile by another import makes this insert fail (unique
+                # farm and sha256): the transaction, its rejections included, is rolled back and
+                # the decision made again
+                conn.execute(sa.insert(table).values(
+                    farm_id=farm_id, sha256=sha, file_name=readable(path.name)[:255], file_format=file_format,
+                    imported_at=to_db_ts(now), rows_read=report.rows_read, rows_written=report.rows_written,
+                    rows_rejected=report.rows_rejected, counts=json.loads(json.dumps(asdict(report)))))
+                _store_rejections(conn, rejected, batch)
+            return None
+        except sa.exc.IntegrityError:
+            if attempt == 2:
+                raise
+    return None  # pragma: no cover
 
 
 def known_reasons() -> tuple[str, ...]:
     """Every rejection reason an import can store (row reasons and whole-file reasons)."""
     from smx_assets.domain.importers.rows import REASONS
 
-    return REASONS + (BEYOND_RETENTION, "zero_byte", "empty_file", "unreadable", "wrong_layout", "unsupported_format")
+    return REASONS + (BEYOND_RETENTION, "zero_byte", "empty_file", "unreadable", "wrong_layout", "unsupported_format",
+                      "not_a_file", "import_error")
 
 
 __all__ = ["FileReport", "ImportReport", "discover", "import_paths", "known_reasons"]
