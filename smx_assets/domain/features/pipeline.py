@@ -141,13 +141,16 @@ class _ThiMemo:
     A pure function of (climate readings, sensors, grid), so a hit is the same tables, bit for
     bit. It pays off when one farm's bucket is computed again and again: ``POST /v1/score`` for
     the cows of a farm asks for the same climate of the same bucket, and the THI tables were a
-    quarter of one cow's feature vector. Entries are small (groups x target buckets); the
-    arrays are read-only, shared between callers."""
+    quarter of one cow's feature vector. One farm's bucket is a few bytes (groups x target
+    buckets), a fleet's training day a few MB: bounded by entries (a farm's latest bucket each,
+    for a thousand farms) and by bytes. The arrays are read-only, shared between callers."""
 
-    SIZE = 32
+    SIZE = 1024
+    MAX_BYTES = 32 * 2**20
 
     def __init__(self) -> None:
-        self._tables: dict[bytes, ThiTables] = {}
+        self._tables: dict[bytes, tuple[ThiTables, int]] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, climate: pd.DataFrame, records: FarmRecords, grid: pd.DatetimeIndex, j0: int, j1: int
@@ -156,14 +159,19 @@ class _ThiMemo:
         with self._lock:
             hit = self._tables.get(key)
         if hit is not None:
-            return hit
+            return hit[0]
         index, feats = _thi_tables(climate, records, grid, j0, j1)
+        size = sum(arr.nbytes for arr in feats.values()) + 100 * len(index)
         for arr in feats.values():
             arr.flags.writeable = False
+        if size > self.MAX_BYTES // 4:
+            return index, feats  # a fleet's day is not asked for twice
         with self._lock:
-            while len(self._tables) >= self.SIZE:
-                self._tables.pop(next(iter(self._tables)))
-            self._tables[key] = (index, feats)
+            if key not in self._tables:
+                while self._tables and (len(self._tables) >= self.SIZE or self._bytes + size > self.MAX_BYTES):
+                    self._bytes -= self._tables.pop(next(iter(self._tables)))[1]
+                self._tables[key] = ((index, feats), size)
+                self._bytes += size
         return index, feats
 
 
