@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -56,7 +57,8 @@ def cow_scores(
     # The document is exactly ScoreHistory's (response_model still states it).
     names = [None if pd.isna(v) else str(v) for v in frame["model_name"]]
     versions = [None if pd.isna(v) else str(v) for v in frame["model_version"]]
-    out = [{"use_case": str(u), "bucket_start": b, "score": sc, "model": m, "version": v}
-           for u, b, sc, m, v in zip(frame["use_case"], frame["bucket_start"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                     frame["score"].astype("float64").tolist(), names, versions)]
+    starts = np.datetime_as_string(frame["bucket_start"].dt.tz_convert(None).to_numpy("datetime64[s]"), unit="s")
+    out = [{"use_case": str(u), "bucket_start": f"{b}Z", "score": sc, "model": m, "version": v}
+           for u, b, sc, m, v in zip(frame["use_case"], starts.tolist(), frame["score"].astype("float64").tolist(),
+                                     names, versions)]
     return JSONResponse({"farm": farm, "cow_number": cow_number, "scores": out})
