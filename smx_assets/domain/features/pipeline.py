@@ -424,15 +424,5 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
 
 
 def _records_of(records: FarmRecords, ids: np.ndarray) -> FarmRecords:
-    """The records of the animals ``ids`` and the climate sensors of their farms (the farms'
-    table whole): what their feature rows read, in the order the herd's tables hold them."""
-    animals = records.animals[records.animals["animal_id"].isin(ids)]
-    if len(animals) == len(records.animals):
-        return records
-    per_animal = {name: getattr(records, name) for name in
-                  ("lactations", "inseminations", "treatments", "housing", "heat_feedback")}
-    return FarmRecords(
-        animals=animals, farms=records.farms,
-        sensors=records.sensors[records.sensors["farm_id"].isin(animals["farm_id"].unique())],
-        **{name: t[t["animal_id"].isin(ids)] for name, t in per_animal.items()},
-    )
+    """The records of the animals ``ids`` (:meth:`FarmRecords.of_animals`)."""
+    return records.of_animals(ids)

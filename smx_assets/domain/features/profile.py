@@ -65,6 +65,61 @@ class FarmRecords:
     def tables(self) -> dict[str, pd.DataFrame]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    PER_ANIMAL = ("animals", "lactations", "inseminations", "treatments", "housing", "heat_feedback")
+
+    def of_animals(self, ids: np.ndarray | list[int]) -> FarmRecords:
+        """The records of the animals ``ids`` and the climate sensors of their farms (the farms'
+        table whole): what their feature rows read, in the order the herd's tables hold them
+        (``self`` when that is every animal).
+
+        The rows are found through an index of each table by animal, built once per set of
+        tables and kept on the object: ``POST /v1/score`` asks for one cow of a cached herd on
+        every request, and a scan of each table was the one cost there growing with the herd."""
+        index = self._animal_index()
+        wanted = np.unique(np.asarray(ids, dtype="int64"))
+        rows = {name: index[name].positions(wanted) for name in self.PER_ANIMAL}
+        if len(rows["animals"]) == len(self.animals):
+            return self
+        picked = {name: getattr(self, name).iloc[pos] for name, pos in rows.items()}
+        animals = picked.pop("animals")
+        return FarmRecords(animals=animals, farms=self.farms,
+                           sensors=self.sensors[self.sensors["farm_id"].isin(animals["farm_id"].unique())], **picked)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the index (rebuilt on use; it would double the pickle)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_by_animal"}
+
+    def _animal_index(self) -> dict[str, _ByAnimal]:
+        """The per-table index, rebuilt when a table was replaced since: the index holds the
+        frames it was built from and is used only while they are the object's (identity, not
+        id(): a freed frame's id can come back)."""
+        frames = tuple(getattr(self, n) for n in self.PER_ANIMAL)
+        held = self.__dict__.get("_by_animal")
+        if held is None or any(a is not b or len(a) != n for a, (b, n) in zip(frames, held[0])):
+            held = (tuple((f, len(f)) for f in frames),
+                    {n: _ByAnimal(f["animal_id"].to_numpy(dtype="int64")) for n, f in zip(self.PER_ANIMAL, frames)})
+            self.__dict__["_by_animal"] = held
+        return held[1]
+
+
+class _ByAnimal:
+    """Row positions of one records table grouped by animal (stable: the table's order kept)."""
+
+    FEW = 64  # up to this many animals, slices of the sorted ids; more, one isin over the table
+
+    def __init__(self, animal_ids: np.ndarray) -> None:
+        self.ids = animal_ids
+        self.order = np.argsort(animal_ids, kind="stable")
+        self.sorted_ids = animal_ids[self.order]
+
+    def positions(self, wanted: np.ndarray) -> np.ndarray:
+        """Positions of the rows of the (sorted, unique) ``wanted`` animals, ascending."""
+        if len(wanted) > self.FEW:
+            return np.flatnonzero(np.isin(self.ids, wanted))
+        lo = np.searchsorted(self.sorted_ids, wanted, side="left")
+        hi = np.searchsorted(self.sorted_ids, wanted, side="right")
+        return np.sort(np.concatenate([self.order[a:b] for a, b in zip(lo, hi)] or [np.empty(0, "int64")]))
+
 
 # the herd-DB columns records_from_tables uses (read by COPY on PostgreSQL: see domain/sql_tables.py)
 _RECORD_COLUMNS: dict[str, list[str]] = {

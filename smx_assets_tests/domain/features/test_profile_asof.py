@@ -83,3 +83,33 @@ def test_thi_halves_and_memo() -> None:
     other = memo.get(changed, records, grid, 144, 150)  # type: ignore[arg-type]
     assert other[1]["thi"] is not first[1]["thi"]
     np.testing.assert_array_equal(other[1]["thi"], pipeline._thi_tables(changed, records, grid, 144, 150)[1]["thi"])  # type: ignore[arg-type]
+
+
+def test_of_animals_is_the_isin_selection_in_table_order() -> None:
+    """The indexed selection gives each table's rows of the animals exactly as a scan did (same
+    rows, order and index labels), the farms whole and the sensors of their farms; a table
+    replaced afterwards is indexed again."""
+    from smx_assets_tests.domain.features.helpers import records
+
+    rng = np.random.default_rng(5)
+    ids = list(range(1, 301))
+    n = 900
+    lact = pd.DataFrame({"animal_id": rng.choice(ids, n), "lactation_number": rng.integers(1, 5, n),
+                         "calving_at": _hours(rng, n).array, "recorded_at": _hours(rng, n).array})
+    rec = records(ids, lactations=lact)
+    rec.animals.loc[rec.animals["animal_id"] > 150, "farm_id"] = 2
+    rec.sensors = pd.DataFrame({"sensor_id": [1, 2, 3], "farm_id": [1, 2, 2], "location": ["barn", "barn", "pasture"]})
+    for k in (1, 3, 64, 65, 200, 300):
+        want_ids = rng.choice(ids, k, replace=False)
+        got = rec.of_animals(want_ids)
+        if k == 300:
+            assert got is rec
+            continue
+        for name in ("animals", "lactations", "inseminations", "treatments", "housing", "heat_feedback"):
+            table = getattr(rec, name)
+            pd.testing.assert_frame_equal(getattr(got, name), table[table["animal_id"].isin(want_ids)])
+        assert got.farms is rec.farms
+        assert set(got.sensors["farm_id"]) == set(got.animals["farm_id"])
+    rec.lactations = lact.iloc[::-1]  # replaced: the index follows
+    one = rec.of_animals([7]).lactations
+    pd.testing.assert_frame_equal(one, rec.lactations[rec.lactations["animal_id"] == 7])
