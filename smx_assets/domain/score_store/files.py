@@ -190,7 +190,7 @@ class ScoreFiles:
             loose = self.loose_files(day)
             if loose:
                 if tables:
-                    parts.append(_sorted(_frame(pa.concat_tables(tables))))
+                    parts.append(_sorted(_frame(pa.concat_tables(tables)))[COLUMNS])
                     tables = []
                 parts.append(self.read_day(day, lineage_ids, animal_ids))
                 continue
@@ -198,7 +198,7 @@ class ScoreFiles:
             if table is not None and table.num_rows:
                 tables.append(table)
         if tables:
-            parts.append(_sorted(_frame(pa.concat_tables(tables))))
+            parts.append(_sorted(_frame(pa.concat_tables(tables)))[COLUMNS])
         parts = [p for p in parts if len(p)]
         if not parts:
             return _empty()

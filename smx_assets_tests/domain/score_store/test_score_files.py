@@ -143,3 +143,17 @@ def test_a_cows_read_decodes_only_its_row_groups_and_sees_a_replaced_day_file(
     files.compact_day(DAY)
     assert files.read_day(DAY, animal_ids=[120])["score"].tolist() == pytest.approx([0.9, 0.2, 0.3])
     assert files.read_day(DAY, animal_ids=[250])["score"].tolist() == pytest.approx([0.9])
+
+
+def test_read_days_is_read_day_of_each_day(files: ScoreFiles) -> None:
+    """The days without loose files (framed together) and a day with them (merge_day) give
+    read_day's rows, columns and order, day after day."""
+    days = [DAY - pd.Timedelta(days=1), DAY, DAY + pd.Timedelta(days=1)]
+    for k, day in enumerate(days):
+        _write(files, day + pd.Timedelta(hours=9), [3, 1, 2], 0.1 * (k + 1), lineage=2)
+        _write(files, day + pd.Timedelta(hours=8), [2, 1], 0.05 * (k + 1), lineage=1)
+        if day != DAY:
+            files.compact_day(day)
+    for kwargs in ({}, {"animal_ids": [2]}, {"lineage_ids": [2]}, {"animal_ids": [1, 3], "lineage_ids": [1, 2]}):
+        want = pd.concat([files.read_day(d, **kwargs) for d in days], ignore_index=True)
+        pd.testing.assert_frame_equal(files.read_days(days, **kwargs), want)
