@@ -12,6 +12,8 @@ Missing data is never a silent zero: window statistics over nothing are NaN, and
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +23,7 @@ from smx_assets.domain.features import drinking, relative_activity
 from smx_assets.domain.features.baselines import baseline_arrays
 from smx_assets.domain.features.buckets import bucket_range as make_buckets
 from smx_assets.domain.features.buckets import bucketize_bolus, to_grid, to_ns
-from smx_assets.domain.features.climate import bucket_thi
+from smx_assets.domain.features.climate import location_thi, sensor_thi
 from smx_assets.domain.features.profile import PROFILE_COLUMNS, FarmRecords, active_animals, profile_features
 from smx_assets.domain.features.windows import (
     WINDOWS,
@@ -130,12 +132,75 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+ThiTables = tuple[dict[tuple[int, str], int], dict[str, np.ndarray]]
+
+
+class _ThiMemo:
+    """The THI tables of the last few distinct inputs, found again by the inputs' content.
+
+    A pure function of (climate readings, sensors, grid), so a hit is the same tables, bit for
+    bit. It pays off when one farm's bucket is computed again and again: ``POST /v1/score`` for
+    the cows of a farm asks for the same climate of the same bucket, and the THI tables were a
+    quarter of one cow's feature vector. One farm's bucket is a few bytes (groups x target
+    buckets), a fleet's training day a few MB: bounded by entries (a farm's latest bucket each,
+    for a thousand farms) and by bytes. The arrays are read-only, shared between callers."""
+
+    SIZE = 1024
+    MAX_BYTES = 32 * 2**20
+
+    def __init__(self) -> None:
+        self._tables: dict[bytes, tuple[ThiTables, int]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, climate: pd.DataFrame, records: FarmRecords, grid: pd.DatetimeIndex, j0: int, j1: int
+            ) -> ThiTables:
+        key = _thi_key(climate, records.sensors, grid, j0, j1)
+        with self._lock:
+            hit = self._tables.get(key)
+        if hit is not None:
+            return hit[0]
+        index, feats = _thi_tables(climate, records, grid, j0, j1)
+        size = sum(arr.nbytes for arr in feats.values()) + 100 * len(index)
+        for arr in feats.values():
+            arr.flags.writeable = False
+        if size > self.MAX_BYTES // 4:
+            return index, feats  # a fleet's day is not asked for twice
+        with self._lock:
+            if key not in self._tables:
+                while self._tables and (len(self._tables) >= self.SIZE or self._bytes + size > self.MAX_BYTES):
+                    self._bytes -= self._tables.pop(next(iter(self._tables)))[1]
+                self._tables[key] = ((index, feats), size)
+                self._bytes += size
+        return index, feats
+
+
+def _thi_key(climate: pd.DataFrame, sensors: pd.DataFrame, grid: pd.DatetimeIndex, j0: int, j1: int) -> bytes:
+    """A digest of everything :func:`_thi_tables` reads."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(np.array([grid[0].value if len(grid) else 0, len(grid), j0, j1, len(climate), len(sensors)],
+                      dtype="int64").tobytes())
+    if len(climate):
+        h.update(climate["sensor_id"].to_numpy(dtype="int64").tobytes())
+        h.update(to_ns(climate["ts"]).tobytes())
+        for col in ("air_temp_c", "rh_pct"):
+            h.update(climate[col].to_numpy(dtype="float64").tobytes())
+    h.update(sensors["sensor_id"].to_numpy(dtype="int64").tobytes())
+    h.update(sensors["farm_id"].to_numpy(dtype="int64").tobytes())
+    h.update("\x1f".join(map(str, sensors["location"])).encode())
+    return h.digest()
+
+
+_THI_MEMO = _ThiMemo()
+
+
 def _thi_tables(climate: pd.DataFrame, records: FarmRecords, grid: pd.DatetimeIndex, j0: int, j1: int
-                ) -> tuple[dict[tuple[int, str], int], dict[str, np.ndarray]]:
+                ) -> ThiTables:
     """THI features per (farm, location) group and per farm ('any' location) on the target columns."""
     sensors = records.sensors
-    per_loc = bucket_thi(climate, sensors)
-    per_farm = bucket_thi(climate, sensors.assign(location="any"))
+    per_sensor = sensor_thi(climate)  # once for both groupings (bucket_thi's two halves)
+    per_loc = location_thi(per_sensor, sensors)
+    per_farm = location_thi(per_sensor, sensors.assign(location="any"))
     both = pd.concat([per_loc, per_farm], ignore_index=True)
     groups = sorted({(int(f), str(loc)) for f, loc in zip(sensors["farm_id"], sensors["location"])}
                     | {(int(f), "any") for f in sensors["farm_id"]})
@@ -190,7 +255,7 @@ def compute_features(
     if len(climate):
         climate = climate[(climate["ts"] >= grid[0]) & (climate["ts"] < t1)
                           & climate["sensor_id"].isin(profiles.sensors["sensor_id"])]
-    thi_index, thi_feats = _thi_tables(climate, profiles, grid, j0, j1)
+    thi_index, thi_feats = _THI_MEMO.get(climate, profiles, grid, j0, j1)
     target_days = targets.floor("D")
     day_groups = [(d, np.flatnonzero(target_days == d)) for d in target_days.unique()]
     hours_grid = grid.hour.to_numpy()
@@ -359,15 +424,5 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
 
 
 def _records_of(records: FarmRecords, ids: np.ndarray) -> FarmRecords:
-    """The records of the animals ``ids`` and the climate sensors of their farms (the farms'
-    table whole): what their feature rows read, in the order the herd's tables hold them."""
-    animals = records.animals[records.animals["animal_id"].isin(ids)]
-    if len(animals) == len(records.animals):
-        return records
-    per_animal = {name: getattr(records, name) for name in
-                  ("lactations", "inseminations", "treatments", "housing", "heat_feedback")}
-    return FarmRecords(
-        animals=animals, farms=records.farms,
-        sensors=records.sensors[records.sensors["farm_id"].isin(animals["farm_id"].unique())],
-        **{name: t[t["animal_id"].isin(ids)] for name, t in per_animal.items()},
-    )
+    """The records of the animals ``ids`` (:meth:`FarmRecords.of_animals`)."""
+    return records.of_animals(ids)

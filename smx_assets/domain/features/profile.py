@@ -65,6 +65,61 @@ class FarmRecords:
     def tables(self) -> dict[str, pd.DataFrame]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    PER_ANIMAL = ("animals", "lactations", "inseminations", "treatments", "housing", "heat_feedback")
+
+    def of_animals(self, ids: np.ndarray | list[int]) -> FarmRecords:
+        """The records of the animals ``ids`` and the climate sensors of their farms (the farms'
+        table whole): what their feature rows read, in the order the herd's tables hold them
+        (``self`` when that is every animal).
+
+        The rows are found through an index of each table by animal, built once per set of
+        tables and kept on the object: ``POST /v1/score`` asks for one cow of a cached herd on
+        every request, and a scan of each table was the one cost there growing with the herd."""
+        index = self._animal_index()
+        wanted = np.unique(np.asarray(ids, dtype="int64"))
+        rows = {name: index[name].positions(wanted) for name in self.PER_ANIMAL}
+        if len(rows["animals"]) == len(self.animals):
+            return self
+        picked = {name: getattr(self, name).iloc[pos] for name, pos in rows.items()}
+        animals = picked.pop("animals")
+        return FarmRecords(animals=animals, farms=self.farms,
+                           sensors=self.sensors[self.sensors["farm_id"].isin(animals["farm_id"].unique())], **picked)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the index (rebuilt on use; it would double the pickle)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_by_animal"}
+
+    def _animal_index(self) -> dict[str, _ByAnimal]:
+        """The per-table index, rebuilt when a table was replaced since: the index holds the
+        frames it was built from and is used only while they are the object's (identity, not
+        id(): a freed frame's id can come back)."""
+        frames = tuple(getattr(self, n) for n in self.PER_ANIMAL)
+        held = self.__dict__.get("_by_animal")
+        if held is None or any(a is not b or len(a) != n for a, (b, n) in zip(frames, held[0])):
+            held = (tuple((f, len(f)) for f in frames),
+                    {n: _ByAnimal(f["animal_id"].to_numpy(dtype="int64")) for n, f in zip(self.PER_ANIMAL, frames)})
+            self.__dict__["_by_animal"] = held
+        return held[1]
+
+
+class _ByAnimal:
+    """Row positions of one records table grouped by animal (stable: the table's order kept)."""
+
+    FEW = 64  # up to this many animals, slices of the sorted ids; more, one isin over the table
+
+    def __init__(self, animal_ids: np.ndarray) -> None:
+        self.ids = animal_ids
+        self.order = np.argsort(animal_ids, kind="stable")
+        self.sorted_ids = animal_ids[self.order]
+
+    def positions(self, wanted: np.ndarray) -> np.ndarray:
+        """Positions of the rows of the (sorted, unique) ``wanted`` animals, ascending."""
+        if len(wanted) > self.FEW:
+            return np.flatnonzero(np.isin(self.ids, wanted))
+        lo = np.searchsorted(self.sorted_ids, wanted, side="left")
+        hi = np.searchsorted(self.sorted_ids, wanted, side="right")
+        return np.sort(np.concatenate([self.order[a:b] for a, b in zip(lo, hi)] or [np.empty(0, "int64")]))
+
 
 # the herd-DB columns records_from_tables uses (read by COPY on PostgreSQL: see domain/sql_tables.py)
 _RECORD_COLUMNS: dict[str, list[str]] = {
@@ -137,54 +192,100 @@ PROFILE_COLUMNS = [
 
 
 def _asof(rows: pd.DataFrame, events: pd.DataFrame, on: str, cols: list[str]) -> pd.DataFrame:
-    """Per row, ``cols`` of the animal's latest event with ``events[on] < rows.t`` (NaN if none)."""
+    """Per row, ``cols`` of the animal's latest event with ``events[on] < rows.t`` (NaN if none).
+
+    Among events at the same instant the last in ``events``' order counts (what a stable sort
+    and ``merge_asof`` picked before). Done with two searchsorted on dense (animal, time) keys
+    instead of ``merge_asof``: the same rows, without pandas' fixed cost a call, which was a
+    third of one cow's feature vector (``POST /v1/score``)."""
     if events.empty:  # keep the events' dtypes (NaT for timestamps) so callers compare cleanly
         return pd.DataFrame({c: pd.Series(index=rows.index, dtype=events[c].dtype if c in events else "float64")
                              for c in cols}, index=rows.index)
-    ev = events[["animal_id", on, *cols]].dropna(subset=[on]).sort_values(on, kind="stable")
-    left = rows[["t", "animal_id"]].reset_index().sort_values("t", kind="stable")
-    merged = pd.merge_asof(left, ev, left_on="t", right_on=on,
-                           by="animal_id", direction="backward", allow_exact_matches=False)
-    return merged.set_index("index")[cols].reindex(rows.index)
+    known = np.flatnonzero(events[on].notna().to_numpy())  # events without an instant never count
+    ev_a, ev_t = events["animal_id"].to_numpy(dtype="int64")[known], _ns(events[on].iloc[known])
+    row_a, row_t = rows["animal_id"].to_numpy(dtype="int64"), _ns(rows["t"])
+    animals, times = np.unique(np.concatenate([ev_a, row_a])), np.unique(np.concatenate([ev_t, row_t]))
+    width = len(times) + 1
+    ev_key = np.searchsorted(animals, ev_a) * width + np.searchsorted(times, ev_t)
+    row_key = np.searchsorted(animals, row_a) * width + np.searchsorted(times, row_t)
+    order = np.argsort(ev_key, kind="stable")  # ties keep the events' order
+    at = np.searchsorted(ev_key[order], row_key, side="left") - 1  # the last key below the row's
+    hit = at >= 0
+    hit[hit] = ev_a[order[at[hit]]] == row_a[hit]  # ... and of the row's own animal
+    take = np.where(hit, known[order[np.maximum(at, 0)]], -1) if len(known) else np.full(len(rows), -1)
+    out = {c: events[c].reset_index(drop=True).reindex(take).set_axis(rows.index) for c in cols}
+    return pd.DataFrame(out, index=rows.index)
 
 
-def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
-    """(later - earlier) in fractional days, NaN where ``earlier`` is missing."""
-    a = later.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
-    e = utc_series(earlier)
-    b = e.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
-    out = (a - b.astype("int64").astype("float64")) / DAY_NS
-    out[np.isnat(b)] = np.nan
+def _later(frame: pd.DataFrame, a: str, b: str) -> pd.Series:
+    """The later of two aware timestamp columns per row, NaT only where both are (what
+    ``frame[[a, b]].max(axis=1)`` gives, without its per-call cost)."""
+    if frame.empty:
+        return frame[[a, b]].max(axis=1)
+    x, y = pd.DatetimeIndex(frame[a]), pd.DatetimeIndex(frame[b])
+    if x.tz is None or y.tz is None or x.unit != y.unit:
+        return frame[[a, b]].max(axis=1)
+    later = np.maximum(x.asi8, y.asi8)  # NaT is int64's minimum: the other value wins
+    return pd.Series(pd.DatetimeIndex(later.view(f"datetime64[{x.unit}]")).tz_localize("UTC").tz_convert(x.tz),
+                     index=frame.index)
+
+
+def _ns(values: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch of aware or naive timestamps (no NaT: callers drop them)."""
+    return pd.DatetimeIndex(values).as_unit("ns").asi8
+
+
+def _days(later: pd.Series | np.ndarray, earlier: pd.Series) -> np.ndarray:
+    """(later - earlier) in fractional days, NaN where ``earlier`` is missing.
+
+    ``later``: naive-UTC timestamps, or their nanoseconds as float64 (computed once by
+    :func:`profile_features` for its seven differences)."""
+    a = later if isinstance(later, np.ndarray) else \
+        later.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+    if isinstance(earlier, pd.Series) and pd.api.types.is_datetime64_any_dtype(earlier.dtype):
+        # the epoch nanoseconds utc_series(earlier).dt.tz_convert(None) holds, without the two copies
+        ns = pd.DatetimeIndex(earlier).as_unit("ns").asi8
+        missing = ns == np.iinfo("int64").min
+    else:
+        e = utc_series(earlier)
+        b = e.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+        ns, missing = b.astype("int64"), np.isnat(b)
+    out = (a - ns.astype("float64")) / DAY_NS
+    out[missing] = np.nan
     return out
 
 
 def profile_features(records: FarmRecords, rows: pd.DataFrame) -> pd.DataFrame:
     """Profile features for ``rows`` (``animal_id``, ``t`` = the bucket's end, the as-of instant).
 
-    Returns a frame aligned with ``rows``; see ``PROFILE_COLUMNS``.
+    Returns a frame aligned with ``rows``; see ``PROFILE_COLUMNS``. The columns are gathered as
+    arrays and framed once: a call for one cow (``POST /v1/score``) is mostly pandas' fixed cost
+    a call, so every operation saved counts there.
     """
-    rows = rows[["animal_id", "t"]].copy()
+    rows = rows[["animal_id", "t"]]
     t = rows["t"]
-    t_naive = t.dt.tz_convert(None)
+    t_ns = t.to_numpy(dtype="datetime64[ns]") if t.dt.tz is None else \
+        t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+    t_f = t_ns.astype("int64").astype("float64")
     animals = records.animals.set_index("animal_id")
-    out = pd.DataFrame(index=rows.index)
+    out: dict[str, np.ndarray] = {}
     a = animals.reindex(rows["animal_id"].to_numpy())
     out["farm_id"] = a["farm_id"].to_numpy(dtype="float64")
-    out["age_days"] = _days(t_naive, a["birth_date"].reset_index(drop=True).set_axis(rows.index))
+    out["age_days"] = _days(t_f, a["birth_date"])
     out["has_ph_sensor"] = a["bolus_type"].fillna("").str.contains("ph").to_numpy().astype("float64")
-    since_insert = _days(t_naive, a["bolus_inserted_at"].reset_index(drop=True).set_axis(rows.index))
+    since_insert = _days(t_f, a["bolus_inserted_at"])
     with np.errstate(invalid="ignore"):
         out["bolus_settling"] = (since_insert < 1.0).astype("float64")
 
-    lact = records.lactations.assign(known_at=lambda d: d[["calving_at", "recorded_at"]].max(axis=1))
+    lact = records.lactations.assign(known_at=_later(records.lactations, "calving_at", "recorded_at"))
     last_calv = _asof(rows, lact, "known_at", ["lactation_number", "calving_at"])
     out["lactation_number"] = last_calv["lactation_number"].astype("float64").to_numpy()
-    out["days_in_milk"] = _days(t_naive, last_calv["calving_at"])
+    out["days_in_milk"] = _days(t_f, last_calv["calving_at"])
     out["calving_unknown"] = last_calv["calving_at"].isna().to_numpy().astype("float64")
 
-    ins = records.inseminations.assign(known_at=lambda d: d[["at", "recorded_at"]].max(axis=1))
+    ins = records.inseminations.assign(known_at=_later(records.inseminations, "at", "recorded_at"))
     last_ins = _asof(rows, ins, "known_at", ["at"])
-    out["days_since_insemination"] = _days(t_naive, last_ins["at"])
+    out["days_since_insemination"] = _days(t_f, last_ins["at"])
     out["insemination_unknown"] = last_ins["at"].isna().to_numpy().astype("float64")
 
     # Recorded heats: every insemination (the farmer saw a heat) and every confirmed heat alert.
@@ -195,16 +296,16 @@ def profile_features(records: FarmRecords, rows: pd.DataFrame) -> pd.DataFrame:
     if not heats.empty:  # the latest heat among those known, whatever order they were entered in
         heats["heat_at"] = heats.groupby("animal_id")["heat_at"].cummax()
     last_heat = _asof(rows, heats, "known_at", ["heat_at"])
-    out["days_since_heat"] = _days(t_naive, last_heat["heat_at"])
+    out["days_since_heat"] = _days(t_f, last_heat["heat_at"])
     out["heat_unknown"] = last_heat["heat_at"].isna().to_numpy().astype("float64")
 
     # Pregnancy as known from checks: the latest positive check known by then, unless a calving
     # after that insemination is known too.
-    checks = ins[ins["pregnant"] == 1.0].assign(
-        check_known=lambda d: d[["pregnancy_check_at", "recorded_at"]].max(axis=1))
+    positive = ins[ins["pregnant"] == 1.0]
+    checks = positive.assign(check_known=_later(positive, "pregnancy_check_at", "recorded_at"))
     conc = _asof(rows, checks, "check_known", ["at"])["at"]
-    conc_days = _days(t_naive, conc)
-    calv_days = out["days_in_milk"].to_numpy()
+    conc_days = _days(t_f, conc)
+    calv_days = out["days_in_milk"]
     pregnant = ~np.isnan(conc_days) & (np.isnan(calv_days) | (conc_days < calv_days))
     out["pregnant"] = pregnant.astype("float64")
     out["days_pregnant"] = np.where(pregnant, conc_days, np.nan)
@@ -216,7 +317,7 @@ def profile_features(records: FarmRecords, rows: pd.DataFrame) -> pd.DataFrame:
     farms = records.farms.set_index("farm_id")["default_housing"]
     default = (a["farm_id"].map(farms) == "pasture").to_numpy().astype("float64")
     out["on_pasture"] = np.where(in_period.to_numpy(), cur["pasture"].to_numpy(dtype="float64"), default)
-    return out[PROFILE_COLUMNS]
+    return pd.DataFrame({c: out[c] for c in PROFILE_COLUMNS}, index=rows.index)
 
 
 def active_animals(records: FarmRecords, t_start: pd.Timestamp, t_end: pd.Timestamp) -> np.ndarray:

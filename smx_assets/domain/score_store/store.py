@@ -48,20 +48,15 @@ class ScoreStore:
         ids = None if rows is None else rows["id"].tolist()
         if ids is not None and not ids:
             return self._empty(lineage)
-        parts = []
-        for day in days_of(start, end):
-            frame = self.files.read_day(day, lineage_ids=ids, animal_ids=animal_ids)
-            if len(frame):
-                b = frame["bucket_start"]
-                frame = frame.loc[((b >= start) & (b < end)).to_numpy()]
-            if ids is not None and len(frame):  # the day file's row-group filter is coarse
-                frame = frame.loc[np.isin(frame["lineage_id"].to_numpy(), ids)]
-            if len(frame):
-                parts.append(frame)
-        if not parts:
+        frame = self.files.read_days(days_of(start, end), lineage_ids=ids, animal_ids=animal_ids)
+        b = pd.DatetimeIndex(frame["bucket_start"])
+        keep = np.asarray((b >= start) & (b < end))
+        if ids is not None:
+            keep &= np.isin(frame["lineage_id"].to_numpy(), ids)
+        if not keep.any():
             return self._empty(lineage)
-        scores = pd.concat(parts, ignore_index=True).drop(columns=["shard"])  # the lineage's shard is the truth
-        return self._join(scores, lineage, rows)
+        scores = (frame if keep.all() else frame.loc[keep].reset_index(drop=True)).drop(columns=["shard"])
+        return self._join(scores, lineage, rows)  # the lineage's shard is the truth, not the file's
 
     def count(self, start: pd.Timestamp, end: pd.Timestamp) -> int:
         """Stored scores with ``start <= bucket_start < end``: a whole compacted day without loose

@@ -211,9 +211,12 @@ def score_bucket(store: SensorStore, records: FarmRecords, baselines: pd.DataFra
     """
     uc = models.use_case
     bucket = floor_bucket(utc(at))
+    # The cow's own records (her farm's sensors): all the steps below read, herd-wide or not,
+    # so they cost the same in a herd of 100 or 100,000 (compute_features restricts to them too).
+    records = records.of_animals([animal_id])
     if animal_id not in active_animals(records, bucket, bucket + BUCKET):
         raise NotScorable(f"the cow wore no bolus at {bucket:%Y-%m-%dT%H:%M}Z")
-    ids, reason = signal_gate(uc, records.animals[records.animals["animal_id"] == animal_id])
+    ids, reason = signal_gate(uc, records.animals)
     if animal_id not in ids:
         raise NotScorable(f"{uc.name} is not scored for this cow: {reason}")
     if isinstance(baselines, BaselineDays):

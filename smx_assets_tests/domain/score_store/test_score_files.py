@@ -114,3 +114,46 @@ def test_retention_drops_whole_days_and_bytes_are_counted(files: ScoreFiles) -> 
     assert files.drop_days_before(DAY + pd.Timedelta(days=1)) == ["2026-11-20"]
     assert [d.date().isoformat() for d in files.days()] == ["2026-11-21"]
     assert files.read_day(DAY).empty
+
+
+def test_a_cows_read_decodes_only_its_row_groups_and_sees_a_replaced_day_file(
+        files: ScoreFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One animal's rows come from the row groups its id falls in (the day file sorted by
+    animal), equal to the whole file's rows of that animal; a re-compaction renames a new file
+    over the day's path, and the next read uses the new file's footer, not the cached one."""
+    monkeypatch.setattr(score_files, "DAY_ROW_GROUP", 100)
+    animals = list(range(1, 201))
+    for k in range(3):
+        _write(files, B1 + k * pd.Timedelta(minutes=10), animals, 0.1 * (k + 1), lineage=1)
+    files.compact_day(DAY)
+    assert pq.ParquetFile(files.day_path(DAY)).metadata.num_row_groups == 6
+    whole = files.read_day(DAY)
+    with open(files.day_path(DAY), "rb") as fh:
+        footer = files._footers.of(files.day_path(DAY), fh)
+    assert footer.row_groups_of([7]) == [0] and footer.row_groups_of([150, 199]) == [4, 5]
+    for animal in (1, 34, 100, 200):
+        one = files.read_day(DAY, lineage_ids=[1], animal_ids=[animal])
+        want = whole[whole["animal_id"] == animal].reset_index(drop=True)
+        pd.testing.assert_frame_equal(one, want)
+    assert files.read_day(DAY, lineage_ids=[2], animal_ids=[5]).empty
+    assert files.read_days([DAY - pd.Timedelta(days=1), DAY], animal_ids=[9])["score"].tolist() == \
+        pytest.approx([0.1, 0.2, 0.3])
+
+    _write(files, B1, list(range(1, 261)), 0.9)  # a re-score with more cows: a new day file, other groups
+    files.compact_day(DAY)
+    assert files.read_day(DAY, animal_ids=[120])["score"].tolist() == pytest.approx([0.9, 0.2, 0.3])
+    assert files.read_day(DAY, animal_ids=[250])["score"].tolist() == pytest.approx([0.9])
+
+
+def test_read_days_is_read_day_of_each_day(files: ScoreFiles) -> None:
+    """The days without loose files (framed together) and a day with them (merge_day) give
+    read_day's rows, columns and order, day after day."""
+    days = [DAY - pd.Timedelta(days=1), DAY, DAY + pd.Timedelta(days=1)]
+    for k, day in enumerate(days):
+        _write(files, day + pd.Timedelta(hours=9), [3, 1, 2], 0.1 * (k + 1), lineage=2)
+        _write(files, day + pd.Timedelta(hours=8), [2, 1], 0.05 * (k + 1), lineage=1)
+        if day != DAY:
+            files.compact_day(day)
+    for kwargs in ({}, {"animal_ids": [2]}, {"lineage_ids": [2]}, {"animal_ids": [1, 3], "lineage_ids": [1, 2]}):
+        want = pd.concat([files.read_day(d, **kwargs) for d in days], ignore_index=True)
+        pd.testing.assert_frame_equal(files.read_days(days, **kwargs), want)
