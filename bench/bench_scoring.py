@@ -120,6 +120,7 @@ def prepare(root: Path, n_animals: int, influx_url: str, herd_url: str | None = 
 
     mlflow_uri = f"sqlite:///{root / 'mlflow.db'}"
     os.environ["MLFLOW_TRACKING_URI"] = mlflow_uri
+    os.environ["SMX_HOME"] = str(root)  # the experiments' artefacts beside their store, not in ./.smx
     model_registry.configure(mlflow_uri)
     frame, records = train_frames[0]
     for uc in all_use_cases():

@@ -21,6 +21,7 @@ from fastapi import Request
 from smx_assets.api.errors import ApiError
 from smx_assets.domain.features.profile import FarmRecords, load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.importers.cells import cow_text
 from smx_assets.domain.score_store import ScoreFiles, ScoreStore
 from smx_assets.domain.scoring.on_demand import BaselineDays, LiveModels, TimedCache
 from smx_assets.domain.sensor_store.base import SensorStore
@@ -94,9 +95,14 @@ class ApiStores:
         return self.records_cache.get()
 
     def animal_id(self, farm: str, cow_number: str) -> int:
-        """The cow's animal id; 404 naming the unknown farm or cow."""
+        """The cow's animal id; 404 naming the unknown farm or cow. The number is read by the
+        importer's rule (NFC, invisible characters out), so the app finds the cow that an
+        export wrote with a zero-width space or decomposed accent."""
+        normal, problem = cow_text(cow_number)
+        if problem:
+            raise ApiError(422, f"cow_number: {problem}")
         index = self.cows_cache.get()
-        found = index.get((farm, cow_number))
+        found = index.get((farm, normal or cow_number))
         if found is not None:
             return found
         if not any(f == farm for f, _ in index):

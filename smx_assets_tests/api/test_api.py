@@ -152,6 +152,12 @@ def test_score_history_is_the_stored_champion_scores(served: Served) -> None:
     every = served.get("/v1/scores", farm=farm, cow_number=cow,
                        **{"from": WINDOW_START.isoformat(), "to": WINDOW_END.isoformat()}).json()["scores"]
     assert {s["use_case"] for s in every} == set(stored.loc[stored["animal_id"] == animal, "use_case"])
+    # the cow number read as the importer reads it: a zero-width space an app copied along is the same cow
+    look_alike = served.get("/v1/scores", farm=farm, cow_number=f"{cow}\u200b", use_case="heat",
+                            **{"from": WINDOW_START.isoformat(), "to": WINDOW_END.isoformat()})
+    assert look_alike.status_code == 200 and look_alike.json()["scores"] == got["scores"]
+    nul = served.get("/v1/scores", farm=farm, cow_number=f"{cow}\u0001", use_case="heat")
+    assert "control character" in _one_line_error(nul, 422)
 
 
 def test_on_demand_score_is_the_stored_score(served: Served) -> None:
