@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from smx_assets.domain.monitoring.alert_lookup import farm_records
 from smx_assets.settings import Settings
 
 BEFORE = pd.Timedelta(days=3)
@@ -41,24 +42,6 @@ class PlotSummary:
 def _utc(values: pd.Series) -> pd.Series:
     out = pd.to_datetime(values)
     return out.dt.tz_localize("UTC") if out.dt.tz is None else out.dt.tz_convert("UTC")
-
-
-def _records(engine: sa.Engine, animal_id: int, lo: pd.Timestamp, hi: pd.Timestamp) -> list[tuple[pd.Timestamp, str]]:
-    """(time, label) of the cow's farm records inside ``[lo, hi)``."""
-    queries = (("SELECT calving_at FROM lactations WHERE animal_id = :a", "calving"),
-               ("SELECT at FROM inseminations WHERE animal_id = :a", "insemination"),
-               ("SELECT diagnosed_at, diagnosis FROM treatments WHERE animal_id = :a", "treatment"))
-    out: list[tuple[pd.Timestamp, str]] = []
-    with engine.connect() as conn:
-        for sql, label in queries:
-            for row in conn.execute(sa.text(sql), {"a": animal_id}):
-                if row[0] is None:
-                    continue
-                t = pd.Timestamp(row[0])
-                t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-                if lo <= t < hi:
-                    out.append((t, f"{label} ({row[1]})" if label == "treatment" and row[1] else label))
-    return sorted(out)
 
 
 def _cow_of_farm(engine: sa.Engine, animal_id: int) -> str | None:
@@ -96,7 +79,7 @@ def plot_alert(alert: dict, settings: Settings, path: str | Path, cow: str | Non
                 "AND bucket_start >= :lo AND bucket_start < :hi"),
                 {"a": animal_id, "id": int(alert["id"]), "lo": lo.tz_localize(None).to_pydatetime(),
                  "hi": hi.tz_localize(None).to_pydatetime()}).all(), columns=["bucket_start", "use_case"])
-        records = _records(engine, animal_id, lo, hi)
+        records = farm_records(engine, animal_id, lo, hi)
         if cow is None:  # a cow number is unique per farm only: the title names both
             cow = _cow_of_farm(engine, animal_id)
         scores = ScoreStore(engine, ScoreFiles(settings.features_path)).read(

@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from smx_assets.commands._args import ordered_times, use_case_name, utc_time
+from smx_assets.domain.monitoring.alert_lookup import alert_rows, alert_time
 from smx_assets.settings import Settings
 
 COLUMNS = ["farm", "cow_number", "alert_time", "use_case", "model", "version", "score", "alert_id"]
@@ -35,57 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def check(args: argparse.Namespace) -> None:
     """``--to`` after ``--from`` (one line, exit 2): a reversed range listed nothing, silently."""
     ordered_times(args.start, args.end)
-
-
-# An alert's place in the listing order (bucket, farm, animal, id): a page's cursor is its last row's.
-AlertKey = tuple[pd.Timestamp, str, int, int]
-
-
-def alert_rows(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
-               use_case: str | None = None, *, farm: str | None = None, after: AlertKey | None = None,
-               limit: int | None = None) -> pd.DataFrame:
-    """The alerts in ``[start, end)`` (of one use case / farm), oldest first, ordered by bucket,
-    farm, animal and id; ``after``: only those past that key, ``limit``: at most that many.
-
-    The one query behind ``smx alerts`` and the API's ``GET /v1/alerts`` (keyset pages): columns
-    ``alert_id``, ``farm``, ``cow_number`` (the farm's number, else the ear tag), ``animal_id``,
-    ``bucket_start`` (aware UTC), ``use_case``, ``model``, ``version``, ``score`` (full precision).
-    Bound, typed parameters only: the herd DB compares its own timestamp spelling.
-    """
-    from smx_assets.domain.herd_db import Alert, Animal, Farm, from_db_ts, to_db_ts
-
-    al, an, f = Alert.__table__, Animal.__table__, Farm.__table__
-    q = (sa.select(al.c.id, f.c.name, sa.func.coalesce(an.c.cow_number, an.c.ear_tag), an.c.id, al.c.bucket_start,
-                   al.c.use_case, al.c.model_name, al.c.model_version, al.c.score)
-         .select_from(al.join(an, an.c.id == al.c.animal_id).join(f, f.c.id == an.c.farm_id)))
-    if start is not None:
-        q = q.where(al.c.bucket_start >= to_db_ts(start))
-    if end is not None:
-        q = q.where(al.c.bucket_start < to_db_ts(end))
-    if use_case:
-        q = q.where(al.c.use_case == use_case)
-    if farm is not None:
-        q = q.where(f.c.name == farm)
-    if after is not None:
-        b, name, animal, alert_id = after
-        q = q.where(sa.tuple_(al.c.bucket_start, f.c.name, an.c.id, al.c.id)
-                    > sa.tuple_(sa.literal(to_db_ts(b), sa.DateTime()), sa.literal(name, sa.String()),
-                                sa.literal(int(animal), sa.Integer()), sa.literal(int(alert_id), sa.Integer())))
-    q = q.order_by(al.c.bucket_start, f.c.name, an.c.id, al.c.id)
-    if limit is not None:
-        q = q.limit(int(limit))
-    with engine.connect() as conn:
-        rows = conn.execute(q).all()
-    frame = pd.DataFrame(rows, columns=["alert_id", "farm", "cow_number", "animal_id", "bucket_start", "use_case",
-                                        "model", "version", "score"])
-    frame["bucket_start"] = [from_db_ts(b) for b in frame["bucket_start"]]
-    frame["score"] = frame["score"].astype(float)
-    return frame
-
-
-def alert_time(bucket_start: pd.Timestamp) -> str:
-    """How an alert's time is written (CSV, API): its bucket start, UTC, ISO 8601."""
-    return pd.Timestamp(bucket_start).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def list_alerts(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,

@@ -1,10 +1,10 @@
 """The readable story ``smx explain`` prints before its JSON: what the cow did, what the model
 saw, why it alerted, and where it all came from.
 
-:func:`gather` reads what the story needs (the cow's readings around the alert, the herd's
-feature rows of the same bucket, her stored scores, the farm's records) and adds the figures to
-the explain document under ``story``, so ``--json`` carries them too; :func:`lines` words them.
-The arithmetic is :mod:`smx_assets.domain.monitoring.alert_story`.
+:func:`smx_assets.domain.monitoring.alert_lookup.story_figures` reads what the story needs
+(the cow's readings around the alert, the herd's feature rows of the same bucket, her stored
+scores, the farm's records) and puts the figures under ``story`` in the explain document, so
+``--json`` and the API carry them too; :func:`lines` words them here.
 """
 
 from __future__ import annotations
@@ -15,80 +15,7 @@ from typing import Any
 import pandas as pd
 
 from smx_assets.domain.monitoring import alert_story
-from smx_assets.settings import Settings
-
-SCORE_HISTORY = pd.Timedelta(hours=12)  # the score's run-up shown before the alert
-RECORDS_AROUND = pd.Timedelta(days=7)  # farm records this close to the alert are part of the story
-
-
-def _utc(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _herd_rows(feature_ref: str | None, features_path: str, bucket: pd.Timestamp) -> pd.DataFrame | None:
-    """Every animal's stored feature row of the alert's bucket (the Parquet the alert references)."""
-    if not feature_ref or "#" not in feature_ref:
-        return None
-    import fsspec
-
-    from smx_assets.domain.features.storage import FeatureFiles
-
-    url = FeatureFiles(features_path).resolve(feature_ref.rpartition("#")[0])
-    fs, path = fsspec.core.url_to_fs(url)
-    if not fs.exists(path):
-        return None
-    with fs.open(path, "rb") as fh:
-        frame = pd.read_parquet(fh)
-    if "bucket_start" in frame:
-        times = pd.to_datetime(frame["bucket_start"])
-        times = times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
-        frame = frame[times == bucket]
-    return frame
-
-
-def gather(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """The story's figures for the alert of ``doc`` (an :func:`explain` document)."""
-    from smx_assets.commands.alert_plot import _records
-    from smx_assets.domain.score_store import ScoreFiles, ScoreStore
-    from smx_assets.domain.sensor_store.factory import open_sensor_store
-    from smx_assets.domain.sql_engine import make_engine
-    from smx_assets.domain.use_cases.catalog import use_case
-
-    a = doc["alert"]
-    bucket, animal_id = _utc(a["bucket_start"]), int(a["animal_id"])
-    story: dict[str, Any] = {}
-    store = open_sensor_store(settings.sensor_store_url, connect_timeout_s=settings.database.connect_timeout_s)
-    try:
-        lo = bucket - alert_story.USUAL_DAYS * alert_story.DAY - alert_story.TEMP_WINDOW
-        readings = store.read_bolus(lo, bucket + alert_story.BUCKET, [animal_id])
-    finally:
-        store.close()
-    story["cow_did"] = alert_story.signal_summary(readings, bucket)
-    engine = make_engine(settings.herd_db_url, connect_timeout_s=settings.database.connect_timeout_s)
-    try:
-        records = _records(engine, animal_id, bucket - RECORDS_AROUND, bucket + RECORDS_AROUND)
-        scores = ScoreStore(engine, ScoreFiles(settings.features_path)).read(
-            bucket - SCORE_HISTORY, bucket + alert_story.BUCKET, use_case=a["use_case"], shadow=False,
-            animal_ids=[animal_id], lineage=())
-    finally:
-        engine.dispose()
-    story["cow_did"]["farm_records"] = [{"at": t.isoformat(), "what": what} for t, what in records]
-    herd = _herd_rows(a.get("feature_ref"), settings.features_path, bucket)
-    seen = doc.get("features_on_alert") or {}
-    story["model_saw"] = (alert_story.herd_comparison(herd, animal_id, seen) if herd is not None and len(herd)
-                          else {"herd_animals": 0, "features_compared": 0, "top": [],
-                                "note": "the bucket's stored feature rows are gone (retention) or were never written"})
-    why = alert_story.score_run(scores[["bucket_start", "score"]] if len(scores) else scores, bucket,
-                                float(a["threshold"]))
-    try:
-        policy = use_case(a["use_case"]).alert_policy
-        why.update(min_consecutive=int(policy.min_consecutive),
-                   refractory_hours=policy.refractory / pd.Timedelta(hours=1))
-    except (KeyError, LookupError):  # a use case no longer in the catalog: the alert row still tells
-        pass
-    story["why"] = why
-    return story
+from smx_assets.domain.monitoring.alert_lookup import utc as _utc
 
 
 def _f(v: Any, fmt: str = ".2f") -> str:
@@ -189,4 +116,4 @@ def lines(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-__all__ = ["gather", "lines"]
+__all__ = ["lines"]

@@ -16,7 +16,7 @@ import time
 import pandas as pd
 import pytest
 
-from smx_assets.commands.alerts import alert_rows, alert_time
+from smx_assets.domain.monitoring.alert_lookup import alert_rows, alert_time
 from smx_assets.domain.score_store import ScoreFiles, ScoreStore
 from smx_assets.domain.sql_engine import make_engine
 from smx_assets_tests.api.conftest import LATE_ANIMAL, LATE_BUCKET, REPO, TOKEN, WINDOW_END, WINDOW_START, Served

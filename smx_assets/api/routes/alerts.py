@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from smx_assets.api.errors import bad_input, not_found
 from smx_assets.api.routes._params import DEFAULT_PAGE, MAX_ALERT_RANGE, MAX_PAGE, MAX_TEXT, check_range, parse_time
 from smx_assets.api.stores import ApiStores, stores
-from smx_assets.commands.alerts import AlertKey, alert_rows, alert_time
+from smx_assets.domain.monitoring.alert_lookup import AlertKey, alert_rows, alert_time
 
 router = APIRouter(tags=["alerts"])
 
@@ -84,7 +84,7 @@ def list_alerts(
 @router.get("/alerts/{alert_id}", summary="one alert's lineage (what smx explain --json prints)")
 def explain_alert(s: Annotated[ApiStores, Depends(stores)],
                   alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
-    from smx_assets.commands.explain import add_story, explain
+    from smx_assets.domain.monitoring.alert_lookup import add_story, explain
 
     try:
         doc = add_story(explain(alert_id, s.settings), s.settings)

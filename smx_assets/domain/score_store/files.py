@@ -66,6 +66,10 @@ COLUMNS = ["lineage_id", "animal_id", "bucket_start", "score", "shard"]
 # one group to decode, 3 ms instead of 16 ms with 262,144 rows (GET /v1/scores reads 7), for
 # +0.5 % bytes; the longer footer (264 groups at 10,000 animals) is parsed once (_Footers).
 DAY_ROW_GROUP = 32_768
+# Bucket (loose) files, written sorted by animal: today's buckets are read by every one-cow
+# request (GET /v1/scores, smx explain) until the day is compacted; 8,192 rows (1,365 animals
+# of 6 models) is one group to decode instead of the whole bucket of the herd.
+BUCKET_ROW_GROUP = 8_192
 # BYTE_STREAM_SPLIT of the score sits in column_encoding beside the delta encodings: pyarrow
 # adds use_byte_stream_split's columns into the (module-level) column_encoding dict and then
 # refuses the pair, so a second compaction in one process failed.
@@ -124,9 +128,13 @@ class ScoreFiles:
         tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
         table = table.cast(BUCKET_SCHEMA).replace_schema_metadata(
             {"smx_bucket": pd.Timestamp(bucket).isoformat(), "smx_shard": shard})
+        animals = table.column("animal_id").to_numpy()
+        if (animals[1:] < animals[:-1]).any():  # sorted by animal: a one-cow read decodes one row group
+            table = table.take(pc.sort_indices(table, sort_keys=[("animal_id", "ascending"),
+                                                                 ("lineage_id", "ascending")]))
         try:
             with self.fs.open(tmp, "wb") as fh:
-                pq.write_table(table, fh, **_BUCKET_WRITE)
+                pq.write_table(table, fh, row_group_size=BUCKET_ROW_GROUP, **_BUCKET_WRITE)
             self.fs.mv(tmp, target)
         except BaseException:
             if self.fs.exists(tmp):
@@ -171,9 +179,8 @@ class ScoreFiles:
                  animal_ids: Sequence[int] | None = None) -> pd.DataFrame:
         """Every stored score of one UTC day (``COLUMNS``), optionally only of ``lineage_ids``
         and ``animal_ids``, with loose files superseding the day file (:func:`merge_day`)."""
-        filters = _filters(lineage_ids, animal_ids)
         compacted = self._read_day_file(day, lineage_ids, animal_ids)
-        loose = [(f, self._read_loose(f, filters)) for f in self.loose_files(day)]
+        loose = [(f, self._read_loose(f, lineage_ids, animal_ids)) for f in self.loose_files(day)]
         return merge_day(compacted, loose)
 
     def read_days(self, days: Sequence[pd.Timestamp | str], lineage_ids: Iterable[int] | None = None,
@@ -235,21 +242,28 @@ class ScoreFiles:
                 a = int(next(iter(animal_ids)))
                 i0, i1 = np.searchsorted(animals, a, side="left"), np.searchsorted(animals, a, side="right")
                 table, animal_ids = table.slice(int(i0), int(i1 - i0)), None
-        mask = None
-        for column, ids in (("animal_id", animal_ids), ("lineage_id", lineage_ids)):
-            if ids is not None:
-                m = pc.is_in(table.column(column), pa.array(sorted({int(i) for i in ids}), pa.int32()))
-                mask = m if mask is None else pc.and_(mask, m)
-        return table if mask is None else table.filter(mask)
+        return _only(table, lineage_ids, animal_ids)
 
-    def _read_loose(self, f: LooseFile, filters: list | None) -> pd.DataFrame:
+    def _read_loose(self, f: LooseFile, lineage_ids: Iterable[int] | None = None,
+                    animal_ids: Sequence[int] | None = None) -> pd.DataFrame:
+        """One bucket file's rows (of ``lineage_ids`` and ``animal_ids``): like a day file, only
+        the row groups whose ``animal_id`` statistics span the animals are decoded (files
+        written sorted by animal, :data:`BUCKET_ROW_GROUP`), the footer from :class:`_Footers`."""
         with self.fs.open(f.path, "rb") as fh:
-            table = pq.read_table(fh, filters=filters or None)
-        frame = _frame(table)
-        frame["bucket_start"] = pd.Series(pd.Timestamp(f.bucket), index=frame.index, dtype="datetime64[us, UTC]") \
-            if len(frame) else pd.Series(dtype="datetime64[us, UTC]")
-        frame["shard"] = f.shard
-        return frame[COLUMNS]
+            footer = self._footers.of(f.path, fh)
+            groups = footer.row_groups_of(animal_ids)
+            table = pq.ParquetFile(fh, metadata=footer.metadata).read_row_groups(groups) if groups \
+                else BUCKET_SCHEMA.empty_table()
+        table = _only(table, lineage_ids, animal_ids)
+        n = table.num_rows
+        bucket = np.datetime64(pd.Timestamp(f.bucket).tz_convert("UTC").tz_localize(None), "us")
+        # built in one go from arrays (a frame's column assignments cost more than the read)
+        return pd.DataFrame({
+            "lineage_id": table.column("lineage_id").to_numpy().astype("int64"),
+            "animal_id": table.column("animal_id").to_numpy().astype("int64"),
+            "bucket_start": pd.DatetimeIndex(np.full(n, bucket)).tz_localize("UTC"),
+            "score": table.column("score").to_numpy().astype("float64"),
+            "shard": np.full(n, f.shard, dtype=object)}, columns=COLUMNS)
 
     # -- compaction and retention -----------------------------------------------------------
 
@@ -263,7 +277,7 @@ class ScoreFiles:
         if not loose:
             return CompactionReport(day_key(day), 0, 0, 0)
         compacted = self._read_day_file(day)
-        frames = [(f, self._read_loose(f, None)) for f in loose]
+        frames = [(f, self._read_loose(f)) for f in loose]
         merged = merge_day(compacted, frames)
         merged = merged.sort_values(["animal_id", "lineage_id", "bucket_start"], kind="stable", ignore_index=True)
         table = pa.Table.from_pandas(merged[[f.name for f in DAY_SCHEMA]], schema=DAY_SCHEMA, preserve_index=False)
@@ -325,7 +339,7 @@ class ScoreFiles:
 
 @dataclass(frozen=True)
 class _Footer:
-    """A day file's parsed Parquet footer and the ``animal_id`` range of each row group."""
+    """A score file's parsed Parquet footer and the ``animal_id`` range of each row group."""
 
     metadata: pq.FileMetaData
     animal_min: np.ndarray | None  # per row group; None when a group has no statistics
@@ -356,16 +370,16 @@ class _Footer:
 
 
 class _Footers:
-    """Parsed footers of day files, one per path, reused while the file is the same file.
+    """Parsed footers of day and bucket files, one per path, reused while the file is the same file.
 
-    A day file is replaced by a rename (compaction), never changed in place, so a footer is
+    A score file is replaced by a rename (a rerun, compaction), never changed in place, so a footer is
     valid as long as the file opened is the one it was parsed from. The identity is taken from
     the open handle itself: ``fstat`` of a local file (inode, size, mtime: the inode the handle
     holds, so a rename between a check and the read cannot pair an old footer with a new file),
     else the details fsspec recorded when it opened the object (size, ETag / mtime). Bounded:
     a process reads a few weeks of days at most, and a footer is a few hundred kB at most."""
 
-    MAX = 64
+    MAX = 512  # a day's loose files (144 buckets, each shard a file) and a few weeks of day files
 
     def __init__(self) -> None:
         self._by_path: dict[str, tuple[tuple, _Footer]] = {}
@@ -461,21 +475,21 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def bucket_table(lineage_ids: np.ndarray, animal_ids: np.ndarray, scores: np.ndarray) -> pa.Table:
-    """A bucket file's rows, sorted by (lineage, animal) as they are written."""
-    order = np.lexsort((animal_ids, lineage_ids))
+    """A bucket file's rows, sorted by (animal, lineage) as they are written."""
+    order = np.lexsort((lineage_ids, animal_ids))
     return pa.Table.from_arrays([pa.array(np.asarray(lineage_ids, dtype="int32")[order]),
                                  pa.array(np.asarray(animal_ids, dtype="int32")[order]),
                                  pa.array(np.asarray(scores, dtype="float64")[order])], schema=BUCKET_SCHEMA)
 
 
-def _filters(lineage_ids: Iterable[int] | None, animal_ids: Sequence[int] | None) -> list | None:
-    out = []
-    if lineage_ids is not None:
-        out.append(("lineage_id", "in", sorted({int(i) for i in lineage_ids})))
-    if animal_ids is not None:
-        ids = sorted({int(i) for i in animal_ids})
-        out.append(("animal_id", "==", ids[0]) if len(ids) == 1 else ("animal_id", "in", ids))
-    return out or None
+def _only(table: pa.Table, lineage_ids: Iterable[int] | None, animal_ids: Sequence[int] | None) -> pa.Table:
+    """The rows of ``table`` of ``lineage_ids`` and ``animal_ids`` (each when given)."""
+    mask = None
+    for column, ids in (("animal_id", animal_ids), ("lineage_id", lineage_ids)):
+        if ids is not None:
+            m = pc.is_in(table.column(column), pa.array(sorted({int(i) for i in ids}), pa.int32()))
+            mask = m if mask is None else pc.and_(mask, m)
+    return table if mask is None else table.filter(mask)
 
 
 def _frame(table: pa.Table) -> pd.DataFrame:

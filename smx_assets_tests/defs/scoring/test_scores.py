@@ -15,7 +15,6 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from smx_assets.commands.explain import explain
 from smx_assets.defs.ingest.assets import SOURCE_SPECS
 from smx_assets.defs.scoring import sensors as scoring_sensors
 from smx_assets.defs.scoring.assets import scores
@@ -23,6 +22,7 @@ from smx_assets.domain import model_registry
 from smx_assets.domain.features.pipeline import FEATURE_COLUMNS
 from smx_assets.domain.features.profile import active_animals, load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
+from smx_assets.domain.monitoring.alert_lookup import explain
 from smx_assets.domain.time_grid import BUCKET
 from smx_assets.domain.use_cases.catalog import all_use_cases
 from smx_assets.settings import Settings

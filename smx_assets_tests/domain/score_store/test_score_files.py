@@ -77,8 +77,8 @@ def test_a_compaction_racing_a_rescore_keeps_the_rescore(files: ScoreFiles, monk
     _write(files, B1, [1, 2], 0.1)
     original = ScoreFiles._read_loose
 
-    def rescored_meanwhile(self: ScoreFiles, f: score_files.LooseFile, filters: list | None) -> pd.DataFrame:
-        frame = original(self, f, filters)
+    def rescored_meanwhile(self: ScoreFiles, f: score_files.LooseFile, *args: object) -> pd.DataFrame:
+        frame = original(self, f, *args)
         _write(files, B1, [1, 2], 0.6)  # the re-score lands after compaction read the old file
         os.utime(f.path, (time.time() + 5, time.time() + 5))  # a distinct mtime on any clock
         return frame
@@ -157,3 +157,37 @@ def test_read_days_is_read_day_of_each_day(files: ScoreFiles) -> None:
     for kwargs in ({}, {"animal_ids": [2]}, {"lineage_ids": [2]}, {"animal_ids": [1, 3], "lineage_ids": [1, 2]}):
         want = pd.concat([files.read_day(d, **kwargs) for d in days], ignore_index=True)
         pd.testing.assert_frame_equal(files.read_days(days, **kwargs), want)
+
+
+def test_a_bucket_file_is_sorted_by_animal_and_a_one_cow_read_decodes_one_row_group(
+        files: ScoreFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today's buckets are read by every one-cow request until compaction: a bucket file holds
+    its rows sorted by animal in row groups of BUCKET_ROW_GROUP, so a cow is one group to decode;
+    what a one-cow read returns is what the whole file holds of that cow."""
+    rng = np.random.default_rng(3)
+    order = rng.permutation(30_000)  # 6 models of 5,000 animals, shuffled
+    animals, lineage = np.repeat(np.arange(1, 5001), 6)[order], np.tile(np.arange(1, 7), 5000)[order]
+    scores = rng.random(len(animals))
+    files.write_bucket(B1, bucket_table(lineage, animals, scores))
+    meta = pq.read_metadata(files.bucket_path(B1))
+    assert meta.num_row_groups == -(-30_000 // score_files.BUCKET_ROW_GROUP) >= 3
+    col = meta.schema.names.index("animal_id")
+    bounds = [(meta.row_group(i).column(col).statistics.min, meta.row_group(i).column(col).statistics.max)
+              for i in range(meta.num_row_groups)]
+    assert all(hi <= lo2 for (_, hi), (lo2, _) in zip(bounds, bounds[1:]))  # sorted by animal
+
+    decoded: list[list[int]] = []
+    original = pq.ParquetFile.read_row_groups
+
+    def counted(self: pq.ParquetFile, row_groups: list[int], *args: object, **kwargs: object) -> object:
+        decoded.append(list(row_groups))
+        return original(self, row_groups, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", counted)
+    cow = files.read_day(DAY, animal_ids=[2345], lineage_ids=[2, 5])
+    assert decoded == [[next(i for i, (lo, hi) in enumerate(bounds) if lo <= 2345 <= hi)]]
+    monkeypatch.undo()
+    whole = files.read_day(DAY)
+    want = whole[(whole["animal_id"] == 2345) & whole["lineage_id"].isin([2, 5])]
+    assert sorted(zip(cow["lineage_id"], cow["score"])) == sorted(zip(want["lineage_id"], want["score"]))
+    assert len(cow) == 2
