@@ -45,10 +45,9 @@ def _failed_report(error: str) -> dict[str, Any]:
 
 
 def _error_text(exc: Exception) -> str:
-    from smx_assets.domain.redaction import redact
+    from smx_assets.domain.redaction import error_line
 
-    first = str(exc).splitlines()[0][:300] if str(exc) else "no detail"
-    return redact(f"{type(exc).__name__}: {first}")
+    return error_line(exc, limit=300)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -214,6 +214,13 @@ def redact(text: str, urls: Iterable[str] = ()) -> str:
     return out
 
 
+def error_line(exc: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message`` (cut to ``limit`` characters), masked: how an error
+    is told in one line of a report, where a traceback or a password must never appear."""
+    first = str(exc).splitlines()[0][:limit] if str(exc) else "no detail"
+    return redact(f"{type(exc).__name__}: {first}")
+
+
 def redact_exception(exc: BaseException) -> BaseException:
     """Mask secrets in ``exc`` and its whole cause/context chain, in place.
 

@@ -68,7 +68,7 @@ from smx_assets.domain.importers.cells import is_blank
 from smx_assets.domain.importers.formats import SUPPORTED_SUFFIXES, FileRejected, ParsedFile, raw_records, read_export
 from smx_assets.domain.importers.herd import herd_records
 from smx_assets.domain.importers.rows import classify, same_values
-from smx_assets.domain.redaction import redact
+from smx_assets.domain.redaction import error_line
 from smx_assets.domain.retention import cutoff_day
 from smx_assets.domain.sensor_store.base import SensorStore
 
@@ -393,8 +393,7 @@ def _regular_file(path: Path) -> None:
 def _unexpected(exc: Exception, rows: int = 0) -> FileRejected:
     """An error no rule foresaw (a store refusing a value, a bug): this file fails, the others go on."""
     log.exception("import failed")
-    text = str(exc).splitlines()[0][:200] if str(exc) else "no detail"
-    return FileRejected("import_error", redact(f"{type(exc).__name__}: {text}"), rows=rows)
+    return FileRejected("import_error", error_line(exc, limit=200), rows=rows)
 
 
 # ------------------------------------------------------------------------ import
@@ -432,7 +431,7 @@ def import_paths(
             if done is not None and _beyond_retention_may_fit(done, keep_from):
                 done = None  # rows were held back by retention, and the window now reaches further back
             if done is not None:
-                reports.append(FileReport(**{**done, "path": str(path), "status": "unchanged"}))
+                reports.append(_unchanged(done, path))
                 say(reports[-1].line())
                 continue
             parsed = read_export(path, timezone)
@@ -457,6 +456,11 @@ def import_paths(
         reports.append(report)
         say(reports[-1].line())
     return ImportReport(files=reports)
+
+
+def _unchanged(record: dict[str, Any], path: Path) -> FileReport:
+    """The report of a file whose import is already recorded: that record's figures."""
+    return FileReport(**{**record, "path": str(path), "status": "unchanged"})
 
 
 def _first_ts(parsed: ParsedFile, now: pd.Timestamp) -> pd.Timestamp:
@@ -549,7 +553,7 @@ def _import_one(path: Path, farm_name: str, farm_id: int, sha: str, parsed: Pars
     if earlier is not None:
         # a concurrent import of the same file recorded it first and wrote at least as many rows:
         # its record (and its rejections) stay, this run reports that record
-        return FileReport(**{**earlier, "path": str(path), "status": "unchanged"})
+        return _unchanged(earlier, path)
     return report
 
 
