@@ -225,15 +225,9 @@ class ScoreFiles:
         with the footer taken from :class:`_Footers` instead of parsed again."""
         path = self.day_path(day)
         try:
-            fh = self.fs.open(path, "rb")
+            table = self._row_groups(path, animal_ids, DAY_SCHEMA)
         except FileNotFoundError:
             return None
-        with fh:
-            footer = self._footers.of(path, fh)
-            groups = footer.row_groups_of(animal_ids)
-            if not groups:
-                return DAY_SCHEMA.empty_table()
-            table = pq.ParquetFile(fh, metadata=footer.metadata).read_row_groups(groups, columns=COLUMNS)
         if animal_ids is not None and len(set(animal_ids)) == 1 and table.num_rows:
             # one cow: a slice of the sorted animal column (checked sorted: that is the layout
             # compaction writes, but a slice must never be taken on the word of a comment)
@@ -244,17 +238,23 @@ class ScoreFiles:
                 table, animal_ids = table.slice(int(i0), int(i1 - i0)), None
         return _only(table, lineage_ids, animal_ids)
 
+    def _row_groups(self, path: str, animal_ids: Sequence[int] | None, schema: pa.Schema) -> pa.Table:
+        """The row groups of a score file whose ``animal_id`` statistics span ``animal_ids``
+        (all without ids), with the footer from :class:`_Footers` (``FileNotFoundError``
+        without the file)."""
+        with self.fs.open(path, "rb") as fh:
+            footer = self._footers.of(path, fh)
+            groups = footer.row_groups_of(animal_ids)
+            if not groups:
+                return schema.empty_table()
+            return pq.ParquetFile(fh, metadata=footer.metadata).read_row_groups(groups, columns=schema.names)
+
     def _read_loose(self, f: LooseFile, lineage_ids: Iterable[int] | None = None,
                     animal_ids: Sequence[int] | None = None) -> pd.DataFrame:
         """One bucket file's rows (of ``lineage_ids`` and ``animal_ids``): like a day file, only
         the row groups whose ``animal_id`` statistics span the animals are decoded (files
         written sorted by animal, :data:`BUCKET_ROW_GROUP`), the footer from :class:`_Footers`."""
-        with self.fs.open(f.path, "rb") as fh:
-            footer = self._footers.of(f.path, fh)
-            groups = footer.row_groups_of(animal_ids)
-            table = pq.ParquetFile(fh, metadata=footer.metadata).read_row_groups(groups) if groups \
-                else BUCKET_SCHEMA.empty_table()
-        table = _only(table, lineage_ids, animal_ids)
+        table = _only(self._row_groups(f.path, animal_ids, BUCKET_SCHEMA), lineage_ids, animal_ids)
         n = table.num_rows
         bucket = np.datetime64(pd.Timestamp(f.bucket).tz_convert("UTC").tz_localize(None), "us")
         # built in one go from arrays (a frame's column assignments cost more than the read)
