@@ -251,7 +251,7 @@ def compute_features(
     bucketed = bucketize_bolus(readings[in_range])
     # Every feature of an animal reads its own records and its farm's climate only, so a chunk
     # of a large herd works on those (the cost follows the chunk, not the herd; same numbers).
-    profiles = _records_of(profiles, ids)
+    profiles = profiles.of_animals(ids)
     if len(climate):
         climate = climate[(climate["ts"] >= grid[0]) & (climate["ts"] < t1)
                           & climate["sensor_id"].isin(profiles.sensors["sensor_id"])]
@@ -421,8 +421,3 @@ def _chunk_features(bucketed: pd.DataFrame, ids: np.ndarray, grid: pd.DatetimeIn
     frame.insert(0, "bucket_start", bucket_start)
     frame.insert(0, "animal_id", row_ids)
     return frame
-
-
-def _records_of(records: FarmRecords, ids: np.ndarray) -> FarmRecords:
-    """The records of the animals ``ids`` (:meth:`FarmRecords.of_animals`)."""
-    return records.of_animals(ids)

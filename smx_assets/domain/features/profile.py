@@ -235,13 +235,12 @@ def _ns(values: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(values).as_unit("ns").asi8
 
 
-def _days(later: pd.Series | np.ndarray, earlier: pd.Series) -> np.ndarray:
+def _days(later_ns: np.ndarray, earlier: pd.Series) -> np.ndarray:
     """(later - earlier) in fractional days, NaN where ``earlier`` is missing.
 
-    ``later``: naive-UTC timestamps, or their nanoseconds as float64 (computed once by
+    ``later_ns``: the later instants as epoch nanoseconds in float64 (computed once by
     :func:`profile_features` for its seven differences)."""
-    a = later if isinstance(later, np.ndarray) else \
-        later.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+    a = later_ns
     if isinstance(earlier, pd.Series) and pd.api.types.is_datetime64_any_dtype(earlier.dtype):
         # the epoch nanoseconds utc_series(earlier).dt.tz_convert(None) holds, without the two copies
         ns = pd.DatetimeIndex(earlier).as_unit("ns").asi8
