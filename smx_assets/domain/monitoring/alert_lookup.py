@@ -22,6 +22,12 @@ from smx_assets.settings import Settings
 AlertKey = tuple[pd.Timestamp, str, int, int]
 
 
+def utc(value: Any) -> pd.Timestamp:
+    """A stored time (naive UTC on SQLite, aware on PostgreSQL, or ISO text) as aware UTC."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def alert_rows(engine: sa.Engine, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
                use_case: str | None = None, *, farm: str | None = None, after: AlertKey | None = None,
                limit: int | None = None) -> pd.DataFrame:
@@ -80,33 +86,35 @@ def farm_records(engine: sa.Engine, animal_id: int, lo: pd.Timestamp, hi: pd.Tim
             for row in conn.execute(sa.text(sql), {"a": animal_id}):
                 if row[0] is None:
                     continue
-                t = pd.Timestamp(row[0])
-                t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+                t = utc(row[0])
                 if lo <= t < hi:
                     out.append((t, f"{label} ({row[1]})" if label == "treatment" and row[1] else label))
     return sorted(out)
 
 
-
-def feature_row(feature_ref: str | None, features_path: str) -> dict[str, Any] | None:
-    """The full stored feature vector behind ``<parquet url>#animal_id=<id>``.
-
-    The stored URL has any password masked; the configured features path supplies it again.
-    """
+def _referenced_file(feature_ref: str | None, features_path: str) -> pd.DataFrame | None:
+    """The stored feature Parquet an alert's ``<parquet url>#animal_id=<id>`` names (None when
+    there is no reference or the file is gone). The stored URL has any password masked; the
+    configured features path supplies it again."""
     if not feature_ref or "#" not in feature_ref:
         return None
-    from smx_assets.domain.features.storage import FeatureFiles
-
-    url, _, frag = feature_ref.rpartition("#")
-    url = FeatureFiles(features_path).resolve(url)
-    key, _, value = frag.partition("=")
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(url)
+    from smx_assets.domain.features.storage import FeatureFiles
+
+    fs, path = fsspec.core.url_to_fs(FeatureFiles(features_path).resolve(feature_ref.rpartition("#")[0]))
     if not fs.exists(path):
         return None
     with fs.open(path, "rb") as fh:
-        frame = pd.read_parquet(fh)
+        return pd.read_parquet(fh)
+
+
+def feature_row(feature_ref: str | None, features_path: str) -> dict[str, Any] | None:
+    """The full stored feature vector behind ``<parquet url>#animal_id=<id>``."""
+    frame = _referenced_file(feature_ref, features_path)
+    if frame is None:
+        return None
+    key, _, value = feature_ref.rpartition("#")[2].partition("=")  # type: ignore[union-attr]
     rows = frame[frame[key].astype(str) == value]
     if rows.empty:
         return None
@@ -187,26 +195,11 @@ SCORE_HISTORY = pd.Timedelta(hours=12)  # the score's run-up shown before the al
 RECORDS_AROUND = pd.Timedelta(days=7)  # farm records this close to the alert are part of the story
 
 
-def utc(value: Any) -> pd.Timestamp:
-    """A stored time (naive UTC on SQLite, aware on PostgreSQL, or ISO text) as aware UTC."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def _herd_rows(feature_ref: str | None, features_path: str, bucket: pd.Timestamp) -> pd.DataFrame | None:
     """Every animal's stored feature row of the alert's bucket (the Parquet the alert references)."""
-    if not feature_ref or "#" not in feature_ref:
+    frame = _referenced_file(feature_ref, features_path)
+    if frame is None:
         return None
-    import fsspec
-
-    from smx_assets.domain.features.storage import FeatureFiles
-
-    url = FeatureFiles(features_path).resolve(feature_ref.rpartition("#")[0])
-    fs, path = fsspec.core.url_to_fs(url)
-    if not fs.exists(path):
-        return None
-    with fs.open(path, "rb") as fh:
-        frame = pd.read_parquet(fh)
     if "bucket_start" in frame:
         times = pd.to_datetime(frame["bucket_start"])
         times = times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
