@@ -84,18 +84,19 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str
     registry_uri: str | None = None
 
-    def configure(self) -> None:
-        """Point the mlflow client at this store; called at the start of every step using it."""
+    def configure(self, *, ensure: bool = True) -> None:
+        """Point the mlflow client at this store; called at the start of every step using it.
+        ``ensure=False``: without creating a missing embedded store (see :meth:`lazy_client`)."""
         import mlflow
 
         from smx_assets.domain.mlflow_uri import for_mlflow
 
-        mlflow.set_tracking_uri(for_mlflow(self.tracking_uri))
+        mlflow.set_tracking_uri(for_mlflow(self.tracking_uri, ensure=ensure))
         # Only an explicitly separate registry is set: mlflow.set_registry_uri also writes the
         # process environment and cannot be unset, which would pin later runs in the same
         # process (tests, the demo) to this store. Without it, the registry follows tracking.
         if self.registry_uri:
-            mlflow.set_registry_uri(for_mlflow(self.registry_uri))
+            mlflow.set_registry_uri(for_mlflow(self.registry_uri, ensure=ensure))
 
     def client(self):  # type: ignore[no-untyped-def]
         """A client on *this* resource's store (after :meth:`configure`).
@@ -110,6 +111,31 @@ class MlflowResource(dg.ConfigurableResource):
         self.configure()
         registry = self.registry_uri or settings.raw("MLFLOW_REGISTRY_URI") or self.tracking_uri
         return MlflowClient(tracking_uri=for_mlflow(self.tracking_uri), registry_uri=for_mlflow(registry))
+
+    def lazy_client(self) -> LazyMlflowClient:
+        """:meth:`client`, created on first use: a scoring run whose models the sensor pinned and
+        the local cache holds never asks the registry, so it need not pay for opening it (on the
+        embedded store: importing MLflow's SQL store, 0.4-0.5 s a fresh process). The process's
+        MLflow URIs are set now, so a version missing from the cache still downloads from this
+        store; the client itself (and the embedded store's creation) comes on first use."""
+        self.configure(ensure=False)
+        return LazyMlflowClient(self.client)
+
+
+class LazyMlflowClient:
+    """An ``MlflowClient`` made by ``make`` when one of its methods is first used."""
+
+    def __init__(self, make: Any) -> None:
+        self._make, self._client = make, None
+
+    @property
+    def created(self) -> bool:
+        return self._client is not None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._make()
+        return getattr(self._client, name)
 
 
 def default_resources() -> dict[str, Any]:

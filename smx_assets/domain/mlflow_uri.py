@@ -19,12 +19,14 @@ from mlflow.environment_variables import MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKI
 from smx_assets.domain.redaction import credentials, normalise_url, register_url, split_url, without_credentials
 
 
-def for_mlflow(uri: str) -> str:
+def for_mlflow(uri: str, *, ensure: bool = True) -> str:
     """``uri`` made safe to hand to MLflow (see the module docstring); its secrets registered.
 
     A local SQLite store is created here, once per process, under a file lock
     (:func:`ensure_store`): MLflow creates it lazily on first use, and two processes creating
-    it at once collide in its schema migrations.
+    it at once collide in its schema migrations. ``ensure=False`` skips that for a caller that
+    may never open the store (a scoring run with pinned, cached models): opening a client later
+    goes through ``ensure`` again.
     """
     register_url(uri)
     parts = split_url(uri)
@@ -37,7 +39,8 @@ def for_mlflow(uri: str) -> str:
             MLFLOW_TRACKING_PASSWORD.set(password)
         return without_credentials(uri)
     uri = normalise_url(uri)
-    ensure_store(uri)
+    if ensure:
+        ensure_store(uri)
     return uri
 
 

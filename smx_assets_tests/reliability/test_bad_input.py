@@ -164,7 +164,7 @@ def test_readings_days_late_are_accepted_and_their_bucket_rescored(
     def tick(at: pd.Timestamp, cursor: str | None) -> dg.SensorResult:
         monkeypatch.setattr(scoring_sensors, "utc_now", lambda: at)
         return scoring_sensors.scoring_sensor(
-            dg.build_sensor_context(cursor=cursor, resources={"sensor_store": sc.sensor_store}))
+            dg.build_sensor_context(cursor=cursor, resources={"sensor_store": sc.sensor_store, "mlflow": sc.resources["mlflow"]}))
 
     monkeypatch.setenv("SMX_SCORING_RESCORE_HOURS", "72")
     first = tick(now, None)

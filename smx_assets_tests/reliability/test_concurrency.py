@@ -152,7 +152,7 @@ def test_catch_up_after_a_day_and_a_half_of_downtime(world: World, monkeypatch: 
     def tick(at: pd.Timestamp, cursor: str | None) -> dg.SensorResult:
         monkeypatch.setattr(scoring_sensors, "utc_now", lambda: at)
         return scoring_sensors.scoring_sensor(
-            dg.build_sensor_context(cursor=cursor, resources={"sensor_store": sc.sensor_store}))
+            dg.build_sensor_context(cursor=cursor, resources={"sensor_store": sc.sensor_store, "mlflow": sc.resources["mlflow"]}))
 
     first = tick(t0 + pd.Timedelta(minutes=15), None)
     assert [r.partition_key for r in first.run_requests] == [t0.strftime(FMT)]

@@ -23,7 +23,7 @@ from smx_assets.defs.partitions import partitioned_asset, per_partition_metadata
 from smx_assets.domain.features.profile import load_herd_records
 from smx_assets.domain.features.storage import FeatureFiles
 from smx_assets.domain.heap import frozen_heap, peak_rss_mb
-from smx_assets.domain.model_registry import model_cache
+from smx_assets.domain.model_registry import model_cache, pins
 from smx_assets.domain.model_registry.links import markdown_link, model_version_url, run_url
 from smx_assets.domain.monitoring.queries import alerts_per_bucket
 from smx_assets.domain.scoring.engine import ScoringLineage, load_model_sets, prefetch_bucket_window, score_window
@@ -47,6 +47,20 @@ class ScoringConfig(dg.Config):
     # the run config (not read from the environment) so a run says which split it scored.
     shard: int = -1
     shards: int = 1
+
+
+def _sensor_pins(context: dg.AssetExecutionContext) -> pins.Pins | None:
+    """The versions the scoring sensor resolved for this run (its ``smx/models`` tag), if any;
+    a run without them (UI, backfill) or with an unreadable tag resolves its own aliases."""
+    try:
+        found = pins.from_tag(context.run.tags.get(pins.TAG))
+    except ValueError as exc:
+        context.log.warning("%s: resolving the aliases in this run instead", exc)
+        return None
+    if found is not None:
+        context.log.info("scoring with the versions the scoring sensor resolved: %s", ", ".join(
+            f"{uc} {p['champion'].name} v{p['champion'].version}" for uc, p in found.items()))
+    return found
 
 
 @partitioned_asset(
@@ -91,11 +105,14 @@ def scores(
     # the read cache fetches the new bucket while the models and herd records load
     with prefetch_bucket_window(store, start, end):
         t0, import_before = time.perf_counter(), model_cache.IMPORT_SECONDS
-        client = mlflow.client()  # the resource's store, not whatever the environment names
+        # the resource's store, not whatever the environment names; opened only if needed
+        client = mlflow.lazy_client()
         use_cases = all_use_cases()
         if config.use_cases:
             use_cases = [uc for uc in use_cases if uc.name in set(config.use_cases)]
-        model_sets = load_model_sets(use_cases, client=client, cache_dir=settings.current().model_cache_dir)
+        pinned = _sensor_pins(context)
+        model_sets = load_model_sets(use_cases, client=client, cache_dir=settings.current().model_cache_dir,
+                                     pins=pinned)
         load_seconds = time.perf_counter() - t0
         # One log line for all models (each log line is a stored event: ~10 ms apiece on SQLite).
         lines = []
@@ -106,8 +123,11 @@ def scores(
         log = context.log.warning if any(ms.fallback for ms in model_sets.values()) else context.log.info
         loaded = [m for ms in model_sets.values() for m in (ms.champion, ms.challenger) if m is not None]
         origins = {o: sum(m.origin == o for m in loaded) for o in ("mlflow", "disk", "memory")}
-        log("models loaded in %.2f s (%d downloaded from MLflow, %d from the local cache, %d already in memory): %s",
-            load_seconds, origins["mlflow"], origins["disk"], origins["memory"], "; ".join(lines))
+        resolved_by = "the scoring sensor (smx/models tag)" if pinned else "this run"
+        log("models loaded in %.2f s (%d downloaded from MLflow, %d from the local cache, %d already in memory; "
+            "versions resolved by %s%s): %s",
+            load_seconds, origins["mlflow"], origins["disk"], origins["memory"], resolved_by,
+            "" if client.created else ", registry not opened", "; ".join(lines))
 
         engine = herd_db.engine()
         t0 = time.perf_counter()
@@ -151,6 +171,7 @@ def scores(
         "stage_seconds": stages,
         "models": result.models,
         "models_loaded_from": origins,  # mlflow: downloaded this run; disk: the local model cache
+        "models_resolved_by": "sensor" if pinned else "run",
         "model_links": dg.MetadataValue.md(_models_markdown(model_sets)),
         "code_version": settings.code_version(),
         "rule_fallback_use_cases": ", ".join(result.fallback_use_cases) or "none",

@@ -14,6 +14,7 @@ import pandas as pd
 from smx_assets import settings
 from smx_assets.defs.partitions import ten_minute_partitions
 from smx_assets.defs.scoring.jobs import scoring_job
+from smx_assets.domain.model_registry import pins
 from smx_assets.domain.scoring.planning import (
     BucketRequest,
     RunState,
@@ -26,7 +27,8 @@ from smx_assets.domain.scoring.planning import (
 )
 from smx_assets.domain.scoring.reads import BucketRead, parse_read_metadata
 from smx_assets.domain.time_grid import BUCKET, PARTITION_KEY_FORMAT, partition_key
-from smx_assets.resources import SensorStoreResource
+from smx_assets.domain.use_cases.catalog import all_use_cases
+from smx_assets.resources import MlflowResource, SensorStoreResource
 from smx_assets.settings import ScoringSettings
 
 # Arrivals are looked up from a little before the last check: a delivery stamped just before a
@@ -131,6 +133,19 @@ def finished_reads(instance: dg.DagsterInstance | None, buckets: set[pd.Timestam
     return out
 
 
+def pin_models(context: dg.SensorEvaluationContext, mlflow: MlflowResource) -> str | None:
+    """The champion and challenger versions of every use case, resolved here (the code server has
+    the registry open) for the runs this tick requests (:mod:`~smx_assets.domain.model_registry.pins`).
+    A registry that does not answer costs the runs their head start, not the tick: they resolve
+    the aliases themselves (and fail there, with the run's error, if it is still down)."""
+    try:
+        return pins.to_tag(pins.resolve_pins(all_use_cases(), mlflow.client()))
+    except Exception as exc:  # noqa: BLE001 - MLflow down or no model yet: each run finds out itself
+        context.log.warning("model versions not resolved for the runs (%s: %s): each run resolves them",
+                            type(exc).__name__, str(exc)[:300])
+        return None
+
+
 def utc_now() -> pd.Timestamp:
     """The sensor's clock (tests replace it to replay downtime and late arrivals)."""
     return pd.Timestamp.now(tz="UTC")
@@ -144,7 +159,8 @@ def utc_now() -> pd.Timestamp:
     "behind it in ranged catch-up runs (one at a time), and re-scores buckets of the last 24 h "
     "only for readings no finished run has read (run keys from the bucket's data).",
 )
-def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStoreResource) -> dg.SensorResult:
+def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStoreResource,
+                   mlflow: MlflowResource) -> dg.SensorResult:
     scoring = settings.current().scoring
     policy = scoring_policy(scoring)
     cursor = ScoringCursor.from_json(context.cursor)
@@ -164,6 +180,10 @@ def scoring_sensor(context: dg.SensorEvaluationContext, sensor_store: SensorStor
     plan = plan_scoring(cursor, now, policy, earliest, changed,
                         RunState(running, catchup_running, reads, known=instance is not None))
     requests = [run_request(r) for r in shard_requests(plan.requests, scoring.shards)]
+    if requests:
+        pinned = pin_models(context, mlflow)
+        if pinned:
+            requests = [r.with_replaced_attrs(tags={**r.tags, pins.TAG: pinned}) for r in requests]
     events = []
     for start, end in plan.skipped:
         n = int((end - start) / BUCKET)

@@ -152,13 +152,15 @@ class LoadedModel:
         return np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
 
 
-def load_version(mv: ModelVersion, *, alias: str | None, fallback: bool = False,
+def load_version(mv: Any, *, alias: str | None, fallback: bool = False,
                  client: MlflowClient | None = None, cache_dir: Path | None = None) -> LoadedModel:
-    """``mv`` loaded for scoring: from this process's memory or the local model cache when an
-    earlier run loaded it (``cache_dir``, see :mod:`model_cache`), else from MLflow (then kept)."""
+    """``mv`` (a ``ModelVersion``, or a :class:`~smx_assets.domain.model_registry.pins.PinnedVersion`)
+    loaded for scoring: from this process's memory or the local model cache when an earlier run
+    loaded it (``cache_dir``, see :mod:`model_cache`), else from MLflow (then kept). The client is
+    only used when the version's kind is not known yet (a version loaded from the cache or
+    pinned by the sensor needs no registry)."""
     from smx_assets.domain.model_registry import model_cache
 
-    client = _client(client)
     uri = f"models:/{mv.name}/{mv.version}"
 
     def from_mlflow(where: str) -> Any:
@@ -178,7 +180,7 @@ def load_version(mv: ModelVersion, *, alias: str | None, fallback: bool = False,
     def kind() -> str | None:
         found = (mv.tags or {}).get(TAG_KIND)
         if found is None and mv.run_id:
-            found = client.get_run(mv.run_id).data.tags.get(TAG_KIND)
+            found = _client(client).get_run(mv.run_id).data.tags.get(TAG_KIND)
         return found
 
     try:

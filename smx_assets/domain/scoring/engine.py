@@ -75,20 +75,29 @@ class ModelSet:
 
 
 def load_model_sets(use_cases: Sequence[UseCase], client: Any = None,
-                    cache_dir: Path | None = None) -> dict[str, ModelSet]:
+                    cache_dir: Path | None = None, pins: Mapping[str, Any] | None = None) -> dict[str, ModelSet]:
     """Each use case's champion (rule baseline when none) and challenger, loaded once.
 
     ``client``: an ``MlflowClient`` on the store to use (default: the environment's store).
     ``cache_dir``: the local model cache (``Settings.model_cache_dir``): a version an earlier
     run loaded comes from there, not from MLflow. Each alias is resolved to a version once, here
-    (a promotion between two runs is seen by the next run), and a challenger that is the
-    champion's version is neither loaded again nor scored twice.
+    (a promotion between two runs is seen by the next run), unless ``pins`` (the scoring sensor's
+    :mod:`~smx_assets.domain.model_registry.pins`) already name the versions: then the registry is
+    not asked at all. A challenger that is the champion's version is neither loaded again nor
+    scored twice.
     """
     sets: dict[str, ModelSet] = {}
     for uc in use_cases:
-        champion = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client,
-                                 cache_dir=cache_dir)
-        mv = get_alias_version(uc.model_name, CHALLENGER, client)
+        pin = (pins or {}).get(uc.name)
+        if pin is not None:
+            first = pin["champion"]
+            champion = load_version(first, alias=first.alias, fallback=first.fallback, client=client,
+                                    cache_dir=cache_dir)
+            mv = pin["challenger"]
+        else:
+            champion = load_champion(uc.model_name, fallback_name=uc.rule_model_name, client=client,
+                                     cache_dir=cache_dir)
+            mv = get_alias_version(uc.model_name, CHALLENGER, client)
         promoted = mv is not None and str(mv.version) == champion.version and not champion.fallback
         # the challenger was promoted: no separate shadow to score, nothing more to load
         challenger = None if mv is None or promoted else load_version(mv, alias=CHALLENGER, client=client,

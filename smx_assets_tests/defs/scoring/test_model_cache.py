@@ -121,6 +121,36 @@ def test_a_fresh_process_loads_from_the_cache_without_mlflow_downloads(scenario:
     assert "Downloading artifacts" not in p.stderr
 
 
+def test_a_fresh_process_with_the_sensors_pins_loads_without_opening_the_registry(scenario: Scenario) -> None:
+    """Issue 26 item 2: what a scheduled run does. The pinned versions come from the cache; the
+    run never creates its MLflow client (so never imports MLflow's SQL store module)."""
+    from smx_assets.domain.model_registry import pins
+
+    _run(scenario, scenario.day(13) + pd.Timedelta(hours=11))  # whatever is champion now is cached
+    tag = pins.to_tag(pins.resolve_pins(all_use_cases(), scenario.resources["mlflow"].client()))
+    code = (
+        "import json, os, sys\n"
+        "from smx_assets import settings\n"
+        "from smx_assets.resources import MlflowResource\n"
+        "from smx_assets.domain.model_registry import model_cache, pins\n"
+        "from smx_assets.domain.scoring.engine import load_model_sets\n"
+        "from smx_assets.domain.use_cases.catalog import all_use_cases\n"
+        "client = MlflowResource(tracking_uri=settings.current().mlflow_tracking_uri).lazy_client()\n"
+        "sets = load_model_sets(all_use_cases(), client=client, cache_dir=settings.current().model_cache_dir,\n"
+        "                       pins=pins.from_tag(os.environ['PINS']))\n"
+        "print(json.dumps({'downloads': model_cache.DOWNLOADS, 'client': client.created,\n"
+        "                  'sql_store': 'mlflow.store.tracking.sqlalchemy_store' in sys.modules,\n"
+        "                  'origins': sorted(m.champion.origin for m in sets.values()),\n"
+        "                  'champions': sorted(f'{m.champion.name} v{m.champion.version}' for m in sets.values())}))\n")
+    p = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PINS": tag}, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    expected = sorted(f"{r['champion'].name} v{r['champion'].version}" for r in pins.from_tag(tag).values())
+    assert out == {"downloads": 0, "client": False, "sql_store": False, "origins": ["disk", "disk", "disk"],
+                   "champions": expected}
+
+
 def test_a_broken_cache_entry_is_loaded_from_mlflow_again(scenario: Scenario) -> None:
     bucket = scenario.day(13) + pd.Timedelta(hours=12)
     _run(scenario, bucket)

@@ -271,7 +271,7 @@ def test_explain_plot_and_alerts_report_show_a_real_alert(scenario: Scenario, tm
 def _tick(sc: Scenario, now: pd.Timestamp, cursor: str | None,
           monkeypatch: pytest.MonkeyPatch) -> dg.SensorResult:
     monkeypatch.setattr(scoring_sensors, "utc_now", lambda: now)
-    ctx = dg.build_sensor_context(cursor=cursor, resources={"sensor_store": sc.sensor_store})
+    ctx = dg.build_sensor_context(cursor=cursor, resources={"sensor_store": sc.sensor_store, "mlflow": sc.resources["mlflow"]})
     return scoring_sensors.scoring_sensor(ctx)
 
 

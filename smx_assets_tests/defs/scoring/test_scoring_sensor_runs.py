@@ -30,7 +30,7 @@ def _tick(sc: Scenario, instance: dg.DagsterInstance, now: pd.Timestamp, cursor:
           monkeypatch: pytest.MonkeyPatch) -> dg.SensorResult:
     monkeypatch.setattr(scoring_sensors, "utc_now", lambda: now)
     return scoring_sensors.scoring_sensor(dg.build_sensor_context(
-        cursor=cursor, instance=instance, resources={"sensor_store": sc.sensor_store}))
+        cursor=cursor, instance=instance, resources={"sensor_store": sc.sensor_store, "mlflow": sc.resources["mlflow"]}))
 
 
 def _queue(instance: dg.DagsterInstance, request: dg.RunRequest) -> str:
@@ -47,8 +47,10 @@ def _queue(instance: dg.DagsterInstance, request: dg.RunRequest) -> str:
 
 def _execute(sc: Scenario, instance: dg.DagsterInstance, queued_id: str, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     """The queued run, executed now (in process, under a run id of its own: the queued record goes)."""
-    kwargs: dict[str, object] = {"partition_key": request.partition_key} if request.partition_key else {
-        "tags": {k: v for k, v in request.tags.items() if k.startswith("dagster/asset_partition_range")}}
+    # the tags the daemon's run would carry: the range of a catch-up run, the sensor's model pins
+    tags = {k: v for k, v in request.tags.items() if k.startswith("dagster/asset_partition_range") or k == "smx/models"}
+    kwargs: dict[str, object] = {"partition_key": request.partition_key, "tags": tags} if request.partition_key \
+        else {"tags": tags}
     result = dg.materialize([scores, *SOURCE_SPECS], selection=[scores], resources=sc.resources,
                             instance=instance, **kwargs)
     assert result.success
@@ -144,3 +146,37 @@ def test_a_ranged_catch_up_run_records_each_buckets_read_and_is_not_repeated(
         assert all(isinstance(md["read_readings"].value, int) for md in by_key.values())
         later = _tick(sc, instance, back + pd.Timedelta(minutes=2), res.cursor, monkeypatch)
         assert [r for r in later.run_requests if r.tags["smx/reason"] != "new"] == []
+
+
+def test_the_sensor_pins_the_model_versions_and_the_run_scores_with_them_without_the_registry(
+        scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 26 item 2: the sensor (long-lived code server) resolves champion and challenger once
+    per tick into ``smx/models``; the run loads exactly those versions and does not resolve an
+    alias itself. A tag that cannot be read makes the run resolve them (and say so), never fail."""
+    from smx_assets.domain.model_registry import pins
+
+    sc = scenario
+    t0 = sc.day(14) + pd.Timedelta(hours=9)
+    with dg.DagsterInstance.ephemeral() as instance:
+        [req] = _tick(sc, instance, t0 + pd.Timedelta(minutes=15), None, monkeypatch).run_requests
+        pinned = pins.from_tag(req.tags[pins.TAG])
+        assert set(pinned) == {"heat", "calving", "fever"}
+        for uc, roles in pinned.items():  # rule baselines only in this scenario: fallback champions
+            assert roles["champion"].name == f"smx-{uc}-rule" and roles["champion"].fallback
+            assert roles["champion"].kind == "rule" and roles["champion"].source
+
+        from smx_assets.domain.model_registry import registry
+        asked: list[str] = []
+        real = registry.get_alias_version
+        monkeypatch.setattr(registry, "get_alias_version", lambda *a, **k: asked.append(a[0]) or real(*a, **k))
+        result = _execute(sc, instance, _queue(instance, req), req)
+        md = result.asset_materializations_for_node("scores")[0].metadata
+        assert md["models_resolved_by"].value == "sensor" and asked == []
+        assert {uc: m["champion"] for uc, m in md["models"].value.items()} == {
+            uc: f"{r['champion'].name} v{r['champion'].version}" for uc, r in pinned.items()}
+
+        bad = req.with_replaced_attrs(tags={**req.tags, pins.TAG: '{"heat": 1}'})
+        result = _execute(sc, instance, _queue(instance, bad), bad)
+        md = result.asset_materializations_for_node("scores")[0].metadata
+        assert md["models_resolved_by"].value == "run" and asked  # resolved here, and scored
+        assert any("unreadable smx/models tag" in e.user_message for e in instance.all_logs(result.run_id))

@@ -153,8 +153,14 @@ def test_a_shard_run_replaces_only_its_own_rows(scenario: Scenario) -> None:
 
 def _tick(sc: Scenario, now: pd.Timestamp, cursor: str | None, monkeypatch: pytest.MonkeyPatch) -> dg.SensorResult:
     monkeypatch.setattr(scoring_sensors, "utc_now", lambda: now)
-    return scoring_sensors.scoring_sensor(dg.build_sensor_context(cursor=cursor,
-                                                                  resources={"sensor_store": sc.sensor_store}))
+    return scoring_sensors.scoring_sensor(dg.build_sensor_context(
+        cursor=cursor, resources={"sensor_store": sc.sensor_store, "mlflow": sc.resources["mlflow"]}))
+
+
+def _without_pins(tags: dict[str, str]) -> dict[str, str]:
+    """A request's tags but the sensor's model versions (``smx/models``, tested on their own)."""
+    assert "smx/models" in tags
+    return {k: v for k, v in tags.items() if k != "smx/models"}
 
 
 def test_sensor_requests_one_run_per_shard_and_bucket(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,7 +169,7 @@ def test_sensor_requests_one_run_per_shard_and_bucket(scenario: Scenario, monkey
     one = _tick(scenario, t0 + pd.Timedelta(minutes=15), None, monkeypatch)
     assert [(r.run_key, r.partition_key) for r in one.run_requests] == [
         (f"scores:{t0.isoformat()}:new", t0.strftime(FMT))]  # the unsharded run key of before
-    assert one.run_requests[0].tags == {"smx/reason": "new", "dagster/priority": "5",
+    assert _without_pins(one.run_requests[0].tags) == {"smx/reason": "new", "dagster/priority": "5",
                                      "smx/scoring_key": t0.strftime(FMT)}
     assert not one.run_requests[0].run_config  # an unsharded run: the asset's defaults
 
@@ -173,12 +179,14 @@ def test_sensor_requests_one_run_per_shard_and_bucket(scenario: Scenario, monkey
     res = _tick(scenario, now, one.cursor, monkeypatch)
     assert len(res.run_requests) == 2 * SHARDS
     assert len({r.run_key for r in res.run_requests}) == 2 * SHARDS
+    # every run of the tick scores with the same versions, resolved once by the sensor
+    assert len({r.tags["smx/models"] for r in res.run_requests}) == 1
     newest, backlog = t0 + 2 * BUCKET, t0 + BUCKET
     # Newest bucket first, one run per shard at priority 5 ...
     for k, r in enumerate(res.run_requests[:SHARDS]):
         assert r.partition_key == newest.strftime(FMT)
         assert r.run_key == f"scores:{newest.isoformat()}:new/shard-{k}-of-{SHARDS}"
-        assert r.tags == {"smx/reason": "new", "dagster/priority": "5", "smx/shard": str(k),
+        assert _without_pins(r.tags) == {"smx/reason": "new", "dagster/priority": "5", "smx/shard": str(k),
                           "smx/shards": str(SHARDS), "smx/scoring_key": f"{newest.strftime(FMT)}/{k}"}
         assert r.run_config == {"ops": {"scores": {"config": {"shard": k, "shards": SHARDS}}}}
     # ... the bucket behind it in a ranged catch-up run per shard, behind any new bucket (priority 0).
