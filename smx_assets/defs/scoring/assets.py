@@ -57,10 +57,7 @@ def _sensor_pins(context: dg.AssetExecutionContext) -> pins.Pins | None:
     except ValueError as exc:
         context.log.warning("%s: resolving the aliases in this run instead", exc)
         return None
-    if found is not None:
-        context.log.info("scoring with the versions the scoring sensor resolved: %s", ", ".join(
-            f"{uc} {p['champion'].name} v{p['champion'].version}" for uc, p in found.items()))
-    return found
+    return found  # named in the run's one "models loaded" line
 
 
 @partitioned_asset(

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from smx_assets.domain.model_registry.registry import CHALLENGER, get_alias_version, resolve_champion
+from smx_assets.domain.model_registry.registry import CHALLENGER, get_alias_version, resolve_champion, version_kind
 from smx_assets.domain.model_registry.tracking import TAG_KIND
 
 TAG = "smx/models"
@@ -46,16 +46,9 @@ class PinnedVersion:
 Pins = dict[str, dict[str, PinnedVersion | None]]
 
 
-def _kind(mv: Any, client: Any) -> str | None:
-    found = (mv.tags or {}).get(TAG_KIND)
-    if found is None and mv.run_id:
-        found = client.get_run(mv.run_id).data.tags.get(TAG_KIND)
-    return found
-
-
 def _pin(mv: Any, alias: str | None, client: Any, fallback: bool = False) -> PinnedVersion:
     return PinnedVersion(name=mv.name, version=str(mv.version), source=mv.source, run_id=mv.run_id,
-                         alias=alias, kind=_kind(mv, client), fallback=fallback)
+                         alias=alias, kind=version_kind(mv, client), fallback=fallback)
 
 
 def resolve_pins(use_cases: Sequence[Any], client: Any) -> Pins:

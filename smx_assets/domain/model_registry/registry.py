@@ -152,6 +152,14 @@ class LoadedModel:
         return np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
 
 
+def version_kind(mv: Any, client: MlflowClient | None = None) -> str | None:
+    """``smx.model_kind`` of a version: its own tag, else its training run's (older versions)."""
+    found = (mv.tags or {}).get(TAG_KIND)
+    if found is None and mv.run_id:
+        found = _client(client).get_run(mv.run_id).data.tags.get(TAG_KIND)
+    return found
+
+
 def load_version(mv: Any, *, alias: str | None, fallback: bool = False,
                  client: MlflowClient | None = None, cache_dir: Path | None = None) -> LoadedModel:
     """``mv`` (a ``ModelVersion``, or a :class:`~smx_assets.domain.model_registry.pins.PinnedVersion`)
@@ -178,10 +186,7 @@ def load_version(mv: Any, *, alias: str | None, fallback: bool = False,
             ) from exc
 
     def kind() -> str | None:
-        found = (mv.tags or {}).get(TAG_KIND)
-        if found is None and mv.run_id:
-            found = _client(client).get_run(mv.run_id).data.tags.get(TAG_KIND)
-        return found
+        return version_kind(mv, client)
 
     try:
         entry = model_cache.load(mv.name, str(mv.version), mv.source, mv.run_id, cache_dir=cache_dir,
