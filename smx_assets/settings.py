@@ -389,6 +389,10 @@ TABLE: tuple[Setting, ...] = (
             "seconds `smx serve` keeps the resolved champion/challenger versions (and herd records, baselines) "
             "before asking again: a promotion or rollback is served within this time, without a restart",
             "a number from 1 to 60", _number(float, 1, 60), group=API),
+    Setting("SMX_API_CONCURRENT_REQUESTS", "1",
+            "requests one `smx serve` worker computes at once; more wait their turn (a worker's threads share "
+            "one GIL: two at once took 3-4x as long each, so more throughput comes from `--workers`)",
+            "an integer from 1 to 64", _number(int, 1, 64), group=API),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in TABLE}
@@ -469,6 +473,7 @@ class WorkerSettings:
 class ApiSettings:
     token: str = field(default="", repr=False)  # a secret: kept out of repr and logs
     model_ttl_s: float = 30.0
+    concurrent_requests: int = 1
 
 
 @dataclass(frozen=True)
@@ -630,7 +635,8 @@ class Settings:
                 live_simulation=v["SMX_LIVE_SIMULATION"] == "1",
                 training_schedule_running=v["SMX_TRAINING_SCHEDULE"] == "running",
             ),
-            api=ApiSettings(token=v["SMX_API_TOKEN"], model_ttl_s=v["SMX_API_MODEL_TTL_S"]),
+            api=ApiSettings(token=v["SMX_API_TOKEN"], model_ttl_s=v["SMX_API_MODEL_TTL_S"],
+                            concurrent_requests=v["SMX_API_CONCURRENT_REQUESTS"]),
         )
 
 

@@ -8,6 +8,7 @@ opens its own) and close when it stops.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,10 @@ def create_app(settings: Settings, *, stores: ApiStores | None = None) -> FastAP
         opened = stores or ApiStores.open(settings)
         app.state.stores = opened
         opened.models.current()  # models loaded before the first request (and /ready says why not)
+        opened.warm()
+        # Everything loaded so far (libraries, models, records) lives as long as the process:
+        # out of the collector's sight, a full collection scans only what requests allocate.
+        gc.freeze()
         opened.start_refresher()
         log.info("serving herd DB, sensor store %s, %d use cases; token %s", opened.sensors.url_for_display,
                  len(opened.models.use_cases), "required" if settings.api.token else "NOT required (loopback only)")

@@ -290,3 +290,41 @@ def test_promotion_and_rollback_picked_up_live(served: Served) -> None:
         client.delete_registered_model_alias("smx-heat", "challenger")
     wait_for(lambda a: (a["model"], a["version"], a["shadow"]) == ("smx-heat-rule", "1", []))
     assert served.process.pid == pid and served.process.poll() is None  # no restart
+
+
+def test_cow_registered_while_serving_is_found_and_requests_take_turns(served: Served) -> None:
+    """The records and the cow index are read again only when the herd DB changed (its change
+    token): a cow registered while the server runs is found within the TTL all the same. And
+    with one computing slot a worker (the default), concurrent requests queue, none fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sqlalchemy as sa
+
+    from smx_assets.domain.herd_db import Base
+
+    engine = make_engine(served.herd_db_url)
+    farm = next(iter(_cows(served).values()))[0]
+    window = {"from": WINDOW_START.isoformat(), "to": WINDOW_END.isoformat()}
+    assert served.get("/v1/scores", farm=farm, cow_number="NEW-1", **window).status_code == 404
+    t = Base.metadata.tables
+    try:
+        with engine.begin() as conn:
+            farm_id = conn.execute(sa.select(t["farms"].c.id).where(t["farms"].c.name == farm)).scalar_one()
+            new_id = conn.execute(sa.select(sa.func.max(t["animals"].c.id))).scalar_one() + 1  # ids written explicitly
+            conn.execute(t["animals"].insert(), [{"id": new_id, "farm_id": farm_id, "ear_tag": "NEW-1-tag",
+                                                  "cow_number": "NEW-1"}])
+        t0 = time.monotonic()
+        while (answer := served.get("/v1/scores", farm=farm, cow_number="NEW-1", **window)).status_code == 404:
+            assert time.monotonic() - t0 < 15, "a registered cow was not found within the TTL"
+            time.sleep(0.2)
+        assert answer.status_code == 200 and answer.json()["scores"] == []
+
+        cow = next(iter(_cows(served).values()))[1]
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda _: served.get("/v1/scores", farm=farm, cow_number=cow, use_case="heat",
+                                                       **window).status_code, range(16)))
+        assert codes == [200] * 16
+    finally:
+        with engine.begin() as conn:
+            conn.execute(t["animals"].delete().where(t["animals"].c.cow_number == "NEW-1"))
+        engine.dispose()

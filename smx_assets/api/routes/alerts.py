@@ -69,7 +69,8 @@ def list_alerts(
     if farm is not None:
         s.require_farm(farm)
     after = _key(cursor) if cursor else None
-    frame = alert_rows(s.engine, t0, t1, use_case, farm=farm, after=after, limit=limit + 1)
+    with s.computing():
+        frame = alert_rows(s.engine, t0, t1, use_case, farm=farm, after=after, limit=limit + 1)
     more = len(frame) > limit
     frame = frame.iloc[:limit]
     alerts = [AlertOut(alert_id=int(r.alert_id), farm=str(r.farm), cow_number=str(r.cow_number),
@@ -87,7 +88,8 @@ def explain_alert(s: Annotated[ApiStores, Depends(stores)],
     from smx_assets.domain.monitoring.alert_lookup import add_story, explain
 
     try:
-        doc = add_story(explain(alert_id, s.settings), s.settings)
+        with s.computing():
+            doc = add_story(explain(alert_id, s.settings), s.settings)
     except LookupError:
         raise not_found(f"no alert with id {alert_id}") from None
     return json.loads(json.dumps(doc, default=str))  # the --json document, as printed

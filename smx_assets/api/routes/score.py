@@ -62,7 +62,8 @@ def score_now(body: ScoreRequest, s: Annotated[ApiStores, Depends(stores)]) -> S
     except LookupError as exc:
         raise ApiError(503, str(exc)) from None
     try:
-        result = score_bucket(s.sensors, s.records(), s.baselines, models, animal, at, known_at=known)
+        with s.computing():
+            result = score_bucket(s.sensors, s.records(), s.baselines, models, animal, at, known_at=known)
     except NotScorable as exc:
         raise ApiError(404, f"cow {body.cow_number} of farm {body.farm}: {exc}") from None
     c = result.champion

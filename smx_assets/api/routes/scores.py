@@ -49,6 +49,12 @@ def cow_scores(
     if use_case is not None and use_case not in s.models.use_case_names:
         raise bad_input(f"use_case: {use_case!r} is not one of {', '.join(s.models.use_case_names)}")
     animal = s.animal_id(farm, cow_number)
+    with s.computing():
+        return _history(s, farm, cow_number, animal, t0, t1, use_case)
+
+
+def _history(s: ApiStores, farm: str, cow_number: str, animal: int, t0: pd.Timestamp, t1: pd.Timestamp,
+             use_case: str | None) -> JSONResponse:
     frame = s.scores.read(t0, t1, use_case=use_case, shadow=False, animal_ids=[animal],
                           lineage=("use_case", "model_name", "model_version"))
     frame = frame.sort_values(["bucket_start", "use_case"], kind="stable")

@@ -184,31 +184,36 @@ class ScoreFiles:
         return merge_day(compacted, loose)
 
     def read_days(self, days: Sequence[pd.Timestamp | str], lineage_ids: Iterable[int] | None = None,
-                  animal_ids: Sequence[int] | None = None) -> pd.DataFrame:
+                  animal_ids: Sequence[int] | None = None, shard: bool = True) -> pd.DataFrame:
         """:meth:`read_day` of each of ``days`` (ascending), as one frame in the same order.
 
         Days without loose files (every day but today, normally) skip :func:`merge_day`: their
         day files' rows are decoded into one table, framed and sorted once — a cow's week is
-        one small frame instead of seven, which is most of a one-cow read's time."""
+        one small frame instead of seven, which is most of a one-cow read's time.
+        ``shard=False``: without the ``shard`` column (readers that take the shard from the
+        lineage): such days do not decode it, half of a one-cow day's decoding (0.6 of 1.1 ms).
+        """
         lineage_ids = None if lineage_ids is None else sorted({int(i) for i in lineage_ids})
+        columns = COLUMNS if shard else [c for c in COLUMNS if c != "shard"]
+        schema = DAY_SCHEMA if shard else pa.schema([f for f in DAY_SCHEMA if f.name != "shard"])
         parts: list[pd.DataFrame] = []
         tables: list[pa.Table] = []
         for day in days:
             loose = self.loose_files(day)
             if loose:
                 if tables:
-                    parts.append(_sorted(_frame(pa.concat_tables(tables)))[COLUMNS])
+                    parts.append(_sorted(_frame(pa.concat_tables(tables)))[columns])
                     tables = []
-                parts.append(self.read_day(day, lineage_ids, animal_ids))
+                parts.append(self.read_day(day, lineage_ids, animal_ids)[columns])
                 continue
-            table = self._read_day_table(day, lineage_ids, animal_ids)
+            table = self._read_day_table(day, lineage_ids, animal_ids, schema)
             if table is not None and table.num_rows:
                 tables.append(table)
         if tables:
-            parts.append(_sorted(_frame(pa.concat_tables(tables)))[COLUMNS])
+            parts.append(_sorted(_frame(pa.concat_tables(tables)))[columns])
         parts = [p for p in parts if len(p)]
         if not parts:
-            return _empty()
+            return _empty()[columns]
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
     def _read_day_file(self, day: pd.Timestamp | str, lineage_ids: Iterable[int] | None = None,
@@ -217,7 +222,7 @@ class ScoreFiles:
         return None if table is None else _frame(table)
 
     def _read_day_table(self, day: pd.Timestamp | str, lineage_ids: Iterable[int] | None = None,
-                        animal_ids: Sequence[int] | None = None) -> pa.Table | None:
+                        animal_ids: Sequence[int] | None = None, schema: pa.Schema = DAY_SCHEMA) -> pa.Table | None:
         """The day file's rows (of ``lineage_ids`` and ``animal_ids`` when given), None without one.
 
         The file is sorted by animal, so a few animals' rows sit in the row groups whose
@@ -225,7 +230,7 @@ class ScoreFiles:
         with the footer taken from :class:`_Footers` instead of parsed again."""
         path = self.day_path(day)
         try:
-            table = self._row_groups(path, animal_ids, DAY_SCHEMA)
+            table = self._row_groups(path, animal_ids, schema)
         except FileNotFoundError:
             return None
         if animal_ids is not None and len(set(animal_ids)) == 1 and table.num_rows:
@@ -503,8 +508,9 @@ def _frame(table: pa.Table) -> pd.DataFrame:
         # row (3.7 s for 1,000,000 rows, the cost of every read before).
         micros = pc.cast(table.column("bucket_start"), pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
         frame["bucket_start"] = pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC")
-        frame["shard"] = table.column("shard").to_pandas().astype(object).to_numpy() if table.num_rows else \
-            np.array([], dtype=object)
+        if "shard" in table.column_names:
+            frame["shard"] = table.column("shard").to_pandas().astype(object).to_numpy() if table.num_rows else \
+                np.array([], dtype=object)
     return frame
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -105,12 +106,31 @@ def lineage_rows(engine: Engine, *, ids: Iterable[int] | None = None, start: pd.
 
 
 def _frame(rows: list) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    for col in ("window_start", "window_end", "scored_at"):
-        frame[col] = pd.to_datetime(frame[col]).dt.tz_localize("UTC") if len(frame) else \
-            pd.Series(dtype="datetime64[ns, UTC]")
-    frame["shadow"] = frame["shadow"].astype(bool)
+    """The rows as a frame, built column-wise: every one-cow score read (``GET /v1/scores``)
+    frames its lineage rows, and ``pd.to_datetime`` a column plus a frame of tuples cost 2.5-3 ms
+    for 7 rows against 0.25 ms for the query."""
+    columns = list(zip(*rows)) if rows else [() for _ in COLUMNS]
+    data = {}
+    for col, values in zip(COLUMNS, columns):
+        if col in ("window_start", "window_end", "scored_at"):
+            data[col] = _utc_column(values)
+        elif col == "shadow":
+            data[col] = np.array([bool(v) for v in values], dtype=bool)
+        elif col in ("n_scores", "buckets_scored") and values:  # counts, NULL until the run finished
+            data[col] = np.array(values, dtype="float64" if any(v is None for v in values) else "int64")
+        else:
+            data[col] = np.array(values, dtype=object) if values else np.array([], dtype=object)
+    frame = pd.DataFrame(data, columns=COLUMNS)
+    if len(frame):
+        frame["id"] = frame["id"].astype("int64")
     return frame
+
+
+def _utc_column(values: Sequence) -> pd.DatetimeIndex:
+    try:  # naive UTC datetimes (the herd DB's DateTime columns) or None
+        return pd.DatetimeIndex(np.array(values, dtype="datetime64[ns]")).tz_localize("UTC")
+    except (TypeError, ValueError):  # anything else pandas can read
+        return pd.DatetimeIndex(pd.to_datetime(list(values), utc=True))
 
 
 def feature_ref_for(template: str | None, bucket: pd.Timestamp, animal_id: int | None = None) -> str | None:

@@ -48,14 +48,14 @@ class ScoreStore:
         ids = None if rows is None else rows["id"].tolist()
         if ids is not None and not ids:
             return self._empty(lineage)
-        frame = self.files.read_days(days_of(start, end), lineage_ids=ids, animal_ids=animal_ids)
+        frame = self.files.read_days(days_of(start, end), lineage_ids=ids, animal_ids=animal_ids, shard=False)
         b = pd.DatetimeIndex(frame["bucket_start"])
         keep = np.asarray((b >= start) & (b < end))
         if ids is not None:
             keep &= np.isin(frame["lineage_id"].to_numpy(), ids)
         if not keep.any():
             return self._empty(lineage)
-        scores = (frame if keep.all() else frame.loc[keep].reset_index(drop=True)).drop(columns=["shard"])
+        scores = frame if keep.all() else frame.loc[keep].reset_index(drop=True)
         return self._join(scores, lineage, rows)  # the lineage's shard is the truth, not the file's
 
     def count(self, start: pd.Timestamp, end: pd.Timestamp) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -73,12 +73,25 @@ class OnDemandScore:
 
 
 class TimedCache(Generic[T]):
-    """One value recomputed when older than ``ttl_s`` (thread-safe; one computation at a time)."""
+    """One value recomputed when older than ``ttl_s`` (thread-safe; one computation at a time).
 
-    def __init__(self, compute: Callable[[], T], ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    With ``token`` (a cheap "has the source changed?" value, e.g.
+    :class:`~smx_assets.domain.table_changes.ChangeToken`), a due recomputation first compares
+    the token with the one taken before the last computation and keeps the value when it has
+    not moved, up to ``max_age_s`` after the last real computation. The token is read before
+    computing, so a change made during a computation is seen at the next one. ``computations``
+    counts the real ones (what a test or a log line can check).
+    """
+
+    def __init__(self, compute: Callable[[], T], ttl_s: float, clock: Callable[[], float] = time.monotonic,
+                 token: Callable[[], Hashable | None] | None = None, max_age_s: float = float("inf")) -> None:
         self._compute, self.ttl_s, self._clock = compute, ttl_s, clock
+        self._token, self.max_age_s = token, max_age_s
         self._value: T | None = None
         self._at = -float("inf")
+        self._computed_at = -float("inf")
+        self._last_token: Hashable | None = None
+        self.computations = 0
         self._lock = threading.Lock()
 
     def get(self) -> T:
@@ -86,15 +99,26 @@ class TimedCache(Generic[T]):
             return self._value  # type: ignore[return-value]
         with self._lock:
             if self._clock() - self._at >= self.ttl_s:
-                self._value = self._compute()
-                self._at = self._clock()
+                self._update()
         return self._value  # type: ignore[return-value]
 
     def refresh(self) -> None:
-        """Recompute now (a background refresher: readers keep the old value meanwhile)."""
+        """Recompute now if the source changed (a background refresher: readers keep the old
+        value meanwhile)."""
         with self._lock:
-            self._value = self._compute()
-            self._at = self._clock()
+            self._update()
+
+    def _update(self) -> None:
+        token = self._token() if self._token is not None else None
+        now = self._clock()
+        if (token is not None and token == self._last_token and self.computations
+                and now - self._computed_at < self.max_age_s):
+            self._at = now
+            return
+        self._value = self._compute()
+        self._at = self._computed_at = self._clock()
+        self._last_token = token
+        self.computations += 1
 
 
 @dataclass
