@@ -21,6 +21,7 @@ from smx_assets.domain.model_registry.registry import (
     NoModelError,
     ensure_registered_model,
     get_alias_version,
+    version_kind,
 )
 from smx_assets.domain.model_registry.tracking import TAG_KIND, _client
 
@@ -155,8 +156,9 @@ def _move_champion(client: MlflowClient, name: str, version: str) -> None:
 
 def _tag_champion_kind(client: MlflowClient, name: str, version: str) -> None:
     """The registered model's ``smx.model_kind`` says what its champion is (a rule copy or ML),
-    so the registry page never calls a model whose champion is a rule "ml"."""
-    kind = (client.get_model_version(name, version).tags or {}).get(TAG_KIND)
+    so the registry page never calls a model whose champion is a rule "ml" (the version's tag,
+    else its training run's, as for loading: :func:`version_kind`)."""
+    kind = version_kind(client.get_model_version(name, version), client)
     if kind:
         client.set_registered_model_tag(name, TAG_KIND, kind)
 

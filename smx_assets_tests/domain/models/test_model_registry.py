@@ -279,3 +279,17 @@ def test_first_time_challenger_wins(mlflow_store: Path, rule_run: str) -> None:
     assert reg.apply_promotion(d, model_name=name, challenger_version=v1) == v1
     assert str(reg.get_alias_version(name, reg.CHAMPION).version) == v1
     assert reg.champion_history(name) == [v1]
+
+
+def test_champion_kind_from_the_run_when_the_version_has_no_tag(mlflow_store: Path, rule_run: str) -> None:
+    """A version registered before versions carried ``smx.model_kind`` (only its run has it):
+    promoting it still tags the registered model with the champion's kind, as loading finds it."""
+    from smx_assets.domain.model_registry import promotion
+
+    client = reg.configure()
+    version = reg.register(rule_run, "smx-oldkind")
+    client.delete_model_version_tag("smx-oldkind", version, reg.TAG_KIND)
+    client.set_registered_model_tag("smx-oldkind", reg.TAG_KIND, "ml")  # what it said before
+    assert client.get_run(rule_run).data.tags[reg.TAG_KIND] == "rule"
+    promotion._move_champion(client, "smx-oldkind", version)
+    assert client.get_registered_model("smx-oldkind").tags[reg.TAG_KIND] == "rule"
