@@ -14,8 +14,8 @@ SQLite MLflow store), then:
 * the alerts of those 7 days: the real run's plus synthetic ones at the rate of the simulated
   herds (about 500 a day), inserted with the engine's ``insert_alerts``.
 
-Then, for 1 and 2 uvicorn workers, ``smx serve`` runs in its own process group and ``--clients``
-threads send requests for ``--seconds`` seconds, round-robin over the endpoints: ``POST
+Then, for 1 and 2 uvicorn workers, ``smx serve`` runs in its own process group and, for each of
+``--clients`` (1, 2 and 4), that many threads send requests for ``--seconds`` seconds, round-robin over the endpoints: ``POST
 /v1/score`` (a random cow, one of the scored buckets), ``GET /v1/scores`` (a random cow, 7 days,
 heat), ``GET /v1/alerts`` (a random day of the 7, first page of 100). Printed per endpoint:
 requests/s, p50 and p99 latency, errors (anything but 200). Targets (issue 25, this 2-core
@@ -23,7 +23,7 @@ machine): ``POST /v1/score`` p99 <= 100 ms, ``GET /v1/scores`` and ``GET /v1/ale
 no errors. The client threads share the machine's two cores with the server (the load average is
 printed).
 
-Run: ``python bench/bench_api.py [--animals 10000] [--seconds 30] [--clients 4] [--keep DIR --reuse]``.
+Run: ``python bench/bench_api.py [--animals 10000] [--seconds 30] [--clients 1 2 4] [--workers 1 2] [--keep DIR --reuse]``.
 """
 
 from __future__ import annotations
@@ -257,7 +257,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--animals", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4],
+                        help="concurrent client threads (one run per number and worker count)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--herd-db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--keep", help="keep the prepared stores in this folder")
@@ -306,24 +307,26 @@ def main() -> None:
                     same += status == 200 and json.loads(body)["score"] == score
                 print(f"{workers} worker(s): POST /v1/score equals the stored score for {same} of "
                       f"{len(plan['checks'])} (cow, bucket) pairs", flush=True)
-                load(port, plan, 3.0, args.clients)  # warm-up: caches, connections, first model calls
-                figures = load(port, plan, args.seconds, args.clients)
-                rows.append((workers, figures))
-                for e in ENDPOINTS:
-                    f = figures[e]
-                    print(f"  {e:16s} {f['rps']:7.1f} req/s  p50 {f['p50']:6.1f} ms  p99 {f['p99']:6.1f} ms  "
-                          f"{f['n']} ok, {f['errors']} errors {f['first_error']}", flush=True)
+                for clients in args.clients:
+                    load(port, plan, 3.0, clients)  # warm-up: caches, connections, first model calls
+                    figures = load(port, plan, args.seconds, clients)
+                    rows.append((workers, clients, figures))
+                    print(f"  {clients} client(s):", flush=True)
+                    for e in ENDPOINTS:
+                        f = figures[e]
+                        print(f"  {e:16s} {f['rps']:7.1f} req/s  p50 {f['p50']:6.1f} ms  p99 {f['p99']:6.1f} ms  "
+                              f"{f['n']} ok, {f['errors']} errors {f['first_error']}", flush=True)
                 print(f"  load average {os.getloadavg()}", flush=True)
             finally:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=30)
-        print(f"\n{args.animals} animals, {args.clients} clients, {args.seconds:.0f} s per run, herd DB {args.herd_db}, "
-              "sensor store InfluxDB")
-        print(f"{'workers':>7} {'endpoint':16s} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
-        for workers, figures in rows:
+        print(f"\n{args.animals} animals, {args.seconds:.0f} s per run, herd DB {args.herd_db}, sensor store InfluxDB; "
+              "targets p99: POST /v1/score <= 100 ms, GET /v1/scores and GET /v1/alerts <= 50 ms, 0 errors")
+        print(f"{'workers':>7} {'clients':>7} {'endpoint':16s} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
+        for workers, clients, figures in rows:
             for e in ENDPOINTS:
                 f = figures[e]
-                print(f"{workers:>7} {e:16s} {f['rps']:7.1f} {f['p50']:7.1f} {f['p99']:7.1f} {f['errors']:>6}")
+                print(f"{workers:>7} {clients:>7} {e:16s} {f['rps']:7.1f} {f['p50']:7.1f} {f['p99']:7.1f} {f['errors']:>6}")
         print(f"load average at end: {os.getloadavg()}")
     finally:
         server.stop()
