@@ -24,7 +24,9 @@ def _frame() -> pd.DataFrame:
 
 def test_text_is_the_json_dumps_document() -> None:
     frame = _frame()
-    got = json.loads(_history_json("Hof Müller", 'A"1', frame))
+    text = _history_json("Hof Müller", 'A"1', frame).decode()
+    assert ", " not in text.replace('"Hof Müller"', "") and ": " not in text  # compact, like JSONResponse
+    got = json.loads(text)
     want = {"farm": "Hof Müller", "cow_number": 'A"1', "scores": [
         {"use_case": u, "bucket_start": b.strftime("%Y-%m-%dT%H:%M:%SZ"), "score": s,
          "model": None if m is None else m, "version": None if v is None else v}

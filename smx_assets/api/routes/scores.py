@@ -78,11 +78,15 @@ def _history_json(farm: str, cow_number: str, frame: pd.DataFrame) -> bytes:
             "lineage_id").itertuples(index=False):
         model = None if pd.isna(m) else str(m)
         version = None if pd.isna(v) else str(v)
-        parts[int(lid)] = (f'{{"use_case":{json.dumps(str(uc), ensure_ascii=False)},"bucket_start":"',
-                           f',"model":{json.dumps(model, ensure_ascii=False)},'
-                           f'"version":{json.dumps(version, ensure_ascii=False)}}}')
+        parts[int(lid)] = (f'{{"use_case":{_text(str(uc))},"bucket_start":"',
+                           f',"model":{_text(model)},"version":{_text(version)}}}')
     starts = np.datetime_as_string(frame["bucket_start"].dt.tz_convert(None).to_numpy("datetime64[s]"), unit="s")
     rows = [f'{parts[lid][0]}{b}Z","score":{sc!r}{parts[lid][1]}'
             for lid, b, sc in zip(frame["lineage_id"].tolist(), starts.tolist(), scores.tolist())]
-    head = json.dumps({"farm": farm, "cow_number": cow_number}, ensure_ascii=False)[:-1]
+    head = f'{{"farm":{_text(farm)},"cow_number":{_text(cow_number)}'
     return f'{head},"scores":[{",".join(rows)}]}}'.encode()
+
+
+def _text(value: str | None) -> str:
+    """A JSON string (or null), escaped by ``json.dumps``."""
+    return json.dumps(value, ensure_ascii=False)
