@@ -6,7 +6,7 @@ own connections. Kept for at most ``SMX_API_MODEL_TTL_S`` seconds: the resolved 
 challenger versions (:class:`~smx_assets.domain.scoring.on_demand.LiveModels`), the herd records
 and the farm/cow index (a registered cow is found within that time), a day's baselines. A
 background thread refreshes them at half that period, so no request waits for a refresh. The
-records and the index are read again only when the herd DB's
+records and the index (one :class:`HerdView`) are read again only when the herd DB's
 :class:`~smx_assets.domain.table_changes.ChangeToken` moved (or after
 :data:`RECORDS_MAX_AGE_S`): reading them took 0.4-0.5 s of Python at 10,000 animals, which the
 requests running meanwhile waited for.
@@ -59,6 +59,15 @@ def cow_index(engine: sa.Engine) -> dict[tuple[str, str], int]:
         return {(str(farm), str(cow)): int(i) for farm, cow, i in conn.execute(q) if cow is not None}
 
 
+@dataclass(frozen=True)
+class HerdView:
+    """The herd records and the farm/cow index, read together: both come from the same tables,
+    so one change token and one refresh keep them in step."""
+
+    records: FarmRecords
+    cows: dict[tuple[str, str], int]
+
+
 @dataclass
 class ApiStores:
     settings: Settings
@@ -67,8 +76,7 @@ class ApiStores:
     features: FeatureFiles
     scores: ScoreStore
     models: LiveModels
-    records_cache: TimedCache[FarmRecords]
-    cows_cache: TimedCache[dict[tuple[str, str], int]]
+    herd_cache: TimedCache[HerdView]
     baselines: BaselineDays
     changes: ChangeToken | None = None
     slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(1))
@@ -88,10 +96,8 @@ class ApiStores:
         return cls(settings=settings, engine=engine, sensors=sensors, features=files,
                    scores=ScoreStore(engine, ScoreFiles(settings.features_path)),
                    models=LiveModels(list(all_use_cases()), client, ttl_s=ttl),
-                   records_cache=TimedCache(lambda: load_herd_records(engine), ttl, token=changes.current,
-                                            max_age_s=RECORDS_MAX_AGE_S),
-                   cows_cache=TimedCache(lambda: cow_index(engine), ttl, token=changes.current,
-                                         max_age_s=RECORDS_MAX_AGE_S),
+                   herd_cache=TimedCache(lambda: HerdView(load_herd_records(engine), cow_index(engine)), ttl,
+                                         token=changes.current, max_age_s=RECORDS_MAX_AGE_S),
                    baselines=BaselineDays(files, ttl), changes=changes,
                    slots=threading.BoundedSemaphore(settings.api.concurrent_requests))
 
@@ -102,8 +108,7 @@ class ApiStores:
 
         def loop() -> None:
             while not self._stop.wait(period):
-                for what, refresh in (("models", self.models.refresh), ("records", self.records_cache.refresh),
-                                      ("cows", self.cows_cache.refresh)):
+                for what, refresh in (("models", self.models.refresh), ("records", self.herd_cache.refresh)):
                     try:
                         refresh()
                     except Exception as exc:  # noqa: BLE001 - a store down: the next request says so
@@ -126,14 +131,13 @@ class ApiStores:
     def warm(self) -> None:
         """Read the records and the cow index before the first request (a store down: the
         first request or /ready says so)."""
-        for cache in (self.records_cache, self.cows_cache):
-            try:
-                cache.get()
-            except Exception as exc:  # noqa: BLE001
-                log.warning("reading the herd records failed: %s: %s", type(exc).__name__, exc)
+        try:
+            self.herd_cache.get()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("reading the herd records failed: %s: %s", type(exc).__name__, exc)
 
     def records(self) -> FarmRecords:
-        return self.records_cache.get()
+        return self.herd_cache.get().records
 
     def animal_id(self, farm: str, cow_number: str) -> int:
         """The cow's animal id; 404 naming the unknown farm or cow. The number is read by the
@@ -142,7 +146,7 @@ class ApiStores:
         normal, problem = cow_text(cow_number)
         if problem:
             raise ApiError(422, f"cow_number: {problem}")
-        index = self.cows_cache.get()
+        index = self.herd_cache.get().cows
         found = index.get((farm, normal or cow_number))
         if found is not None:
             return found
@@ -151,7 +155,7 @@ class ApiStores:
         raise ApiError(404, f"no cow {cow_number!r} on farm {farm!r}")
 
     def require_farm(self, farm: str) -> None:
-        if not any(f == farm for f, _ in self.cows_cache.get()):
+        if not any(f == farm for f, _ in self.herd_cache.get().cows):
             raise ApiError(404, f"no farm named {farm!r}")
 
     def readiness(self) -> list[str]:
@@ -188,4 +192,4 @@ def stores(request: Request) -> ApiStores:
     return request.app.state.stores  # type: ignore[no-any-return]
 
 
-__all__ = ["RECORDS_MAX_AGE_S", "RECORD_TABLES", "ApiStores", "cow_index", "stores"]
+__all__ = ["RECORDS_MAX_AGE_S", "RECORD_TABLES", "ApiStores", "HerdView", "cow_index", "stores"]

@@ -60,6 +60,8 @@ DAY_SCHEMA = pa.schema([
     ("bucket_start", pa.timestamp("us", tz="UTC")), ("score", pa.float64()), ("shard", pa.string()),
 ])
 COLUMNS = ["lineage_id", "animal_id", "bucket_start", "score", "shard"]
+# A day file's columns for readers that take the shard from the lineage (read_days(shard=False)).
+DAY_SCHEMA_NO_SHARD = pa.schema([f for f in DAY_SCHEMA if f.name != "shard"])
 
 # Compacted day files: settings measured in bench/bench_score_store.py (infra/README.md). Row
 # groups of 32,768 rows: a cow's day (its rows sit in one group, the file sorted by animal) is
@@ -195,7 +197,7 @@ class ScoreFiles:
         """
         lineage_ids = None if lineage_ids is None else sorted({int(i) for i in lineage_ids})
         columns = COLUMNS if shard else [c for c in COLUMNS if c != "shard"]
-        schema = DAY_SCHEMA if shard else pa.schema([f for f in DAY_SCHEMA if f.name != "shard"])
+        schema = DAY_SCHEMA if shard else DAY_SCHEMA_NO_SHARD
         parts: list[pd.DataFrame] = []
         tables: list[pa.Table] = []
         for day in days:

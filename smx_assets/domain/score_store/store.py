@@ -44,7 +44,7 @@ class ScoreStore:
         start, end = _utc(start), _utc(end)
         # a score of [start, end) comes from a run whose window overlaps it
         rows = lineage_rows(self.engine, start=start, end=end, use_case=use_case, shadow=shadow,
-                            columns=["id", *lineage]) if (use_case is not None or shadow is not None) else None
+                            columns=lineage) if (use_case is not None or shadow is not None) else None
         ids = None if rows is None else rows["id"].tolist()
         if ids is not None and not ids:
             return self._empty(lineage)
@@ -91,7 +91,7 @@ class ScoreStore:
             return scores
         wanted = np.unique(scores["lineage_id"].to_numpy())
         if rows is None or not np.isin(wanted, rows["id"].to_numpy()).all():
-            rows = lineage_rows(self.engine, ids=wanted.tolist(), columns=["id", *lineage])
+            rows = lineage_rows(self.engine, ids=wanted.tolist(), columns=lineage)
         table = rows.set_index("id")[list(lineage)]
         missing = ~np.isin(wanted, table.index.to_numpy())
         if missing.any():  # a score whose lineage row is gone: kept, its lineage unknown
